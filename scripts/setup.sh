@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up on a fresh machine:
+#   1. a Python virtual environment with flchain and its dependencies,
+#   2. the pinned CometBFT binary, built with `go install` into ./.bin,
+#   3. Python code generated from CometBFT's ABCI protos and from ./proto.
+# Prerequisites: Python >= 3.11 and Go >= 1.22 (as for any Cosmos chain).
+# VENV picks the environment's folder (default ./.venv); EXTRAS the pip extras (default dev).
+set -euo pipefail
+
+COMETBFT_VERSION=v0.38.25  # the one place the CometBFT version is pinned
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+EXTRAS=${EXTRAS:-dev}
+cd "$ROOT"
+
+command -v go >/dev/null || { echo "setup: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating virtual environment in $VENV"
+  python3 -m venv "$VENV"
+fi
+echo "setup: installing flchain[$EXTRAS] and its dependencies"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]"
+
+if [ "$("$ROOT/.bin/cometbft" version 2>/dev/null)" != "${COMETBFT_VERSION#v}" ]; then
+  echo "setup: building CometBFT $COMETBFT_VERSION into .bin/ (a few minutes the first time)"
+  GOBIN="$ROOT/.bin" GOFLAGS=-mod=mod go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_VERSION"
+fi
+
+echo "setup: generating protobuf code"
+"$VENV/bin/python" scripts/gen_proto.py --cometbft-version "$COMETBFT_VERSION"
+echo "setup: done ($("$ROOT/.bin/cometbft" version | sed 's/^/cometbft /'), $("$VENV/bin/python" --version))"

@@ -1,0 +1,1 @@
+"""flchain's application: a deterministic state machine served to CometBFT over ABCI 2.0."""

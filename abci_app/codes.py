@@ -1,0 +1,51 @@
+"""Result codes of txs and queries. Each rejection has its own code so clients can react to it."""
+from enum import IntEnum
+
+
+class Code(IntEnum):
+    OK = 0
+    # Stateless: the bytes themselves are wrong.
+    TX_TOO_LARGE = 1
+    TX_UNDECODABLE = 2
+    BAD_PUBLIC_KEY = 3
+    BAD_SIGNATURE = 4
+    WRONG_CHAIN_ID = 5
+    NO_MESSAGES = 6
+    # Account checks.
+    UNKNOWN_ACCOUNT = 10
+    BAD_NONCE = 11
+    INSUFFICIENT_BALANCE = 12
+    # Staking.
+    BOND_BELOW_THRESHOLD = 20
+    INVALID_AMOUNT = 21
+    NOT_BONDED = 22
+    UNBOND_LEAVES_TOO_LITTLE = 23
+    ROLE_LOCKED = 24
+    # Rounds.
+    WRONG_PHASE = 30
+    WRONG_ROUND = 31
+    NOT_PROPOSER = 32
+    ALREADY_SUBMITTED = 33
+    NOT_VOTER = 34
+    ALREADY_VOTED = 35
+    # Update contents.
+    BAD_SHAPE = 40
+    NON_FINITE = 41
+    NORM_TOO_LARGE = 42
+    BAD_NUM_SAMPLES = 43
+    # Queries.
+    UNKNOWN_PATH = 50
+    NOT_FOUND = 51
+    BAD_ADDRESS = 52
+
+
+class TxError(Exception):
+    """A tx or message that the state machine refuses; carries the code and a one-line reason."""
+
+    def __init__(self, code: Code, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code.name.lower()}: {self.message}"

@@ -1,0 +1,85 @@
+"""Genesis: default params, validation, and the app_state JSON of CometBFT's genesis.json."""
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from google.protobuf import json_format
+
+from abci_app import tensors
+from abci_app.codes import TxError
+from flchain.v1 import genesis_pb2, types_pb2
+
+
+def default_params() -> types_pb2.Params:
+    """Defaults for a small federation; see README "Choosing the parameters"."""
+    return types_pb2.Params(
+        min_stake=1_000,
+        unbonding_blocks=20,
+        num_proposers=3,
+        num_voters=5,
+        min_participants=3,
+        select_blocks=1,
+        propose_blocks=10,
+        vote_blocks=6,
+        quorum_bps=5_000,
+        proposer_reward_bps=500,
+        proposer_slash_bps=3_000,
+        voter_reward_bps=100,
+        voter_slash_bps=1_000,
+        liveness_slash_bps=500,
+        frac_bits=16,
+        max_update_norm=100 << 16,
+        max_num_samples=1_000_000,
+        max_tx_bytes=4 << 20,
+    )
+
+
+def build(accounts: Mapping[bytes, int], participants: Mapping[bytes, int],
+          model: Sequence[tuple[str, np.ndarray]], params: types_pb2.Params | None = None) -> genesis_pb2.GenesisState:
+    """Genesis with funded accounts, already-bonded participants and a float initial model."""
+    return genesis_pb2.GenesisState(
+        params=params or default_params(),
+        accounts=[types_pb2.Account(address=a, balance=b) for a, b in accounts.items()],
+        participants=[genesis_pb2.GenesisParticipant(address=a, stake=s) for a, s in participants.items()],
+        model=[tensors.encode_float(name, values) for name, values in model],
+    )
+
+
+def validate(genesis: genesis_pb2.GenesisState) -> None:
+    """Refuse a genesis that the state machine could not run safely; ValueError says why."""
+    p = genesis.params
+    checks = [
+        (p.num_proposers >= 1 and p.num_voters >= 1, "num_proposers and num_voters must be at least 1"),
+        (p.min_participants >= 2, "min_participants must be at least 2 (a proposer and a voter)"),
+        (min(p.select_blocks, p.propose_blocks, p.vote_blocks) >= 1, "phase lengths must be at least 1 block"),
+        (max(p.quorum_bps, p.proposer_reward_bps, p.proposer_slash_bps, p.voter_reward_bps,
+             p.voter_slash_bps, p.liveness_slash_bps) <= 10_000, "basis points must be at most 10000"),
+        (p.frac_bits <= 24, "frac_bits must be at most 24"),
+        (p.min_stake >= 1, "min_stake must be positive"),
+        (p.max_num_samples >= 1 and p.max_num_samples * p.num_proposers < 2**32,
+         "max_num_samples * num_proposers must stay below 2^32 (int64 FedAvg)"),
+        (p.max_tx_bytes >= 1024, "max_tx_bytes must be at least 1024"),
+        (len(genesis.model) > 0, "the initial model needs at least one tensor"),
+        (len({t.name for t in genesis.model}) == len(genesis.model), "model tensor names must be unique"),
+        (len({a.address for a in genesis.accounts}) == len(genesis.accounts), "duplicate account"),
+        (all(len(a.address) == 20 for a in genesis.accounts), "account addresses must be 20 bytes"),
+        (all(s.stake >= p.min_stake for s in genesis.participants), "a genesis participant is below min_stake"),
+        (len({s.address for s in genesis.participants}) == len(genesis.participants), "duplicate participant"),
+    ]
+    for ok, reason in checks:
+        if not ok:
+            raise ValueError(f"invalid genesis: {reason}")
+    try:
+        for t in genesis.model:
+            tensors.decode(t, p.frac_bits)
+    except TxError as err:
+        raise ValueError(f"invalid genesis model: {err.message}") from None
+
+
+def to_app_state(genesis: genesis_pb2.GenesisState) -> dict:
+    """The JSON object to put under "app_state" in genesis.json (protobuf JSON mapping)."""
+    return json_format.MessageToDict(genesis, preserving_proto_field_name=True)
+
+
+def from_app_state_bytes(raw: bytes) -> genesis_pb2.GenesisState:
+    return json_format.ParseDict(json.loads(raw), genesis_pb2.GenesisState())

@@ -1,0 +1,58 @@
+"""ABCI Query paths over committed state; every answer is a protobuf message (see proto/query.proto)."""
+from dataclasses import dataclass
+
+from abci_app.address import from_bech32
+from abci_app.codes import Code
+from abci_app.state import State
+from flchain.v1 import query_pb2
+
+
+@dataclass
+class QueryAnswer:
+    code: int
+    value: bytes = b""
+    log: str = ""
+
+
+def _found(message) -> QueryAnswer:
+    if message is None:
+        return QueryAnswer(Code.NOT_FOUND, log="not found")
+    return QueryAnswer(Code.OK, message.SerializeToString(deterministic=True))
+
+
+def _participant(state: State, address: bytes) -> QueryAnswer:
+    p = state.participant(address)
+    if p is None:
+        return QueryAnswer(Code.NOT_FOUND, log="no participant with this address")
+    unbonding = [e for _, e in state.unbondings() if e.address == address]
+    return _found(query_pb2.ParticipantInfo(participant=p, history=state.history(address, p), unbonding=unbonding))
+
+
+def answer(state: State, path: str) -> QueryAnswer:
+    parts = [p for p in path.split("/") if p]
+    if state.params() is None:
+        return QueryAnswer(Code.NOT_FOUND, log="the chain has no committed state yet")
+    match parts:
+        case ["params"]:
+            return _found(state.params())
+        case ["round"]:
+            return _found(state.round())
+        case ["round", round_id] if round_id.isdigit():
+            return _found(state.round_by_id(int(round_id)))
+        case ["model"]:
+            return _found(state.model())
+        case ["candidate"]:
+            candidate = state.candidate()
+            return _found(candidate) if candidate else QueryAnswer(Code.NOT_FOUND, log="no candidate under vote")
+        case ["participants"]:
+            return _found(query_pb2.ParticipantList(participants=list(state.participants())))
+        case ["participant" | "account" as kind, text]:
+            try:
+                address = from_bech32(text)
+            except ValueError as err:
+                return QueryAnswer(Code.BAD_ADDRESS, log=str(err))
+            if kind == "participant":
+                return _participant(state, address)
+            account = state.account(address)
+            return _found(account) if account else QueryAnswer(Code.NOT_FOUND, log="no account with this address")
+    return QueryAnswer(Code.UNKNOWN_PATH, log=f"unknown query path {path!r}; see proto/flchain/v1/query.proto")

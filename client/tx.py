@@ -1,0 +1,35 @@
+"""Building and signing flchain txs."""
+from collections.abc import Sequence
+
+import numpy as np
+
+from abci_app import tensors
+from client.keys import Key
+from flchain.v1 import tx_pb2
+
+
+def sign_tx(key: Key, chain_id: str, nonce: int, messages: Sequence[tx_pb2.Msg], memo: str = "") -> bytes:
+    """Serialize the body once and sign exactly those bytes (ed25519)."""
+    body = tx_pb2.TxBody(messages=list(messages), chain_id=chain_id, nonce=nonce, memo=memo)
+    body_bytes = body.SerializeToString(deterministic=True)
+    return tx_pb2.Tx(body_bytes=body_bytes, public_key=key.public_key,
+                     signature=key.sign(body_bytes)).SerializeToString()
+
+
+def bond(amount: int) -> tx_pb2.Msg:
+    return tx_pb2.Msg(bond=tx_pb2.MsgBond(amount=amount))
+
+
+def unbond(amount: int) -> tx_pb2.Msg:
+    return tx_pb2.Msg(unbond=tx_pb2.MsgUnbond(amount=amount))
+
+
+def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_samples: int) -> tx_pb2.Msg:
+    """An update as float tensors (new weights minus the round's global model), named like the model."""
+    return tx_pb2.Msg(submit_update=tx_pb2.MsgSubmitUpdate(
+        round=round_id, num_samples=num_samples,
+        tensors=[tensors.encode_float(name, values) for name, values in update]))
+
+
+def vote(round_id: int, accept: bool, score: int = 0) -> tx_pb2.Msg:
+    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, accept=accept, score=score))

@@ -1,0 +1,92 @@
+"""An in-process chain for unit tests: the real StateMachine over a MemoryStore, one block per call."""
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from abci_app import genesis
+from abci_app.machine import BlockOutcome, StateMachine
+from abci_app.queries import answer
+from abci_app.store import MemoryStore
+from client import tx as txb
+from client.keys import Key
+from flchain.v1 import types_pb2
+
+CHAIN_ID = "flchain-test"
+MODEL_SHAPES = [("fc.weight", (4, 3)), ("fc.bias", (4,))]
+
+
+def initial_model(seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [(name, rng.normal(0, 0.5, shape).astype(np.float32)) for name, shape in MODEL_SHAPES]
+
+
+def test_params(**overrides) -> types_pb2.Params:
+    params = genesis.default_params()
+    params.MergeFrom(types_pb2.Params(num_proposers=2, num_voters=3, min_participants=3, select_blocks=1,
+                                      propose_blocks=2, vote_blocks=2, unbonding_blocks=3))
+    for name, value in overrides.items():
+        setattr(params, name, value)
+    return params
+
+
+class Chain:
+    """Keys are deterministic (seeded by index) so failures reproduce."""
+
+    def __init__(self, participants: int = 6, extra_accounts: int = 1, params: types_pb2.Params | None = None,
+                 balance: int = 10_000, stake: int = 2_000, machine: StateMachine | None = None):
+        self.keys = [Key.from_seed(f"p{i}", hashlib.sha256(b"key%d" % i).digest())
+                     for i in range(participants + extra_accounts)]
+        self.nonces = {k.address: 0 for k in self.keys}
+        self.params = params or test_params()
+        self.machine = machine or StateMachine(MemoryStore())
+        self.genesis = genesis.build({k.address: balance for k in self.keys},
+                                     {k.address: stake for k in self.keys[:participants]},
+                                     initial_model(), self.params)
+        self.machine.init_chain(self.genesis, CHAIN_ID)
+        self.height = 0
+        self.last: BlockOutcome | None = None
+
+    def key(self, address: bytes) -> Key:
+        return next(k for k in self.keys if k.address == address)
+
+    def tx(self, key: Key, *messages, nonce: int | None = None) -> bytes:
+        """A signed tx with the key's next nonce (tracked here, as a client would)."""
+        if nonce is None:
+            nonce = self.nonces[key.address]
+            self.nonces[key.address] += 1
+        return txb.sign_tx(key, CHAIN_ID, nonce, messages)
+
+    def block(self, *txs: bytes) -> BlockOutcome:
+        self.height += 1
+        block_hash = hashlib.sha256(b"block%d" % self.height).digest()
+        self.last = self.machine.finalize_block(list(txs), self.height, block_hash)
+        self.machine.commit()
+        return self.last
+
+    def blocks_until(self, predicate, limit: int = 50) -> None:
+        for _ in range(limit):
+            if self.height > 0 and predicate(self.state()):  # nothing is committed before block 1
+                return
+            self.block()
+        raise AssertionError("condition not reached")
+
+    def state(self):
+        return self.machine.committed_state()
+
+    def round(self) -> types_pb2.Round:
+        return self.state().round()
+
+    def query(self, path: str):
+        return answer(self.state(), path)
+
+    def events(self, kind: str) -> list[dict[str, str]]:
+        return [dict(e.attributes) for e in self.last.events if e.type == kind]
+
+    def honest_update(self, scale: float = 0.01) -> list[tuple[str, np.ndarray]]:
+        return [(name, np.full(shape, scale, dtype=np.float32)) for name, shape in MODEL_SHAPES]
+
+    def start_round(self) -> types_pb2.Round:
+        """Run blocks until a round is in PROPOSE."""
+        self.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_PROPOSE)
+        return self.round()

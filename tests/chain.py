@@ -21,7 +21,7 @@ def initial_model(seed: int = 0) -> list[tuple[str, np.ndarray]]:
     return [(name, rng.normal(0, 0.5, shape).astype(np.float32)) for name, shape in MODEL_SHAPES]
 
 
-def test_params(**overrides) -> types_pb2.Params:
+def make_params(**overrides) -> types_pb2.Params:
     params = genesis.default_params()
     params.MergeFrom(types_pb2.Params(num_proposers=2, num_voters=3, min_participants=3, select_blocks=1,
                                       propose_blocks=2, vote_blocks=2, unbonding_blocks=3))
@@ -38,7 +38,7 @@ class Chain:
         self.keys = [Key.from_seed(f"p{i}", hashlib.sha256(b"key%d" % i).digest())
                      for i in range(participants + extra_accounts)]
         self.nonces = {k.address: 0 for k in self.keys}
-        self.params = params or test_params()
+        self.params = params or make_params()
         self.machine = machine or StateMachine(MemoryStore())
         self.genesis = genesis.build({k.address: balance for k in self.keys},
                                      {k.address: stake for k in self.keys[:participants]},

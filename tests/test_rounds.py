@@ -1,0 +1,283 @@
+"""The round game: draws, updates, ballots, tally, rewards, slashing, liveness and removal."""
+import numpy as np
+import pytest
+
+from abci_app import aggregation, rounds, tensors
+from abci_app.codes import Code
+from chain import MODEL_SHAPES, Chain, make_params
+from client import tx as txb
+from flchain.v1 import types_pb2
+
+PROPOSE, VOTE, SELECT, TALLY = (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE,
+                                types_pb2.PHASE_SELECT, types_pb2.PHASE_TALLY)
+
+
+def submit_all(chain: Chain, rnd, samples=(100, 300, 50), scale=0.01):
+    txs = [chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(scale * (i + 1)), samples[i]))
+           for i, a in enumerate(rnd.proposers)]
+    out = chain.block(*txs)
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
+    chain.blocks_until(lambda s: s.round().phase != PROPOSE)
+
+
+def vote_all(chain: Chain, rnd, accept_flags):
+    txs = [chain.tx(chain.key(a), txb.vote(rnd.id, ok, 9_000)) for a, ok in zip(rnd.voters, accept_flags)]
+    out = chain.block(*txs)
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+
+
+def stakes(chain: Chain) -> dict[bytes, int]:
+    return {p.address: p.stake for p in chain.state().participants()}
+
+
+# --- draw ------------------------------------------------------------------------------------
+
+def test_draw_is_deterministic_disjoint_and_seed_dependent():
+    eligible = [bytes([i]) * 20 for i in range(10)]
+    seed = rounds.draw_seed(b"\x01" * 32, 1)
+    p1, v1 = rounds.draw(eligible, seed, 3, 5)
+    assert (p1, v1) == rounds.draw(list(reversed(eligible)), seed, 3, 5)
+    assert len(p1) == 3 and len(v1) == 5 and not set(p1) & set(v1)
+    assert set(p1) | set(v1) <= set(eligible)
+    draws = {tuple(rounds.draw(eligible, rounds.draw_seed(b"\x01" * 32, r), 3, 5)[0]) for r in range(20)}
+    assert len(draws) > 5  # a new round id gives a new draw
+
+
+def test_draw_keeps_ratio_with_few_participants():
+    eligible = [bytes([i]) * 20 for i in range(4)]
+    proposers, voters = rounds.draw(eligible, b"s" * 32, 3, 5)
+    assert (len(proposers), len(voters)) == (1, 3)
+
+
+def test_round_waits_in_select_until_enough_participants():
+    chain = Chain(participants=2, extra_accounts=1)  # min_participants is 3
+    for _ in range(3):
+        chain.block()
+        assert chain.round().phase == SELECT
+    chain.block(chain.tx(chain.keys[2], txb.bond(1_000)))
+    rnd = chain.round()
+    assert rnd.phase == PROPOSE and rnd.draw_height == chain.height
+    assert [e["round"] for e in chain.events("round_started")] == ["1"]
+
+
+def test_round_started_event_and_deadlines():
+    chain = Chain()
+    rnd = chain.start_round()
+    assert rnd.propose_end == rnd.draw_height + chain.params.propose_blocks
+    assert rnd.vote_end == rnd.propose_end + chain.params.vote_blocks
+    assert len(rnd.proposers) == 2 and len(rnd.voters) == 3
+    started = chain.events("round_started")[0]
+    assert started["proposers"].split(",") == [chain.key(a).bech32 for a in rnd.proposers]
+
+
+# --- updates ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def proposing() -> tuple[Chain, types_pb2.Round]:
+    chain = Chain()
+    return chain, chain.start_round()
+
+
+def submit(chain, sender, msg):
+    out = chain.block(chain.tx(sender, msg))
+    return out.tx_results[0]
+
+
+def test_update_from_non_proposer(proposing):
+    chain, rnd = proposing
+    res = submit(chain, chain.key(rnd.voters[0]), txb.submit_update(rnd.id, chain.honest_update(), 10))
+    assert res.code == Code.NOT_PROPOSER
+
+
+def test_update_for_wrong_round(proposing):
+    chain, rnd = proposing
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id + 1, chain.honest_update(), 10))
+    assert res.code == Code.WRONG_ROUND and "current round is 1" in res.log
+
+
+def test_update_twice(proposing):
+    chain, rnd = proposing
+    key = chain.key(rnd.proposers[0])
+    assert submit(chain, key, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.OK
+    assert submit(chain, key, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.ALREADY_SUBMITTED
+
+
+def test_update_outside_propose(proposing):
+    chain, rnd = proposing
+    chain.blocks_until(lambda s: s.round().phase != PROPOSE)
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), 10))
+    assert res.code == Code.WRONG_PHASE
+
+
+def test_update_wrong_shape(proposing):
+    chain, rnd = proposing
+    bad = [("fc.weight", np.zeros((3, 4), np.float32)), ("fc.bias", np.zeros(4, np.float32))]
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, bad, 10))
+    assert res.code == Code.BAD_SHAPE and "do not match the model" in res.log
+
+
+def test_update_bytes_not_matching_shape(proposing):
+    chain, rnd = proposing
+    msg = txb.submit_update(rnd.id, chain.honest_update(), 10)
+    msg.submit_update.tensors[1].values = b"\x00" * 3
+    res = submit(chain, chain.key(rnd.proposers[0]), msg)
+    assert res.code == Code.BAD_SHAPE and "3 bytes" in res.log
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_update_with_nan_or_inf(proposing, bad):
+    chain, rnd = proposing
+    update = chain.honest_update()
+    update[0][1][0, 0] = bad
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, update, 10))
+    assert res.code == Code.NON_FINITE
+
+
+def test_update_norm_bound(proposing):
+    chain, rnd = proposing
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(60.0), 10))
+    assert res.code == Code.NORM_TOO_LARGE and "exceeds the bound" in res.log
+
+
+@pytest.mark.parametrize("samples", [0, 1_000_001])
+def test_update_num_samples_bounds(proposing, samples):
+    chain, rnd = proposing
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), samples))
+    assert res.code == Code.BAD_NUM_SAMPLES
+
+
+def test_check_tx_sees_phase_and_role(proposing):
+    chain, rnd = proposing
+    vote = chain.tx(chain.key(rnd.voters[0]), txb.vote(rnd.id, True))
+    assert chain.machine.check_tx(vote).code == Code.WRONG_PHASE
+
+
+# --- candidate and ballots -------------------------------------------------------------------
+
+def test_candidate_is_exact_weighted_fedavg():
+    chain = Chain()
+    rnd = chain.start_round()
+    submit_all(chain, rnd, samples=(100, 300))
+    cand = chain.state().candidate()
+    assert cand.round == rnd.id and cand.total_samples == 400 and list(cand.contributors) == list(rnd.proposers)
+    scale = 1 << chain.params.frac_bits
+    expected = round((100 * round(0.01 * scale) + 300 * round(0.02 * scale)) / 400)
+    delta = tensors.decode(cand.delta[0], chain.params.frac_bits)
+    assert delta.shape == MODEL_SHAPES[0][1] and (delta == expected).all()
+    assert chain.round().phase == VOTE
+    assert chain.query("/candidate").code == Code.OK
+
+
+def test_vote_rules():
+    chain = Chain(params=make_params(vote_blocks=6))
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    voter = chain.key(rnd.voters[0])
+    assert submit(chain, chain.key(rnd.proposers[0]), txb.vote(rnd.id, True)).code == Code.NOT_VOTER
+    assert submit(chain, voter, txb.vote(rnd.id + 1, True)).code == Code.WRONG_ROUND
+    assert submit(chain, voter, txb.vote(rnd.id, True)).code == Code.OK
+    assert submit(chain, voter, txb.vote(rnd.id, False)).code == Code.ALREADY_VOTED
+    ballots = chain.round().ballots
+    assert [(b.voter, b.accept) for b in ballots] == [(voter.address, True)]
+
+
+def test_accepted_round_moves_model_and_rewards():
+    chain = Chain()
+    rnd = chain.start_round()
+    model_before = [tensors.decode(t, 16) for t in chain.state().model().tensors]
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    delta = [tensors.decode(t, 16) for t in chain.state().candidate().delta]
+    vote_all(chain, rnd, [True, True, False])
+    model = chain.state().model()
+    assert model.version == 1 and model.round == rnd.id
+    assert all((tensors.decode(t, 16) == m).all() for t, m in zip(model.tensors,
+                                                                 aggregation.apply_delta(model_before, delta)))
+    after = stakes(chain)
+    p = chain.params
+    for a in rnd.proposers:
+        assert after[a] == before[a] + before[a] * p.proposer_reward_bps // 10_000
+    assert after[rnd.voters[0]] == before[rnd.voters[0]] * (10_000 + p.voter_reward_bps) // 10_000
+    assert after[rnd.voters[2]] == before[rnd.voters[2]] - before[rnd.voters[2]] * p.voter_slash_bps // 10_000
+    finished = chain.state().round_by_id(rnd.id)
+    assert (finished.phase, finished.outcome) == (TALLY, types_pb2.OUTCOME_ACCEPTED)
+    assert chain.round().id == rnd.id + 1 and chain.round().model_version == 1
+    assert chain.state().candidate() is None
+
+
+def test_rejected_round_slashes_proposers_and_redraws():
+    chain = Chain(participants=8)
+    rnd = chain.start_round()
+    model_before = chain.state().model()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [False, False, True])
+    after = stakes(chain)
+    for a in rnd.proposers:
+        assert after[a] == before[a] - before[a] * chain.params.proposer_slash_bps // 10_000
+    assert chain.state().model() == model_before
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_REJECTED
+    slashed = [e for e in chain.last.events if e.type == "slashed"]
+    assert {dict(e.attributes)["reason"] for e in slashed} == {"proposer_rejected", "voter_minority"}
+    nxt = chain.start_round()
+    assert nxt.id == rnd.id + 1 and nxt.seed != rnd.seed
+
+
+def test_tie_is_accepted_and_nobody_in_the_tie_is_slashed():
+    chain = Chain(participants=6, params=make_params(num_voters=4))
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [True, True, False, False])
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
+    assert all(stakes(chain)[a] >= before[a] for a in rnd.voters)
+
+
+def test_no_quorum_keeps_model_and_spares_proposers():
+    chain = Chain(params=make_params(quorum_bps=6_700))
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [False])  # 1 of 3 ballots
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_QUORUM
+    assert all(stakes(chain)[a] == before[a] for a in rnd.proposers)
+    silent = rnd.voters[1]
+    assert stakes(chain)[silent] == before[silent] - before[silent] * chain.params.liveness_slash_bps // 10_000
+
+
+def test_liveness_slashing_of_silent_proposer():
+    chain = Chain()
+    rnd = chain.start_round()
+    before = stakes(chain)
+    chain.block(chain.tx(chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), 10)))
+    chain.blocks_until(lambda s: s.round().phase != PROPOSE)
+    silent = rnd.proposers[1]
+    assert stakes(chain)[silent] == before[silent] * (10_000 - chain.params.liveness_slash_bps) // 10_000
+    assert list(chain.state().candidate().contributors) == [rnd.proposers[0]]
+
+
+def test_round_without_updates_restarts():
+    chain = Chain()
+    rnd = chain.start_round()
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_UPDATES
+    assert chain.round().phase in (SELECT, PROPOSE)
+
+
+def test_slash_below_threshold_removes_and_unbonds_the_rest():
+    params = make_params(proposer_slash_bps=6_000)
+    chain = Chain(participants=6, params=params)
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [False, False, False])
+    for a in rnd.proposers:
+        p = chain.state().participant(a)
+        assert (p.stake, p.status) == (0, types_pb2.PARTICIPANT_STATUS_REMOVED)
+        info = chain.query(f"/participant/{chain.key(a).bech32}")
+        assert info.code == Code.OK
+    removed = [dict(e.attributes) for e in chain.last.events if e.type == "removed"]
+    assert {r["address"] for r in removed} == {chain.key(a).bech32 for a in rnd.proposers}
+    assert {r["amount"] for r in removed} == {"800"}  # 2000 - 60% stays, unbonding
+    nxt = chain.start_round()
+    assert not set(nxt.proposers) | set(nxt.voters) & set(rnd.proposers)

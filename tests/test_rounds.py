@@ -280,4 +280,4 @@ def test_slash_below_threshold_removes_and_unbonds_the_rest():
     assert {r["address"] for r in removed} == {chain.key(a).bech32 for a in rnd.proposers}
     assert {r["amount"] for r in removed} == {"800"}  # 2000 - 60% stays, unbonding
     nxt = chain.start_round()
-    assert not set(nxt.proposers) | set(nxt.voters) & set(rnd.proposers)
+    assert not (set(nxt.proposers) | set(nxt.voters)) & set(rnd.proposers)

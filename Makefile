@@ -1,0 +1,23 @@
+# flchain: the two commands of the README are `make localnet` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup localnet down status test bench
+
+setup:
+	VENV=$(VENV) bash scripts/setup.sh
+
+localnet: setup
+	$(VENV)/bin/flchain localnet up
+
+down:
+	$(VENV)/bin/flchain localnet down
+
+status:
+	$(VENV)/bin/flchain localnet status
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_chain.py

@@ -73,6 +73,8 @@ def _print(data: dict, output: str) -> None:
                 print(f"{pad}{key}:")
                 for item in value:
                     print(f"{pad}- " + ", ".join(f"{k}: {v}" for k, v in item.items()))
+            elif isinstance(value, list):
+                print(f"{pad}{key}: " + ", ".join(map(str, value)))
             else:
                 print(f"{pad}{key}: {value}")
     emit(data)
@@ -164,10 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", "-o", choices=["text", "json"], default="text")
     q.set_defaults(func=cmd_query)
 
-    k = sub.add_parser("keys", parents=[keyring], help="manage keys")
+    k = sub.add_parser("keys", help="manage keys")
     ksub = k.add_subparsers(dest="action", required=True)
-    ksub.add_parser("add").add_argument("name")
-    ksub.add_parser("list")
+    ksub.add_parser("add", parents=[keyring]).add_argument("name")
+    ksub.add_parser("list", parents=[keyring])
     k.set_defaults(func=cmd_keys)
 
     t = sub.add_parser("tx", help="sign and broadcast a tx")

@@ -13,7 +13,7 @@ from client.keys import Key
 from client.rpc import CometRPC
 from flchain.v1 import types_pb2
 
-POISON_SCALE = 5.0
+POISON_SCALE = 1.5  # within the norm bound, so only the voters can stop it
 HONEST_SCALE = 0.001
 
 

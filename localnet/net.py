@@ -1,0 +1,407 @@
+"""`Localnet`: N validators on 127.0.0.1, each a cometbft process plus (optionally) its app process.
+
+Processes run in their own sessions, so they outlive the Python process that started them (the CLI
+starts a net in one command and stops it in another) and `down` can signal each whole process
+group. What runs is recorded in HOME/pids.json with each process's start time, so that a later
+`down` never signals a process that merely reuses a recorded pid.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from client.rpc import CometRPC, NodeUnavailable, RPCError
+from localnet import config as cfg
+
+AppCommand = Callable[[int, Path, str], list[str]]
+"""(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
+
+KEEP = object()
+"""start_node's default: restart the app the way `up` started it (as recorded in pids.json)."""
+
+LAYOUT_FILE = "localnet.json"
+
+
+class LocalnetError(RuntimeError):
+    """A node failed to start, died, or the net is not in the state asked for."""
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_bytes()[-4000:].decode(errors="replace")
+    except OSError:
+        return ""
+    last = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(line[:300] for line in last)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> int | None:
+    stat = _proc_stat(pid)
+    return int(stat[19]) if stat else None  # field 22 (starttime) of proc(5)
+
+
+def _port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((cfg.HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((cfg.HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+class Localnet:
+    """N validators in one data folder; see localnet.config for ports, layout and config values."""
+
+    def __init__(self, home: Path = cfg.DEFAULT_HOME, validators: int | None = None,
+                 cometbft: Path = cfg.DEFAULT_COMETBFT, chain_id: str = cfg.DEFAULT_CHAIN_ID,
+                 base_port: int | None = None):
+        """validators/base_port None: as `init` recorded them in HOME/localnet.json, else 4 / 26656."""
+        self.home = Path(home).resolve()
+        layout = self._read_json(self.home / LAYOUT_FILE) or {}
+        self.validators = validators if validators is not None else layout.get("validators", cfg.DEFAULT_VALIDATORS)
+        self.base_port = base_port if base_port is not None else layout.get("base_port", cfg.BASE_PORT)
+        self.cometbft = Path(cometbft)
+        self.chain_id = chain_id
+        self._children: dict[int, subprocess.Popen] = {}  # processes this object started, to reap
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def node_home(self, index: int) -> Path:
+        return self.home / cfg.node_dir_name(index)
+
+    def ports(self, index: int) -> cfg.NodePorts:
+        return cfg.node_ports(index, self.base_port)
+
+    def rpc(self, index: int, timeout: float = 10) -> CometRPC:
+        return CometRPC(self.ports(index).rpc_url, timeout=timeout)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / cfg.LOG_DIR
+
+    def log_path(self, index: int, which: str) -> Path:
+        """which: "app" or "cometbft"."""
+        return self.log_dir / f"{cfg.node_dir_name(index)}-{which}.log"
+
+    @property
+    def pids_path(self) -> Path:
+        return self.home / cfg.PIDS_FILE
+
+    # -- init --------------------------------------------------------------------------------
+
+    def init(self, app_state: dict | None = None, *, block_max_bytes: int = cfg.BLOCK_MAX_BYTES,
+             max_tx_bytes: int = cfg.MAX_TX_BYTES, timeout_commit: str = cfg.TIMEOUT_COMMIT,
+             timeout_propose: str = cfg.TIMEOUT_PROPOSE, force: bool = False) -> None:
+        """Write every node's keys, config.toml and the one shared genesis.json under HOME.
+
+        An existing net is kept unless force=True (then its node folders and logs are deleted)."""
+        if self.running():
+            raise LocalnetError(f"the localnet in {self.home} is running; run down() first")
+        existing = sorted(self.home.glob("node[0-9]*"))
+        if existing and not force:
+            raise LocalnetError(f"{self.home} already holds a localnet ({len(existing)} nodes); "
+                                "pass force=True to wipe it")
+        for path in existing + [self.log_dir]:
+            shutil.rmtree(path, ignore_errors=True)
+        for name in (cfg.PIDS_FILE, LAYOUT_FILE):
+            (self.home / name).unlink(missing_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.cometbft.exists():
+            raise LocalnetError(f"no cometbft binary at {self.cometbft} (run `make setup`)")
+
+        self._cometbft("testnet", "--v", str(self.validators), "--o", str(self.home),
+                       "--starting-ip-address", cfg.HOST, "--populate-persistent-peers=false")
+        ids = [self._cometbft("show-node-id", "--home", str(self.node_home(i))).strip()
+               for i in range(self.validators)]
+        addresses = [f"{ids[i]}@{self.ports(i).p2p_address}" for i in range(self.validators)]
+
+        genesis = cfg.edit_genesis(self.node_home(0) / "config" / "genesis.json", chain_id=self.chain_id,
+                                   app_state=app_state, block_max_bytes=block_max_bytes,
+                                   max_tx_bytes=max_tx_bytes)
+        genesis_text = json.dumps(genesis, indent=2)
+        for i in range(self.validators):
+            config_dir = self.node_home(i) / "config"
+            (config_dir / "genesis.json").write_text(genesis_text)
+            cfg.edit_config_toml(config_dir / "config.toml", index=i, ports=self.ports(i),
+                                 peers=[a for j, a in enumerate(addresses) if j != i],
+                                 max_tx_bytes=max_tx_bytes, timeout_commit=timeout_commit,
+                                 timeout_propose=timeout_propose)
+        self.log_dir.mkdir(exist_ok=True)
+        layout = {"validators": self.validators, "base_port": self.base_port, "chain_id": self.chain_id,
+                  "node_ids": ids, "block_max_bytes": block_max_bytes, "max_tx_bytes": max_tx_bytes,
+                  "nodes": [{"home": str(self.node_home(i)), "p2p": self.ports(i).p2p,
+                             "rpc": self.ports(i).rpc, "abci": self.ports(i).abci}
+                            for i in range(self.validators)]}
+        (self.home / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
+
+    def _cometbft(self, *args: str) -> str:
+        result = subprocess.run([str(self.cometbft), *args], capture_output=True, text=True, timeout=60)
+        if result.returncode:
+            raise LocalnetError(f"`cometbft {' '.join(args)}` failed ({result.returncode}): "
+                                f"{' '.join(result.stderr.split())[-500:]}")
+        return result.stdout
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _read_json(self, path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _pids(self) -> dict:
+        return self._read_json(self.pids_path) or {"nodes": {}}
+
+    def _write_pids(self, pids: dict) -> None:
+        tmp = self.pids_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids, indent=2) + "\n")
+        tmp.replace(self.pids_path)
+
+    def _record(self, index: int, which: str, entry: dict | None) -> None:
+        pids = self._pids()
+        pids["nodes"].setdefault(str(index), {})[which] = entry
+        self._write_pids(pids)
+
+    def _spawn(self, index: int, which: str, argv: list[str]) -> dict:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(index, which), "ab") as log:
+            log.write(f"\n==== localnet: starting {' '.join(argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=self.node_home(index), start_new_session=True,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._children[proc.pid] = proc
+        entry = {"pid": proc.pid, "start_time": _start_time(proc.pid), "argv": argv}
+        self._record(index, which, entry)
+        return entry
+
+    def _group_alive(self, entry: dict | None) -> bool:
+        """Whether any process of the group led by entry's pid is still alive (zombies excepted)."""
+        if not entry:
+            return False
+        pid = entry["pid"]
+        child = self._children.get(pid)
+        if child is not None and child.poll() is None:
+            return True
+        return bool(self._group_members(entry))
+
+    def _group_members(self, entry: dict) -> list[int]:
+        """Live processes in the recorded process group, started no earlier than its leader."""
+        pgid, since = entry["pid"], entry.get("start_time")
+        if since is None or not Path("/proc/self/stat").exists():  # no procfs: trust the pid
+            try:
+                os.kill(pgid, 0)
+                return [pgid]
+            except OSError:
+                return []
+        members = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                stat = _proc_stat(int(name))
+                if stat and stat[0] not in "ZX" and int(stat[2]) == pgid and int(stat[19]) >= since:
+                    members.append(int(name))
+        return members
+
+    def _signal(self, entry: dict | None, sig: int) -> None:
+        if entry and self._group_members(entry):
+            try:
+                os.killpg(entry["pid"], sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _stop(self, entries: list[dict], timeout: float) -> None:
+        """SIGTERM the groups, wait up to `timeout`, SIGKILL what is left, reap our children."""
+        entries = [e for e in entries if self._group_alive(e)]
+        for entry in entries:
+            self._signal(entry, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while entries and time.monotonic() < deadline:
+            entries = [e for e in entries if self._group_alive(e)]
+            if entries:
+                time.sleep(0.1)
+        for entry in entries:
+            self._signal(entry, signal.SIGKILL)
+        for entry in entries:
+            end = time.monotonic() + 5
+            while self._group_alive(entry) and time.monotonic() < end:
+                time.sleep(0.05)
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[pid]
+
+    def running(self) -> bool:
+        """Whether any recorded process is alive."""
+        return any(self._group_alive(entry) for node in self._pids()["nodes"].values()
+                   for entry in node.values())
+
+    # -- up / down ---------------------------------------------------------------------------
+
+    def up(self, app_command: AppCommand | None = None, *, timeout: float = 60, min_height: int = 2) -> None:
+        """Start every node's app (if any) then its cometbft; wait until all reach `min_height`.
+
+        app_command None: cometbft runs its builtin `kvstore` app (for tests of the net itself).
+        On failure everything started is stopped again and the error names the log to read."""
+        if not self.node_home(0).joinpath("config", "genesis.json").exists():
+            raise LocalnetError(f"no localnet in {self.home}; run init() first")
+        if self.running():
+            raise LocalnetError(f"the localnet in {self.home} is already running; run down() first")
+        busy = [p for i in range(self.validators) for p in
+                ((self.ports(i).p2p, self.ports(i).rpc) + ((self.ports(i).abci,) if app_command else ()))
+                if not _port_free(p)]
+        if busy:
+            raise LocalnetError(f"ports already in use on {cfg.HOST}: {busy} (another localnet? "
+                                "pick another base_port)")
+        self._write_pids({"nodes": {}})
+        try:
+            deadline = time.monotonic() + timeout
+            if app_command is not None:
+                for i in range(self.validators):
+                    self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i),
+                                                                      self.ports(i).abci_address))))
+                for i in range(self.validators):
+                    self._wait_app_port(i, deadline, timeout)
+            for i in range(self.validators):
+                self._spawn(i, "cometbft", self._cometbft_argv(i, builtin_app=app_command is None))
+            self.wait_for_height(min_height, timeout=max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.down()
+            raise
+
+    def _cometbft_argv(self, index: int, builtin_app: bool) -> list[str]:
+        argv = [str(self.cometbft), "start", "--home", str(self.node_home(index))]
+        return argv + ["--proxy_app", "kvstore"] if builtin_app else argv
+
+    def _check_alive(self, index: int, parts: tuple[str, ...] = ("app", "cometbft")) -> None:
+        node = self._pids()["nodes"].get(str(index), {})
+        for which in parts:
+            entry = node.get(which)
+            if entry and not self._group_alive(entry):
+                log = self.log_path(index, which)
+                raise LocalnetError(f"node {index}'s {which} process (pid {entry['pid']}) exited; "
+                                    f"read {log} (last lines: {_tail(log)})")
+
+    def _wait_app_port(self, index: int, deadline: float, timeout: float) -> None:
+        port = self.ports(index).abci
+        while not _port_open(port):
+            self._check_alive(index, ("app",))
+            if time.monotonic() > deadline:
+                raise LocalnetError(f"node {index}'s app did not listen on {cfg.HOST}:{port} within "
+                                    f"{timeout}s; read {self.log_path(index, 'app')}")
+            time.sleep(0.1)
+
+    def wait_for_height(self, height: int, timeout: float = 30, nodes: list[int] | None = None) -> dict[int, int]:
+        """Wait until every node in `nodes` (default all) reports height >= `height`; {index: height}.
+
+        Fails early, naming the log, if a node's recorded process dies meanwhile."""
+        nodes = list(range(self.validators)) if nodes is None else nodes
+        deadline = time.monotonic() + timeout
+        heights: dict[int, int | str] = {}
+        while True:
+            for i in nodes:
+                self._check_alive(i)
+                try:
+                    heights[i] = self.rpc(i, timeout=2).latest_height()
+                except (NodeUnavailable, RPCError) as err:
+                    heights[i] = f"unreachable: {err}"
+            if all(isinstance(h, int) and h >= height for h in heights.values()):
+                return heights
+            if time.monotonic() > deadline:
+                slow = min((i for i in nodes if not (isinstance(heights[i], int) and heights[i] >= height)))
+                raise LocalnetError(f"node {slow} did not reach height {height} within {timeout:.0f}s "
+                                    f"({heights[slow]}); read {self.log_path(slow, 'cometbft')}")
+            time.sleep(0.2)
+
+    def down(self, timeout: float = 10) -> None:
+        """Stop every recorded process (cometbft first, then apps) and forget them. Idempotent."""
+        nodes = self._pids()["nodes"].values()
+        deadline = time.monotonic() + timeout
+        self._stop([n.get("cometbft") for n in nodes if n.get("cometbft")], timeout)
+        self._stop([n.get("app") for n in nodes if n.get("app")], max(2.0, deadline - time.monotonic()))
+        self.pids_path.unlink(missing_ok=True)
+
+    # -- single nodes ------------------------------------------------------------------------
+
+    def stop_node(self, index: int, which: str = "both", timeout: float = 10) -> None:
+        """Stop node `index`'s "cometbft", "app" or "both" (cometbft first); the record stays for start_node."""
+        if which not in ("app", "cometbft", "both"):
+            raise ValueError(f"which must be 'app', 'cometbft' or 'both', not {which!r}")
+        node = self._pids()["nodes"].get(str(index), {})
+        for part in ("cometbft", "app"):
+            if which in (part, "both") and node.get(part):
+                self._stop([node[part]], timeout)
+
+    def start_node(self, index: int, app_command: AppCommand | None | object = KEEP, *,
+                   timeout: float = 30) -> None:
+        """Start whatever of node `index` is not running and wait until its RPC answers.
+
+        app_command KEEP (default): the app argv `up` recorded (none: builtin kvstore);
+        None: builtin kvstore; a callable: that app."""
+        node = self._pids()["nodes"].get(str(index), {})
+        if app_command is KEEP:
+            app_argv = (node.get("app") or {}).get("argv")
+        elif app_command is None:
+            app_argv = None
+        else:
+            app_argv = list(map(str, app_command(index, self.node_home(index), self.ports(index).abci_address)))
+        deadline = time.monotonic() + timeout
+        if app_argv is not None and not self._group_alive(node.get("app")):
+            self._spawn(index, "app", app_argv)
+            self._wait_app_port(index, deadline, timeout)
+        if not self._group_alive(node.get("cometbft")):
+            self._spawn(index, "cometbft", self._cometbft_argv(index, builtin_app=app_argv is None))
+        rpc = self.rpc(index, timeout=2)
+        while True:
+            self._check_alive(index)
+            try:
+                rpc.status()
+                return
+            except (NodeUnavailable, RPCError):
+                if time.monotonic() > deadline:
+                    raise LocalnetError(f"node {index}'s RPC ({rpc.url}) did not answer within {timeout}s; "
+                                        f"read {self.log_path(index, 'cometbft')}") from None
+                time.sleep(0.2)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self) -> list[dict]:
+        """Per node: index, rpc, running (cometbft alive), app_running, height, app_hash, catching_up."""
+        nodes = self._pids()["nodes"]
+        report = []
+        for i in range(self.validators):
+            node = nodes.get(str(i), {})
+            row = {"index": i, "rpc": self.ports(i).rpc_url, "home": str(self.node_home(i)),
+                   "running": self._group_alive(node.get("cometbft")),
+                   "app_running": self._group_alive(node.get("app")) if node.get("app") else None,
+                   "pids": {k: v["pid"] for k, v in node.items() if v},
+                   "height": None, "app_hash": None, "catching_up": None, "error": None}
+            try:
+                sync = self.rpc(i, timeout=2).status()["sync_info"]
+                row.update(height=int(sync["latest_block_height"]), app_hash=sync["latest_app_hash"],
+                           catching_up=bool(sync["catching_up"]))
+            except (NodeUnavailable, RPCError) as err:
+                row["error"] = str(err)
+            report.append(row)
+        return report

@@ -1,0 +1,126 @@
+"""The flchain app under real CometBFT: one node, then the 4-validator localnet.
+
+A scripted federation bonds six participants over RPC and plays rounds: honest rounds are
+accepted, a poisoned round is rejected by the voters and its proposers are slashed.
+"""
+import pytest
+
+from abci_app.codes import Code
+from abci_app.genesis import default_params
+from client import tx as txb
+from client.keys import Key
+from federation import ScriptedFederation
+from flchain.v1 import query_pb2, types_pb2
+from localnet import commands
+from localnet.genesis import participant_keys
+from localnet.net import KEEP
+
+pytestmark = pytest.mark.integration
+
+PARTICIPANTS = 6
+BOND = 2_000
+
+
+def fast_params() -> types_pb2.Params:
+    params = default_params()
+    params.propose_blocks, params.vote_blocks = 6, 4
+    return params
+
+
+def start(tmp_path, validators, port_base):
+    return commands.start(tmp_path, validators=validators, participants=PARTICIPANTS,
+                          base_port=port_base(validators), params=fast_params(), timeout_commit="300ms")
+
+
+def federation(net, home) -> ScriptedFederation:
+    keys = participant_keys(commands.keys_dir(home), PARTICIPANTS)
+    return ScriptedFederation(net.rpc(0), keys, net.chain_id)
+
+
+def play_three_rounds(fed: ScriptedFederation) -> dict[int, int]:
+    """Bond everyone, then play until three rounds have been tallied with one of them poisoned."""
+    fed.bond_all(BOND)
+    first = fed.run_until(lambda r: r.phase == types_pb2.PHASE_PROPOSE, timeout=30).id
+    fed.poison_rounds.add(first + 1)
+    fed.run_until(lambda r: r.id >= first + 3, timeout=120)
+    return {i: fed.query(f"/round/{i}", types_pb2.Round).outcome for i in range(first, first + 3)}
+
+
+def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
+    net = start(tmp_path, 1, port_base)
+    try:
+        fed = federation(net, tmp_path)
+        rpc = net.rpc(0)
+        key = next(iter(fed.keys.values()))
+        # Bad input is refused in CheckTx with its own code and the chain keeps going.
+        stranger = Key.generate("stranger")
+        bad = {
+            Code.TX_UNDECODABLE: b"\xff\x00garbage",
+            Code.WRONG_CHAIN_ID: txb.sign_tx(key, "another-chain", 0, [txb.bond(BOND)]),
+            Code.UNKNOWN_ACCOUNT: txb.sign_tx(stranger, net.chain_id, 0, [txb.bond(BOND)]),
+            Code.BOND_BELOW_THRESHOLD: txb.sign_tx(key, net.chain_id, 0, [txb.bond(10)]),
+            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, True)]),
+        }
+        height = rpc.latest_height()
+        for code, raw in bad.items():
+            result = rpc.broadcast_tx_sync(raw)
+            assert (result.code, result.codespace) == (code, "flchain"), result
+            assert result.log.startswith(code.name.lower())
+        rpc.wait_for_height(height + 2, timeout=20)
+        assert fed.query(f"/account/{key.bech32}", types_pb2.Account).nonce == 0
+
+        outcomes = play_three_rounds(fed)
+        assert list(outcomes.values()) == [types_pb2.OUTCOME_ACCEPTED, types_pb2.OUTCOME_REJECTED,
+                                           types_pb2.OUTCOME_ACCEPTED]
+        poisoned = fed.query(f"/round/{min(outcomes) + 1}", types_pb2.Round)
+        params = fed.query("/params", types_pb2.Params)
+        for address in poisoned.proposers:
+            info = fed.query(f"/participant/{fed.keys[address].bech32}", query_pb2.ParticipantInfo)
+            slashes = [e for e in info.history if e.reason == "proposer_rejected"]
+            assert [e.round for e in slashes] == [poisoned.id]
+            assert slashes[0].amount == (slashes[0].stake_after + slashes[0].amount) * params.proposer_slash_bps // 10_000
+        model = fed.query("/model", types_pb2.GlobalModel)
+        assert model.version == 2
+        # A used nonce is refused (the identical bytes never even reach the app: CometBFT's cache).
+        reused = txb.sign_tx(key, net.chain_id, 0, [txb.bond(BOND + 1)])
+        assert rpc.broadcast_tx_sync(reused).code == Code.BAD_NONCE
+    finally:
+        net.down()
+
+
+@pytest.fixture(scope="module")
+def localnet4(tmp_path_factory, cometbft_bin, port_base):
+    home = tmp_path_factory.mktemp("flchain-localnet")
+    net = start(home, 4, port_base)
+    try:
+        yield net, home
+    finally:
+        net.down()
+
+
+def common_hashes(net, heights) -> dict[int, set[str]]:
+    return {h: {net.rpc(i).block(h)["block"]["header"]["app_hash"] for i in range(net.validators)}
+            for h in heights}
+
+
+def test_localnet_rounds_with_one_app_hash(localnet4):
+    net, home = localnet4
+    fed = federation(net, home)
+    outcomes = play_three_rounds(fed)
+    assert sorted(outcomes.values()) == sorted([types_pb2.OUTCOME_ACCEPTED, types_pb2.OUTCOME_REJECTED,
+                                                types_pb2.OUTCOME_ACCEPTED])
+    top = min(r["height"] for r in net.status())
+    hashes = common_hashes(net, range(2, top + 1))
+    assert all(len(v) == 1 for v in hashes.values()), {h: v for h, v in hashes.items() if len(v) > 1}
+
+
+def test_killed_app_restarts_and_catches_up(localnet4):
+    net, _ = localnet4
+    net.stop_node(3, "app")
+    before = net.wait_for_height(net.rpc(0).latest_height() + 3, timeout=30, nodes=[0, 1, 2])
+    net.start_node(3, KEEP)
+    target = max(before.values()) + 2
+    net.wait_for_height(target, timeout=60)
+    hashes = common_hashes(net, [target])
+    assert len(hashes[target]) == 1, hashes
+    assert net.status()[3]["running"]

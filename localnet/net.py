@@ -62,7 +62,7 @@ def _port_open(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -270,7 +270,7 @@ class Localnet:
             raise LocalnetError(f"the localnet in {self.home} is already running; run down() first")
         busy = [p for i in range(self.validators) for p in
                 ((self.ports(i).p2p, self.ports(i).rpc) + ((self.ports(i).abci,) if app_command else ()))
-                if not _port_free(p)]
+                if not port_free(p)]
         if busy:
             raise LocalnetError(f"ports already in use on {cfg.HOST}: {busy} (another localnet? "
                                 "pick another base_port)")

@@ -6,22 +6,13 @@ from pathlib import Path
 import pytest
 
 from localnet import config as lcfg
+from localnet.net import port_free
 
 COMETBFT = lcfg.DEFAULT_COMETBFT
 
 # Below Linux's ephemeral range (32768-60999), so outgoing connections do not take our ports.
 PORT_LOW, PORT_HIGH = 20000, 32000
 _handed_out: set[int] = set()
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((lcfg.HOST, port))
-            return True
-        except OSError:
-            return False
 
 
 def free_base_port(validators: int, attempts: int = 200) -> int:
@@ -37,7 +28,7 @@ def free_base_port(validators: int, attempts: int = 200) -> int:
             continue
         ports = [p for i in range(validators) for p in
                  (lambda n: (n.p2p, n.rpc, n.abci))(lcfg.node_ports(i, base))]
-        if all(_free(p) for p in ports):
+        if all(port_free(p) for p in ports):
             _handed_out.update(block)
             return base
     raise RuntimeError(f"no free port range for {validators} nodes in {PORT_LOW}-{PORT_HIGH}")

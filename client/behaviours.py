@@ -1,0 +1,109 @@
+"""How a participant behaves: honest, or one of the attacks an open federation must survive.
+
+A behaviour decides three things: which labels it trains on, how it turns its honest update
+into the one it submits, and whether it tells the truth when it votes. Each is small and named
+so that experiments (the simulator, the demo) can mix them.
+"""
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from client.ml.data import NUM_CLASSES, Split
+from client.ml.models import Params
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    name: ClassVar[str] = "honest"
+    malicious: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
+    lies: bool = False  # votes against its own judgement
+
+    def training_data(self, data: Split) -> Split:
+        return data
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return update
+
+    def vote(self, truthful_accept: bool) -> bool:
+        return truthful_accept != self.lies
+
+
+class Honest(Behaviour):
+    pass
+
+
+@dataclass(frozen=True)
+class LabelFlip(Behaviour):
+    """Trains on labels mapped y -> 9 - y: a data-poisoning attack."""
+    name: ClassVar[str] = "label_flip"
+    malicious: ClassVar[bool] = True
+
+    def training_data(self, data: Split) -> Split:
+        return Split(data.x, (NUM_CLASSES - 1) - data.y)
+
+
+@dataclass(frozen=True)
+class SignFlip(Behaviour):
+    """Submits -factor times its honest update: pushes the model uphill."""
+    name: ClassVar[str] = "sign_flip"
+    malicious: ClassVar[bool] = True
+    factor: float = 4.0
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, -self.factor * u) for n, u in update]
+
+
+@dataclass(frozen=True)
+class GaussianNoise(Behaviour):
+    """Submits pure noise instead of an update."""
+    name: ClassVar[str] = "gaussian_noise"
+    malicious: ClassVar[bool] = True
+    trains: ClassVar[bool] = False
+    sigma: float = 0.3
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, rng.normal(0.0, self.sigma, u.shape).astype(np.float32)) for n, u in update]
+
+
+@dataclass(frozen=True)
+class Scaled(Behaviour):
+    """Boosts its update by a large factor to dominate the average (model replacement)."""
+    name: ClassVar[str] = "scaled"
+    malicious: ClassVar[bool] = True
+    factor: float = 20.0
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, self.factor * u) for n, u in update]
+
+
+@dataclass(frozen=True)
+class FreeRider(Behaviour):
+    """Trains nothing and submits zeros, hoping to be paid for others' work."""
+    name: ClassVar[str] = "free_rider"
+    malicious: ClassVar[bool] = True
+    trains: ClassVar[bool] = False
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, np.zeros_like(u)) for n, u in update]
+
+
+@dataclass(frozen=True)
+class LyingVoter(Behaviour):
+    """Trains honestly but always votes against the truth."""
+    name: ClassVar[str] = "lying_voter"
+    malicious: ClassVar[bool] = True
+    lies: bool = True
+
+
+ATTACKS: dict[str, type[Behaviour]] = {b.name: b for b in
+                                       (LabelFlip, SignFlip, GaussianNoise, Scaled, FreeRider, LyingVoter)}
+
+
+def make(name: str, lies: bool = False) -> Behaviour:
+    """A behaviour by name; attackers may also lie when drawn as voters."""
+    if name == "honest":
+        return Honest()
+    cls = ATTACKS[name]
+    return cls() if cls is LyingVoter else cls(lies=lies)

@@ -1,0 +1,56 @@
+"""Local training and evaluation: what a participant does with its own data."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from client.ml.data import Split
+from client.ml.models import Params, build, get_params, set_params
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 16
+    lr: float = 0.1
+
+
+def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int) -> Params:
+    """SGD from the global model on the client's train split; returns the new parameters."""
+    torch.manual_seed(seed)
+    model = build(kind)
+    set_params(model, start)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(config.epochs):
+        for batch in torch.randperm(len(y), generator=generator).split(config.batch_size):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+    return get_params(model)
+
+
+@torch.no_grad()
+def evaluate(kind: str, params: Params, data: Split) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy loss) on a split."""
+    model = build(kind)
+    set_params(model, params)
+    model.eval()
+    logits = model(torch.from_numpy(data.x))
+    y = torch.from_numpy(data.y)
+    return float((logits.argmax(1) == y).float().mean()), float(nn.functional.cross_entropy(logits, y))
+
+
+def delta(new: Params, old: Params) -> Params:
+    return [(name, n - o) for (name, n), (_, o) in zip(new, old, strict=True)]
+
+
+def add(params: Params, step: Params, scale: float = 1.0) -> Params:
+    return [(name, p + scale * d) for (name, p), (_, d) in zip(params, step, strict=True)]
+
+
+def flat_norm(params: Params) -> float:
+    return float(np.sqrt(sum(float((v.astype(np.float64) ** 2).sum()) for _, v in params)))

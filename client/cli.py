@@ -4,6 +4,7 @@
   flchain keys add NAME | list             ed25519 keys in a keyring folder
   flchain tx bond|unbond|vote ...          sign and broadcast a tx
   flchain query params|round|participant|participants|account|model|candidate [--output json]
+  flchain simulate run|sweep                in-process federations and parameter studies
 """
 import argparse
 import base64
@@ -18,6 +19,7 @@ from client import tx as txb
 from client.keys import Key
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from flchain.v1 import query_pb2, types_pb2
+from client.simulator.cli import add_parser as add_simulate_parser
 from localnet.commands import add_parser as add_localnet_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_tx)
 
     add_localnet_parser(sub)
+    add_simulate_parser(sub)
     return parser
 
 

@@ -1,0 +1,50 @@
+"""Federations without the chain's defence, for comparison under the same attack and data.
+
+Each round draws the same number of proposers from everyone (attackers are never removed) and
+aggregates their updates with plain FedAvg, a coordinate-wise median, or a trimmed mean.
+"""
+import numpy as np
+
+from client import behaviours
+from client.ml import data, models
+from client.ml.training import add, evaluate
+from client.participant import make_update
+from client.simulator.run import SimConfig
+
+AGGREGATORS = ("fedavg", "median", "trimmed_mean")
+
+
+def aggregate(kind: str, updates: list[list[tuple[str, np.ndarray]]], weights: list[int]):
+    names = [n for n, _ in updates[0]]
+    out = []
+    for j, name in enumerate(names):
+        stack = np.stack([u[j][1] for u in updates])
+        if kind == "fedavg":
+            value = np.tensordot(np.asarray(weights, np.float64) / sum(weights), stack, axes=1)
+        elif kind == "median":
+            value = np.median(stack, axis=0)
+        else:  # trimmed mean: drop the largest and smallest value per coordinate when there are 3+
+            k = 1 if len(updates) >= 3 else 0
+            value = np.sort(stack, axis=0)[k:len(updates) - k].mean(axis=0)
+        out.append((name, value.astype(np.float32)))
+    return out
+
+
+def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
+    """Global test accuracy after each round."""
+    rng = np.random.default_rng(config.seed)
+    n_attackers = int(round(config.attacker_fraction * config.participants))
+    malicious = set(rng.choice(config.participants, n_attackers, replace=False).tolist())
+    behaviour = [behaviours.make(config.attack) if i in malicious else behaviours.Honest()
+                 for i in range(config.participants)]
+    shards, global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
+    model = models.initial_params(config.model, config.seed)
+    draw = np.random.default_rng(config.seed + 1)
+    accuracy = []
+    for round_id in range(1, config.rounds + 1):
+        chosen = draw.choice(config.participants, config.num_proposers, replace=False)
+        updates = [make_update(behaviour[i], config.model, model, shards[i], config.train,
+                               seed=config.seed * 1_000_003 + round_id * 1_009 + int(i)) for i in chosen]
+        model = add(model, aggregate(aggregator, updates, [len(shards[i].train) for i in chosen]))
+        accuracy.append(evaluate(config.model, model, global_test)[0])
+    return accuracy

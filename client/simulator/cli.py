@@ -1,0 +1,135 @@
+"""`flchain simulate run` and `flchain simulate sweep`."""
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from client import behaviours
+from client.simulator.run import SimConfig, Simulation
+
+DEFAULT_OUT = Path("reports")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def _base_config(args) -> SimConfig:
+    return SimConfig(participants=args.participants, attack=args.attack, attackers_lie=not args.honest_votes,
+                     rounds=args.rounds, mode=args.mode, model=args.model, alpha=args.alpha, seed=args.seed,
+                     p_detect=args.p_detect, p_accept=args.p_accept)
+
+
+def _baselines(config: SimConfig, names=("fedavg", "median")) -> dict[str, list[float]]:
+    from client.simulator.baselines import run_baseline
+    return {name: run_baseline(config, name) for name in names}
+
+
+def cmd_run(args) -> int:
+    config = replace(_base_config(args), attacker_fraction=args.attacker_fraction, threshold=args.threshold,
+                     proposer_reward_bps=args.reward_bps, proposer_slash_bps=args.slash_bps,
+                     num_proposers=args.proposers, num_voters=args.voters)
+    from client.simulator import report
+    with tqdm(total=config.rounds, desc="simulate", unit="round") as bar:
+        def show(record):
+            bar.set_postfix(outcome=record.outcome, attackers=record.attackers_bonded,
+                            acc=f"{record.accuracy:.3f}" if record.accuracy is not None else "-")
+            bar.update()
+        result = Simulation(config).run(show)
+    baselines = {}
+    if config.mode == "torch" and not args.no_baselines:
+        print("running the baselines without defence (fedavg, median) ...")
+        baselines = _baselines(config)
+    out = args.out / f"run-{config.attack}-{int(config.attacker_fraction * 100)}pct-{config.mode}"
+    paths = report.write_run(out, result, baselines)
+    summary = report.summary(result)
+    for name, acc in baselines.items():
+        summary[f"{name}_final_accuracy"] = acc[-1]
+    print(json.dumps(summary, indent=2))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from client.simulator import sweep
+    grid = sweep.Grid(threshold=args.threshold, proposer_reward_bps=args.reward_bps,
+                      proposer_slash_bps=args.slash_bps, num_proposers=args.proposers,
+                      attacker_fraction=args.attacker_fraction, seeds=args.seeds)
+    base = _base_config(args)
+    baseline_fn = None
+    if base.mode == "torch" and not args.no_baselines:
+        def baseline_fn(config):
+            return {f"{name}_accuracy": acc[-1] for name, acc in _baselines(config).items()}
+    with tqdm(total=len(grid.configs(base)), desc="sweep", unit="run") as bar:
+        rows = sweep.run_sweep(grid, base, bar.update, baseline_fn)
+    summary = sweep.summarize(rows, base.rounds)
+    chosen = sweep.recommend(summary)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tag = f"sweep-{base.attack}-{base.mode}"
+    paths = [sweep.write_csv(args.out / f"{tag}-runs.csv", rows), sweep.write_csv(args.out / f"{tag}-summary.csv", summary)]
+    print_table(summary, chosen)
+    if chosen:
+        print("recommended: " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
+    else:
+        print("no parameter set removed every attacker with a positive honest return; widen the grid")
+    paths.append(sweep.plot(args.out / f"{tag}.png", summary, chosen or {k: summary[0][k] for k in sweep.PARAM_KEYS},
+                            base.rounds))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def print_table(summary: list[dict], chosen: dict | None) -> None:
+    """The chosen params' rows (or all rows of a small sweep), as a Markdown table."""
+    from client.simulator.sweep import PARAM_KEYS
+    rows = [r for r in summary if chosen and all(r[k] == chosen[k] for k in PARAM_KEYS)] or summary[:30]
+    cols = [*PARAM_KEYS, "attacker_fraction", "removed_share", "rounds_until_removed", "honest_return",
+            "attacker_return", "final_accuracy", "fedavg_accuracy", "median_accuracy"]
+    cols = [c for c in cols if c in rows[0]]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join("-" if r[c] is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])
+                                for c in cols) + " |")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("simulate", help="simulate federations on the chain's state machine (no CometBFT)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--participants", type=int, default=20)
+    common.add_argument("--attack", choices=sorted(behaviours.ATTACKS), default="sign_flip")
+    common.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
+    common.add_argument("--rounds", type=int, default=40)
+    common.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    common.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--p-detect", type=float, default=0.95, help="fast mode: honest voter catches a bad candidate")
+    common.add_argument("--p-accept", type=float, default=0.95, help="fast mode: honest voter accepts a good one")
+    common.add_argument("--no-baselines", action="store_true", help="skip the undefended comparisons")
+    common.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default reports/)")
+
+    run = actions.add_parser("run", parents=[common], help="one configuration, with per-round CSV and plots")
+    run.add_argument("--mode", choices=["torch", "fast"], default="torch")
+    run.add_argument("--attacker-fraction", type=float, default=0.3)
+    run.add_argument("--threshold", type=float, default=0.5, help="min stake as a fraction of the initial stake")
+    run.add_argument("--reward-bps", type=int, default=500)
+    run.add_argument("--slash-bps", type=int, default=3_000)
+    run.add_argument("--proposers", type=int, default=3)
+    run.add_argument("--voters", type=int, default=5)
+    run.set_defaults(func=cmd_run)
+
+    sw = actions.add_parser("sweep", parents=[common], help="a grid of parameters; CSV, plot, recommendation")
+    sw.add_argument("--mode", choices=["torch", "fast"], default="fast")
+    sw.add_argument("--threshold", type=_floats, default=(0.3, 0.5, 0.7))
+    sw.add_argument("--reward-bps", type=_ints, default=(300, 1_000))
+    sw.add_argument("--slash-bps", type=_ints, default=(1_000, 3_000, 5_000))
+    sw.add_argument("--proposers", type=_ints, default=(1, 2, 3))
+    sw.add_argument("--attacker-fraction", type=_floats, default=(0.1, 0.3, 0.45))
+    sw.add_argument("--seeds", type=int, default=3)
+    sw.set_defaults(func=cmd_sweep)

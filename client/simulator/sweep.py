@@ -1,0 +1,137 @@
+"""Parameter sweeps: which stake threshold, reward and slash ratios and proposer count filter
+attackers out quickly while honest participants still earn?"""
+import csv
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from client.simulator.report import plt
+from client.simulator.run import SimConfig, SimResult, Simulation
+
+PARAM_KEYS = ("threshold", "proposer_reward_bps", "proposer_slash_bps", "num_proposers")
+
+
+@dataclass(frozen=True)
+class Grid:
+    threshold: tuple[float, ...] = (0.3, 0.5, 0.7)
+    proposer_reward_bps: tuple[int, ...] = (300, 1_000)
+    proposer_slash_bps: tuple[int, ...] = (1_000, 3_000, 5_000)
+    num_proposers: tuple[int, ...] = (1, 2, 3)
+    attacker_fraction: tuple[float, ...] = (0.1, 0.3, 0.45)
+    seeds: int = 3
+
+    def configs(self, base: SimConfig) -> list[SimConfig]:
+        values = [getattr(self, k) for k in (*PARAM_KEYS, "attacker_fraction")]
+        return [replace(base, threshold=t, proposer_reward_bps=r, proposer_slash_bps=s, num_proposers=p,
+                        attacker_fraction=f, seed=base.seed + seed)
+                for t, r, s, p, f in itertools.product(*values) for seed in range(self.seeds)]
+
+
+def run_row(config: SimConfig, result: SimResult, baselines: dict[str, float]) -> dict:
+    removal = result.rounds_until_attackers_removed
+    return {**{k: getattr(config, k) for k in PARAM_KEYS}, "attacker_fraction": config.attacker_fraction,
+            "seed": config.seed, "rounds": len(result.records), "all_attackers_removed": removal is not None,
+            "rounds_until_removed": removal, "honest_return": result.honest_return,
+            "attacker_return": result.attacker_return, "final_accuracy": result.final_accuracy, **baselines}
+
+
+def summarize(rows: list[dict], cap: int) -> list[dict]:
+    """Mean over seeds per (params, attacker fraction); a run that never removed every attacker
+    counts as cap + 1 rounds, so slow filtering is never hidden by an average."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in (*PARAM_KEYS, "attacker_fraction")), []).append(row)
+    out = []
+    for key, runs in groups.items():
+        def mean(field):
+            values = [r[field] for r in runs if r.get(field) is not None]
+            return float(np.mean(values)) if values else None
+        out.append({**dict(zip((*PARAM_KEYS, "attacker_fraction"), key)), "runs": len(runs),
+                    "removed_share": float(np.mean([r["all_attackers_removed"] for r in runs])),
+                    "rounds_until_removed": float(np.mean([r["rounds_until_removed"] or cap + 1 for r in runs])),
+                    "honest_return": mean("honest_return"), "attacker_return": mean("attacker_return"),
+                    "final_accuracy": mean("final_accuracy"),
+                    **{k: mean(k) for k in runs[0] if k.endswith("_accuracy") and k != "final_accuracy"}})
+    return out
+
+
+def recommend(summary: list[dict]) -> dict | None:
+    """The params that remove every attacker in every run at every attacker fraction with a
+    positive honest return, and do it fastest in the worst case (ties: higher honest return)."""
+    by_params: dict[tuple, list[dict]] = {}
+    for row in summary:
+        by_params.setdefault(tuple(row[k] for k in PARAM_KEYS), []).append(row)
+    eligible = []
+    for params, rows in by_params.items():
+        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > 0 for r in rows):
+            worst = max(r["rounds_until_removed"] for r in rows)
+            eligible.append((worst, -min(r["honest_return"] for r in rows), params))
+    if not eligible:
+        return None
+    _, _, best = min(eligible)
+    return dict(zip(PARAM_KEYS, best))
+
+
+def run_sweep(grid: Grid, base: SimConfig, on_run: Callable[[], None] | None = None,
+              baseline_fn: Callable[[SimConfig], dict[str, float]] | None = None) -> list[dict]:
+    rows, baseline_cache = [], {}
+    for config in grid.configs(base):
+        result = Simulation(config).run()
+        baselines = {}
+        if baseline_fn is not None:
+            key = (config.attacker_fraction, config.seed)
+            if key not in baseline_cache:
+                baseline_cache[key] = baseline_fn(config)
+            baselines = baseline_cache[key]
+        rows.append(run_row(config, result, baselines))
+        if on_run:
+            on_run()
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot(path: Path, summary: list[dict], chosen: dict, rounds: int) -> Path:
+    """Rounds to remove every attacker and honest return against the slash ratio, one line per
+    attacker fraction, the other params held at the chosen values; accuracy against baselines."""
+    fractions = sorted({r["attacker_fraction"] for r in summary})
+    held = [r for r in summary if all(r[k] == chosen[k] for k in PARAM_KEYS if k != "proposer_slash_bps")]
+    has_accuracy = any(r["final_accuracy"] is not None for r in summary)
+    fig, axes = plt.subplots(1, 3 if has_accuracy else 2, figsize=(15 if has_accuracy else 10, 4.2))
+    for f in fractions:
+        line = sorted((r for r in held if r["attacker_fraction"] == f), key=lambda r: r["proposer_slash_bps"])
+        slash = [r["proposer_slash_bps"] / 100 for r in line]
+        axes[0].plot(slash, [r["rounds_until_removed"] for r in line], marker="o", label=f"{f:.0%} attackers")
+        axes[1].plot(slash, [r["honest_return"] for r in line], marker="o", label=f"{f:.0%} attackers")
+    axes[0].axhline(rounds + 1, color="grey", ls=":", lw=1, label="not removed")
+    axes[0].set(xlabel="proposer slash (%)", ylabel="rounds until every attacker is removed")
+    axes[1].axhline(0, color="black", lw=0.8)
+    axes[1].set(xlabel="proposer slash (%)", ylabel="honest mean return (x initial stake)")
+    fixed = ", ".join(f"{k}={chosen[k]}" for k in PARAM_KEYS if k != "proposer_slash_bps")
+    axes[0].set_title(fixed, fontsize=9)
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+    if has_accuracy:
+        at_choice = sorted((r for r in held if r["proposer_slash_bps"] == chosen["proposer_slash_bps"]),
+                           key=lambda r: r["attacker_fraction"])
+        xs = [r["attacker_fraction"] * 100 for r in at_choice]
+        axes[2].plot(xs, [r["final_accuracy"] for r in at_choice], marker="o", lw=2, label="flchain")
+        for name in ("fedavg_accuracy", "median_accuracy", "trimmed_mean_accuracy"):
+            if name in at_choice[0]:
+                axes[2].plot(xs, [r[name] for r in at_choice], marker="s", ls="--",
+                             label=name.removesuffix("_accuracy") + " without defence")
+        axes[2].set(xlabel="attackers (%)", ylabel="final test accuracy", ylim=(0, 1))
+        axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -59,7 +59,7 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from client.simulator import sweep
     grid = sweep.Grid(threshold=args.threshold, proposer_reward_bps=args.reward_bps,
-                      proposer_slash_bps=args.slash_bps, num_proposers=args.proposers,
+                      proposer_slash_bps=args.slash_bps, num_proposers=args.proposers, num_voters=args.voters,
                       attacker_fraction=args.attacker_fraction, seeds=args.seeds)
     base = _base_config(args)
     baseline_fn = None
@@ -109,8 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     common.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--p-detect", type=float, default=0.95, help="fast mode: honest voter catches a bad candidate")
-    common.add_argument("--p-accept", type=float, default=0.95, help="fast mode: honest voter accepts a good one")
+    common.add_argument("--p-detect", type=float, default=SimConfig.p_detect,
+                        help="fast mode: chance that a corrupt candidate is visibly bad (torch runs measure it)")
+    common.add_argument("--p-accept", type=float, default=SimConfig.p_accept,
+                        help="fast mode: chance that an honest voter judges right")
     common.add_argument("--no-baselines", action="store_true", help="skip the undefended comparisons")
     common.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default reports/)")
 
@@ -130,6 +132,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--reward-bps", type=_ints, default=(300, 1_000))
     sw.add_argument("--slash-bps", type=_ints, default=(1_000, 3_000, 5_000))
     sw.add_argument("--proposers", type=_ints, default=(1, 2, 3))
+    sw.add_argument("--voters", type=_ints, default=(5, 9))
     sw.add_argument("--attacker-fraction", type=_floats, default=(0.1, 0.3, 0.45))
     sw.add_argument("--seeds", type=int, default=3)
     sw.set_defaults(func=cmd_sweep)

@@ -3,8 +3,9 @@
 Every action is a real signed tx in a real block, so stakes, draws, slashes and the model evolve
 exactly as on chain; only CometBFT and the sockets are left out. Two ways to decide votes:
   torch: proposers train on their shard of the digits, voters evaluate the candidate on theirs;
-  fast:  no ML; a candidate that contains a corrupting attacker is caught by an honest voter with
-         probability p_detect, a clean one is accepted with probability p_accept (for large sweeps).
+  fast:  no ML, for large sweeps. A candidate that contains a corrupting attacker is visibly bad
+         with probability p_detect, once for all voters (they judge the same candidate); each honest
+         voter then judges right with probability p_accept. Both rates are measured by torch runs.
 """
 import hashlib
 from collections.abc import Callable
@@ -46,7 +47,7 @@ class SimConfig:
     voter_slash_bps: int = 1_000
     liveness_slash_bps: int = 500
     quorum_bps: int = 5_000
-    p_detect: float = 0.95
+    p_detect: float = 0.9  # torch runs measured 0.86-1.0 for sign_flip and scaled, ~0.2 for label_flip and noise
     p_accept: float = 0.95
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -84,7 +85,8 @@ class SimResult:
     records: list[RoundRecord]
     initial_wealth: list[int]
     final_wealth: list[int]
-    judge_agreement: float | None  # torch mode: share of truthful verdicts matching "has a corrupting attacker"
+    detect_rate: float | None  # torch mode: share of corrupt candidates most honest verdicts rejected
+    clean_accept_rate: float | None  # torch mode: share of truthful verdicts accepting a clean candidate
 
     @property
     def rounds_until_attackers_removed(self) -> int | None:
@@ -135,7 +137,7 @@ class Simulation:
         self.machine.init_chain(self.genesis, CHAIN_ID)
         self.height = 0
         self.blocks: list[tuple[int, bytes, list[bytes]]] = []  # everything needed to replay the chain
-        self.verdicts: list[tuple[bool, bool]] = []  # (truthful accept, candidate had a corrupting attacker)
+        self.verdicts: list[tuple[bool, list[bool]]] = []  # (candidate corrupt, truthful accepts) per round
 
     # --- chain plumbing ----------------------------------------------------------------------
     def _block(self, txs: list[bytes]) -> BlockOutcome:
@@ -178,12 +180,14 @@ class Simulation:
             corrupt = any(self.behaviours[self.index[a]].name in CORRUPTING for a in candidate.contributors)
             delta = [(t.name, tensors.to_float(tensors.decode(t, self.params.frac_bits), self.params.frac_bits))
                      for t in candidate.delta]
-            votes = []
+            visibly_bad = corrupt and np.random.default_rng([self.config.seed, rnd.id]).random() < self.config.p_detect
+            votes, truths = [], []
             for a in rnd.voters:
-                truth, score = self._judge(a, rnd.id, global_model, delta, corrupt)
-                self.verdicts.append((truth, corrupt))
+                truth, score = self._judge(a, rnd.id, global_model, delta, visibly_bad)
+                truths.append(truth)
                 votes.append(self._tx(a, txb.vote(rnd.id, self.behaviours[self.index[a]].vote(truth),
                                                   int(score * 10_000))))
+            self.verdicts.append((corrupt, truths))
             self._block(votes)
         while self.state().round().id == rnd.id:
             self._block([])
@@ -195,13 +199,13 @@ class Simulation:
             return [(n, np.zeros_like(v)) for n, v in global_model], 100
         return self.learner.update(i, self.behaviours[i], global_model, round_id)
 
-    def _judge(self, address: bytes, round_id: int, global_model, delta, corrupt: bool) -> tuple[bool, float]:
+    def _judge(self, address: bytes, round_id: int, global_model, delta, visibly_bad: bool) -> tuple[bool, float]:
+        """A truthful verdict: measured in torch mode, drawn in fast mode."""
         i = self.index[address]
         if self.learner is not None:
             return self.learner.judge(i, global_model, delta)
-        rng = np.random.default_rng([self.config.seed, round_id, i])
-        accept = rng.random() >= self.config.p_detect if corrupt else rng.random() < self.config.p_accept
-        return bool(accept), 0.0
+        right = np.random.default_rng([self.config.seed, round_id, i]).random() < self.config.p_accept
+        return bool(right != visibly_bad), 0.0
 
     def _record(self, index: int, rnd: types_pb2.Round) -> RoundRecord:
         state = self.state()
@@ -238,10 +242,13 @@ class Simulation:
             records.append(record)
             if on_round:
                 on_round(record)
-        agreement = None
-        if self.learner is not None and self.verdicts:
-            agreement = float(np.mean([truth != corrupt for truth, corrupt in self.verdicts]))
-        return SimResult(self.config, self.malicious, records, initial, self.wealth(), agreement)
+        detect = clean = None
+        if self.learner is not None:
+            corrupt = [truths for bad, truths in self.verdicts if bad]
+            clean_votes = [t for bad, truths in self.verdicts if not bad for t in truths]
+            detect = float(np.mean([sum(truths) * 2 < len(truths) for truths in corrupt])) if corrupt else None
+            clean = float(np.mean(clean_votes)) if clean_votes else None
+        return SimResult(self.config, self.malicious, records, initial, self.wealth(), detect, clean)
 
 
 class _TorchLearner:

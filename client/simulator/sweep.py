@@ -11,7 +11,7 @@ import numpy as np
 from client.simulator.report import plt
 from client.simulator.run import SimConfig, SimResult, Simulation
 
-PARAM_KEYS = ("threshold", "proposer_reward_bps", "proposer_slash_bps", "num_proposers")
+PARAM_KEYS = ("threshold", "proposer_reward_bps", "proposer_slash_bps", "num_proposers", "num_voters")
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,15 @@ class Grid:
     proposer_reward_bps: tuple[int, ...] = (300, 1_000)
     proposer_slash_bps: tuple[int, ...] = (1_000, 3_000, 5_000)
     num_proposers: tuple[int, ...] = (1, 2, 3)
+    num_voters: tuple[int, ...] = (5, 9)
     attacker_fraction: tuple[float, ...] = (0.1, 0.3, 0.45)
     seeds: int = 3
 
     def configs(self, base: SimConfig) -> list[SimConfig]:
         values = [getattr(self, k) for k in (*PARAM_KEYS, "attacker_fraction")]
         return [replace(base, threshold=t, proposer_reward_bps=r, proposer_slash_bps=s, num_proposers=p,
-                        attacker_fraction=f, seed=base.seed + seed)
-                for t, r, s, p, f in itertools.product(*values) for seed in range(self.seeds)]
+                        num_voters=v, attacker_fraction=f, seed=base.seed + seed)
+                for t, r, s, p, v, f in itertools.product(*values) for seed in range(self.seeds)]
 
 
 def run_row(config: SimConfig, result: SimResult, baselines: dict[str, float]) -> dict:

@@ -1,0 +1,73 @@
+"""Behaviours do what their names say; the packaged data splits as promised."""
+import numpy as np
+import pytest
+
+from client import behaviours
+from client.ml import data, models
+from client.ml.training import TrainConfig, evaluate
+from client.participant import judge, make_update
+
+UPDATE = [("w", np.array([1.0, -2.0, 3.0], np.float32)), ("b", np.array([0.5], np.float32))]
+RNG = np.random.default_rng
+
+
+def test_sign_flip_scaled_free_rider_and_noise_transforms():
+    flipped = behaviours.SignFlip().transform(UPDATE, RNG(0))
+    assert flipped[0][1].tolist() == [-4.0, 8.0, -12.0]
+    assert behaviours.Scaled().transform(UPDATE, RNG(0))[0][1].tolist() == [20.0, -40.0, 60.0]
+    assert all((v == 0).all() for _, v in behaviours.FreeRider().transform(UPDATE, RNG(0)))
+    noise = behaviours.GaussianNoise(sigma=0.3).transform([("w", np.zeros(20_000, np.float32))], RNG(0))[0][1]
+    assert noise.std() == pytest.approx(0.3, rel=0.05)
+    assert behaviours.Honest().transform(UPDATE, RNG(0)) is UPDATE
+
+
+def test_label_flip_changes_only_labels():
+    split = data.Split(np.ones((3, 64), np.float32), np.array([0, 3, 9]))
+    flipped = behaviours.LabelFlip().training_data(split)
+    assert flipped.y.tolist() == [9, 6, 0] and flipped.x is split.x
+
+
+def test_votes_truthful_or_lying():
+    assert behaviours.Honest().vote(True) and not behaviours.Honest().vote(False)
+    liar = behaviours.LyingVoter()
+    assert not liar.vote(True) and liar.vote(False)
+    assert behaviours.make("sign_flip", lies=True).vote(True) is False
+    assert behaviours.make("sign_flip", lies=False).vote(True) is True
+    assert {b.malicious for b in map(behaviours.make, behaviours.ATTACKS)} == {True}
+
+
+def test_iid_partition_is_disjoint_and_complete():
+    clients, test = data.partition(10, seed=1)
+    sizes = [len(c.train) + len(c.test) for c in clients]
+    assert sum(sizes) + len(test) == len(data.load()) and max(sizes) - min(sizes) <= 1
+    rows = {tuple(x) for c in clients for x in np.concatenate([c.train.x, c.test.x])}
+    assert not rows & {tuple(x) for x in test.x} or len(rows) < sum(sizes)  # digits has duplicate images
+
+
+def test_dirichlet_partition_is_skewed():
+    iid, _ = data.partition(10, seed=2)
+    skewed, _ = data.partition(10, alpha=0.1, seed=2)
+
+    def label_entropy(client):
+        p = np.bincount(client.train.y, minlength=10) / len(client.train)
+        return -(p[p > 0] * np.log(p[p > 0])).sum()
+    assert np.mean([label_entropy(c) for c in skewed]) < np.mean([label_entropy(c) for c in iid]) - 0.5
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
+    clients, test = data.partition(5, seed=0)
+    initial = models.initial_params(kind, 0)
+    honest = make_update(behaviours.Honest(), kind, initial, clients[0], TrainConfig(epochs=10), seed=1)
+    trained = [(n, p + d) for (n, p), (_, d) in zip(initial, honest)]
+    assert evaluate(kind, trained, test)[0] > evaluate(kind, initial, test)[0] + 0.2
+    # From a model that has learned something, another honest step is accepted, a flipped one is not.
+    assert judge(kind, trained, make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2),
+                 clients[1])[0] is True
+    attack = make_update(behaviours.SignFlip(), kind, trained, clients[2], TrainConfig(), seed=2)
+    assert judge(kind, trained, attack, clients[1])[0] is False
+
+
+def test_mlp_names_match_the_localnet_genesis():
+    from localnet.genesis import DIGITS_MLP
+    assert [(n, v.shape) for n, v in models.initial_params("mlp")] == DIGITS_MLP

@@ -1,0 +1,133 @@
+"""The simulator drives the chain's own state machine: same txs, same state, same app hash."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from abci_app.application import FlchainApplication
+from abci_app.genesis import to_app_state
+from abci_app.machine import StateMachine
+from abci_app.store import SqliteStore
+from client.cli import main as flchain
+from client.simulator import sweep
+from client.simulator.baselines import aggregate
+from client.simulator.run import CHAIN_ID, SimConfig, Simulation
+from tendermint.abci import types_pb2 as abci
+
+
+def replay_through_abci(sim: Simulation, path) -> list[bytes]:
+    """Feed the simulator's blocks to the ABCI application exactly as CometBFT would."""
+    app = FlchainApplication(StateMachine(SqliteStore(path)))
+    app_state = json.dumps(to_app_state(sim.genesis)).encode()
+    app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, initial_height=1, app_state_bytes=app_state))
+    hashes = []
+    for height, block_hash, txs in sim.blocks:
+        hashes.append(app.finalize_block(abci.RequestFinalizeBlock(txs=txs, height=height, hash=block_hash)).app_hash)
+        app.commit(abci.RequestCommit())
+    return hashes
+
+
+@pytest.mark.parametrize("mode", ["fast", "torch"])
+def test_simulator_and_chain_agree(tmp_path, mode):
+    config = SimConfig(participants=8, attacker_fraction=0.25, rounds=6 if mode == "torch" else 15, mode=mode)
+    sim = Simulation(config)
+    hashes = []
+    original = sim._block
+
+    def recording(txs):
+        outcome = original(txs)
+        hashes.append(outcome.app_hash)
+        return outcome
+    sim._block = recording
+    result = sim.run()
+    assert len(result.records) == config.rounds
+    assert any(r.outcome == "rejected" for r in result.records)
+    assert replay_through_abci(sim, tmp_path / "chain.sqlite") == hashes
+    assert sum(len(txs) for _, _, txs in sim.blocks) > 2 * config.rounds
+
+
+def test_same_seed_same_history():
+    a, b = (Simulation(SimConfig(mode="fast", rounds=20, seed=7)).run() for _ in range(2))
+    assert [r.stakes for r in a.records] == [r.stakes for r in b.records]
+    c = Simulation(SimConfig(mode="fast", rounds=20, seed=8)).run()
+    assert [r.stakes for r in c.records] != [r.stakes for r in a.records]
+
+
+def test_metrics_follow_the_records():
+    result = Simulation(SimConfig(mode="fast", rounds=40, attacker_fraction=0.3, threshold=0.7,
+                                  proposer_reward_bps=300)).run()
+    first_clean = next(r.index for r in result.records if r.attackers_bonded == 0)
+    assert result.rounds_until_attackers_removed == first_clean
+    honest = [i for i, m in enumerate(result.malicious) if not m]
+    expected = np.mean([(result.final_wealth[i] - result.initial_wealth[i]) / 2_000 for i in honest])
+    assert result.honest_return == pytest.approx(expected)
+    assert result.attacker_return < 0 < result.honest_return
+
+
+def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
+    from client.simulator.baselines import run_baseline
+    config = SimConfig(attack="sign_flip", attacker_fraction=0.3, rounds=40, threshold=0.7,
+                       proposer_reward_bps=300, proposer_slash_bps=3_000)
+    result = Simulation(config).run()
+    assert result.rounds_until_attackers_removed is not None
+    fedavg = run_baseline(config, "fedavg")
+    assert result.final_accuracy > 0.8 > fedavg[-1] + 0.3
+    assert result.detect_rate > 0.8 and result.clean_accept_rate > 0.9
+
+
+def test_sweep_summary_is_computed_from_runs():
+    grid = sweep.Grid(threshold=(0.5,), proposer_reward_bps=(300, 1_000), proposer_slash_bps=(3_000,),
+                      num_proposers=(3,), num_voters=(5,), attacker_fraction=(0.1, 0.3), seeds=2)
+    rows = sweep.run_sweep(grid, SimConfig(mode="fast", rounds=30))
+    assert len(rows) == 2 * 2 * 2
+    summary = sweep.summarize(rows, cap=30)
+    assert len(summary) == 4
+    for s in summary:
+        runs = [r for r in rows if r["proposer_reward_bps"] == s["proposer_reward_bps"]
+                and r["attacker_fraction"] == s["attacker_fraction"]]
+        assert s["honest_return"] == pytest.approx(np.mean([r["honest_return"] for r in runs]))
+        assert s["rounds_until_removed"] == pytest.approx(np.mean([r["rounds_until_removed"] or 31 for r in runs]))
+        assert s["removed_share"] == np.mean([r["all_attackers_removed"] for r in runs])
+    chosen = sweep.recommend(summary)
+    if chosen is not None:
+        rows_of_choice = [s for s in summary if s["proposer_reward_bps"] == chosen["proposer_reward_bps"]]
+        assert all(s["removed_share"] == 1 and s["honest_return"] > 0 for s in rows_of_choice)
+
+
+def test_recommend_rejects_params_with_negative_honest_return():
+    base = {"threshold": 0.5, "proposer_slash_bps": 3_000, "num_proposers": 3, "num_voters": 5}
+    summary = [
+        {**base, "proposer_reward_bps": 100, "attacker_fraction": 0.1, "removed_share": 1.0,
+         "rounds_until_removed": 3.0, "honest_return": -0.1},
+        {**base, "proposer_reward_bps": 500, "attacker_fraction": 0.1, "removed_share": 1.0,
+         "rounds_until_removed": 9.0, "honest_return": 0.2},
+        {**base, "proposer_reward_bps": 900, "attacker_fraction": 0.1, "removed_share": 0.5,
+         "rounds_until_removed": 2.0, "honest_return": 0.4},
+    ]
+    assert sweep.recommend(summary)["proposer_reward_bps"] == 500
+
+
+def test_robust_aggregators():
+    ups = [[("w", np.array([1.0, 10.0], np.float32))], [("w", np.array([2.0, 20.0], np.float32))],
+           [("w", np.array([100.0, -50.0], np.float32))]]
+    assert aggregate("median", ups, [1, 1, 1])[0][1].tolist() == [2.0, 10.0]
+    assert aggregate("trimmed_mean", ups, [1, 1, 1])[0][1].tolist() == [2.0, 10.0]
+    assert aggregate("fedavg", ups, [2, 1, 1])[0][1].tolist() == pytest.approx([26.0, -2.5])
+
+
+def test_cli_run_and_sweep_write_reports(tmp_path, capsys):
+    assert flchain(["simulate", "run", "--mode", "fast", "--rounds", "12", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "run-sign_flip-30pct-fast"
+    with (folder / "rounds.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and {r["outcome"] for r in rows} <= {"accepted", "rejected", "no_quorum", "no_updates"}
+    assert sum(k.startswith("stake_") for k in rows[0]) == 20
+    assert (folder / "stake.png").stat().st_size > 10_000
+    assert '"rounds_played": 12' in capsys.readouterr().out
+    assert flchain(["simulate", "sweep", "--rounds", "15", "--threshold", "0.5", "--reward-bps", "500",
+                    "--slash-bps", "3000", "--proposers", "3", "--voters", "5", "--attacker-fraction", "0.1,0.3", "--seeds", "1",
+                    "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| threshold |" in out
+    assert (tmp_path / "sweep-sign_flip-fast-summary.csv").exists() and (tmp_path / "sweep-sign_flip-fast.png").exists()

@@ -10,20 +10,26 @@ from abci_app.codes import TxError
 from flchain.v1 import genesis_pb2, types_pb2
 
 
+# The bond a participant is expected to bring; the threshold below is 70% of it.
+STANDARD_BOND = 2_000
+
+
 def default_params() -> types_pb2.Params:
-    """Defaults for a small federation; see README "Choosing the parameters"."""
+    """Defaults chosen by the parameter study (README, "Choosing the parameters"): with these,
+    simulated attackers at 10%, 30% and 45% are all removed within a few rounds while honest
+    participants' mean return stays clearly positive."""
     return types_pb2.Params(
-        min_stake=1_000,
+        min_stake=1_400,
         unbonding_blocks=20,
         num_proposers=3,
-        num_voters=5,
+        num_voters=9,
         min_participants=3,
         select_blocks=1,
         propose_blocks=10,
         vote_blocks=6,
         quorum_bps=5_000,
-        proposer_reward_bps=500,
-        proposer_slash_bps=3_000,
+        proposer_reward_bps=1_000,
+        proposer_slash_bps=5_000,
         voter_reward_bps=100,
         voter_slash_bps=1_000,
         liveness_slash_bps=500,

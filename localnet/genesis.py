@@ -37,8 +37,7 @@ def participant_keys(keys_dir: Path, count: int) -> list[Key]:
 
 def localnet_genesis(keys: list[Key], params: types_pb2.Params | None = None,
                      bonded_at_genesis: int = 0) -> genesis_pb2.GenesisState:
-    """Every key funded; the first `bonded_at_genesis` of them bonded with twice the threshold."""
-    params = params or genesis.default_params()
+    """Every key funded; the first `bonded_at_genesis` of them bonded with the standard bond."""
     return genesis.build({k.address: PARTICIPANT_BALANCE for k in keys},
-                         {k.address: 2 * params.min_stake for k in keys[:bonded_at_genesis]},
-                         initial_model(), params)
+                         {k.address: genesis.STANDARD_BOND for k in keys[:bonded_at_genesis]},
+                         initial_model(), params or genesis.default_params())

@@ -4,13 +4,14 @@
 #   2. the pinned CometBFT binary, built with `go install` into ./.bin,
 #   3. Python code generated from CometBFT's ABCI protos and from ./proto.
 # Prerequisites: Python >= 3.11 and Go >= 1.22 (as for any Cosmos chain).
-# VENV picks the environment's folder (default ./.venv); EXTRAS the pip extras (default dev).
+# VENV picks the environment's folder (default ./.venv); EXTRAS the pip extras (default ml,dev;
+# a validator alone needs none: EXTRAS= installs the chain without torch).
 set -euo pipefail
 
 COMETBFT_VERSION=v0.38.25  # the one place the CometBFT version is pinned
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
-EXTRAS=${EXTRAS:-dev}
+EXTRAS=${EXTRAS-ml,dev}
 cd "$ROOT"
 
 command -v go >/dev/null || { echo "setup: Go is required (https://go.dev/doc/install)" >&2; exit 1; }

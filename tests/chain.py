@@ -23,8 +23,9 @@ def initial_model(seed: int = 0) -> list[tuple[str, np.ndarray]]:
 
 def make_params(**overrides) -> types_pb2.Params:
     params = genesis.default_params()
-    params.MergeFrom(types_pb2.Params(num_proposers=2, num_voters=3, min_participants=3, select_blocks=1,
-                                      propose_blocks=2, vote_blocks=2, unbonding_blocks=3))
+    params.MergeFrom(types_pb2.Params(min_stake=1_000, num_proposers=2, num_voters=3, min_participants=3,
+                                      select_blocks=1, propose_blocks=2, vote_blocks=2, unbonding_blocks=3,
+                                      proposer_reward_bps=500, proposer_slash_bps=3_000))
     for name, value in overrides.items():
         setattr(params, name, value)
     return params

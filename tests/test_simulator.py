@@ -55,8 +55,7 @@ def test_same_seed_same_history():
 
 
 def test_metrics_follow_the_records():
-    result = Simulation(SimConfig(mode="fast", rounds=40, attacker_fraction=0.3, threshold=0.7,
-                                  proposer_reward_bps=300)).run()
+    result = Simulation(SimConfig(mode="fast", rounds=40, attacker_fraction=0.3)).run()  # chain defaults
     first_clean = next(r.index for r in result.records if r.attackers_bonded == 0)
     assert result.rounds_until_attackers_removed == first_clean
     honest = [i for i, m in enumerate(result.malicious) if not m]
@@ -67,8 +66,7 @@ def test_metrics_follow_the_records():
 
 def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
     from client.simulator.baselines import run_baseline
-    config = SimConfig(attack="sign_flip", attacker_fraction=0.3, rounds=40, threshold=0.7,
-                       proposer_reward_bps=300, proposer_slash_bps=3_000)
+    config = SimConfig(attack="sign_flip", attacker_fraction=0.3, rounds=40)  # the chain's default params
     result = Simulation(config).run()
     assert result.rounds_until_attackers_removed is not None
     fedavg = run_baseline(config, "fedavg")

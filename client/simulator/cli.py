@@ -119,11 +119,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", parents=[common], help="one configuration, with per-round CSV and plots")
     run.add_argument("--mode", choices=["torch", "fast"], default="torch")
     run.add_argument("--attacker-fraction", type=float, default=0.3)
-    run.add_argument("--threshold", type=float, default=0.5, help="min stake as a fraction of the initial stake")
-    run.add_argument("--reward-bps", type=int, default=500)
-    run.add_argument("--slash-bps", type=int, default=3_000)
-    run.add_argument("--proposers", type=int, default=3)
-    run.add_argument("--voters", type=int, default=5)
+    run.add_argument("--threshold", type=float, default=SimConfig.threshold,
+                     help="min stake as a fraction of the initial stake (default: the chain's)")
+    run.add_argument("--reward-bps", type=int, default=SimConfig.proposer_reward_bps)
+    run.add_argument("--slash-bps", type=int, default=SimConfig.proposer_slash_bps)
+    run.add_argument("--proposers", type=int, default=SimConfig.num_proposers)
+    run.add_argument("--voters", type=int, default=SimConfig.num_voters)
     run.set_defaults(func=cmd_run)
 
     sw = actions.add_parser("sweep", parents=[common], help="a grid of parameters; CSV, plot, recommendation")

@@ -24,6 +24,7 @@ from flchain.v1 import types_pb2
 
 CHAIN_ID = "flchain-sim"
 CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled"}  # attacks that spoil the aggregate
+CHAIN_DEFAULTS = genesis.default_params()  # experiments start from the chain's own defaults
 
 
 @dataclass
@@ -37,16 +38,16 @@ class SimConfig:
     model: str = "mlp"
     alpha: float | None = None  # None: IID shards; else Dirichlet non-IID
     seed: int = 0
-    initial_stake: int = 2_000
-    threshold: float = 0.5  # min_stake as a fraction of the initial stake
-    num_proposers: int = 3
-    num_voters: int = 5
-    proposer_reward_bps: int = 500
-    proposer_slash_bps: int = 3_000
-    voter_reward_bps: int = 100
-    voter_slash_bps: int = 1_000
-    liveness_slash_bps: int = 500
-    quorum_bps: int = 5_000
+    initial_stake: int = genesis.STANDARD_BOND
+    threshold: float = CHAIN_DEFAULTS.min_stake / genesis.STANDARD_BOND  # min_stake / initial stake
+    num_proposers: int = CHAIN_DEFAULTS.num_proposers
+    num_voters: int = CHAIN_DEFAULTS.num_voters
+    proposer_reward_bps: int = CHAIN_DEFAULTS.proposer_reward_bps
+    proposer_slash_bps: int = CHAIN_DEFAULTS.proposer_slash_bps
+    voter_reward_bps: int = CHAIN_DEFAULTS.voter_reward_bps
+    voter_slash_bps: int = CHAIN_DEFAULTS.voter_slash_bps
+    liveness_slash_bps: int = CHAIN_DEFAULTS.liveness_slash_bps
+    quorum_bps: int = CHAIN_DEFAULTS.quorum_bps
     p_detect: float = 0.9  # torch runs measured 0.86-1.0 for sign_flip and scaled, ~0.2 for label_flip and noise
     p_accept: float = 0.95
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -59,15 +59,18 @@ def summarize(rows: list[dict], cap: int) -> list[dict]:
     return out
 
 
-def recommend(summary: list[dict]) -> dict | None:
-    """The params that remove every attacker in every run at every attacker fraction with a
-    positive honest return, and do it fastest in the worst case (ties: higher honest return)."""
+MIN_HONEST_RETURN = 0.1  # a margin above zero, so that noise between runs cannot flip the sign
+
+
+def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN) -> dict | None:
+    """The params that remove every attacker in every run at every attacker fraction while the
+    honest mean return clears the margin, fastest in the worst case (ties: higher honest return)."""
     by_params: dict[tuple, list[dict]] = {}
     for row in summary:
         by_params.setdefault(tuple(row[k] for k in PARAM_KEYS), []).append(row)
     eligible = []
     for params, rows in by_params.items():
-        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > 0 for r in rows):
+        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > min_honest_return for r in rows):
             worst = max(r["rounds_until_removed"] for r in rows)
             eligible.append((worst, -min(r["honest_return"] for r in rows), params))
     if not eligible:

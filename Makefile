@@ -21,3 +21,4 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_chain.py
+	$(PY) benchmarks/bench_simulator.py

@@ -29,7 +29,7 @@ def default_params() -> types_pb2.Params:
         vote_blocks=6,
         quorum_bps=5_000,
         proposer_reward_bps=1_000,
-        proposer_slash_bps=5_000,
+        proposer_slash_bps=3_000,
         voter_reward_bps=100,
         voter_slash_bps=1_000,
         liveness_slash_bps=500,

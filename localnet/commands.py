@@ -17,6 +17,11 @@ def app_command(index: int, node_home: Path, abci_address: str) -> list[str]:
     return [sys.executable, "-m", "abci_app", "--home", str(node_home / "app"), "--address", abci_address]
 
 
+def gateway_command(index: int, rpc_url: str, listen: str) -> list[str]:
+    """Node i's participant gateway (gRPC), talking to that node's CometBFT RPC."""
+    return [sys.executable, "-m", "gateway", "--node", rpc_url, "--listen", listen]
+
+
 def keys_dir(home: Path) -> Path:
     return home / "keys"
 
@@ -31,7 +36,7 @@ def start(home: Path = cfg.DEFAULT_HOME, validators: int = cfg.DEFAULT_VALIDATOR
         keys = participant_keys(keys_dir(home), participants)
         app_state = to_app_state(localnet_genesis(keys, params, bonded_at_genesis))
         net.init(app_state, force=fresh, **init_options)
-    net.up(app_command)
+    net.up(app_command, gateway_command=gateway_command)
     return net
 
 
@@ -50,10 +55,11 @@ def _down(args) -> int:
 
 
 def _print_status(net: Localnet) -> None:
-    print(f"{'node':<5} {'rpc':<24} {'running':<8} {'height':>7}  app hash")
+    print(f"{'node':<5} {'rpc':<24} {'gateway (gRPC)':<17} {'running':<8} {'height':>7}  app hash")
     for row in net.status():
         running = "yes" if row["running"] else "no"
-        print(f"{row['index']:<5} {row['rpc']:<24} {running:<8} {row['height'] or '-':>7}  {row['app_hash'] or '-'}")
+        print(f"{row['index']:<5} {row['rpc']:<24} {row['gateway']:<17} {running:<8} {row['height'] or '-':>7}  "
+              f"{row['app_hash'] or '-'}")
 
 
 def _status(args) -> int:

@@ -4,9 +4,10 @@ Port layout (node i, base port B, default B = 26656; CometBFT's own defaults for
     p2p   B + 100*i        (26656, 26756, 26856, ...)
     RPC   B + 1 + 100*i    (26657, 26757, ...)
     ABCI  B + 2 + 100*i    (26658, 26758, ...)  the app listens here, cometbft dials it
+    gRPC  B + 3 + 100*i    (26659, 26759, ...)  the participants' gateway of node i
 File layout under HOME (default <repo>/.localnet):
     HOME/node<i>/            cometbft home of node i (config/, data/), as `cometbft testnet` writes it
-    HOME/logs/node<i>-app.log, HOME/logs/node<i>-cometbft.log
+    HOME/logs/node<i>-app.log, node<i>-cometbft.log, node<i>-gateway.log
     HOME/pids.json           the processes `up` started (deleted by `down`)
 """
 import json
@@ -24,7 +25,7 @@ HOST = "127.0.0.1"
 
 BASE_PORT = 26656
 PORT_STRIDE = 100  # ports of node i are BASE_PORT + PORT_STRIDE*i + offset
-P2P_OFFSET, RPC_OFFSET, ABCI_OFFSET = 0, 1, 2
+P2P_OFFSET, RPC_OFFSET, ABCI_OFFSET, GATEWAY_OFFSET = 0, 1, 2, 3
 
 # Sizes: a model update is one tx. 4 MiB carries ~500k int64 weights; the block must hold the
 # largest tx plus header/commit/evidence, and RPC bodies carry the tx in base64 (4/3 larger).
@@ -53,6 +54,7 @@ class NodePorts:
     p2p: int
     rpc: int
     abci: int
+    gateway: int
 
     @property
     def rpc_url(self) -> str:
@@ -66,10 +68,18 @@ class NodePorts:
     def p2p_address(self) -> str:
         return f"{HOST}:{self.p2p}"
 
+    @property
+    def gateway_address(self) -> str:
+        return f"{HOST}:{self.gateway}"
+
+    def all(self) -> tuple[int, ...]:
+        return (self.p2p, self.rpc, self.abci, self.gateway)
+
 
 def node_ports(index: int, base_port: int = BASE_PORT) -> NodePorts:
     first = base_port + PORT_STRIDE * index
-    return NodePorts(p2p=first + P2P_OFFSET, rpc=first + RPC_OFFSET, abci=first + ABCI_OFFSET)
+    return NodePorts(p2p=first + P2P_OFFSET, rpc=first + RPC_OFFSET, abci=first + ABCI_OFFSET,
+                     gateway=first + GATEWAY_OFFSET)
 
 
 def rpc_max_body_bytes(max_tx_bytes: int) -> int:

@@ -20,6 +20,8 @@ from localnet import config as cfg
 
 AppCommand = Callable[[int, Path, str], list[str]]
 """(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
+GatewayCommand = Callable[[int, str, str], list[str]]
+"""(node index, node RPC url, listen address "127.0.0.1:<port>") -> argv of the gateway process."""
 
 KEEP = object()
 """start_node's default: restart the app the way `up` started it (as recorded in pids.json)."""
@@ -103,7 +105,7 @@ class Localnet:
         return self.home / cfg.LOG_DIR
 
     def log_path(self, index: int, which: str) -> Path:
-        """which: "app" or "cometbft"."""
+        """which: "app", "cometbft" or "gateway"."""
         return self.log_dir / f"{cfg.node_dir_name(index)}-{which}.log"
 
     @property
@@ -259,8 +261,10 @@ class Localnet:
 
     # -- up / down ---------------------------------------------------------------------------
 
-    def up(self, app_command: AppCommand | None = None, *, timeout: float = 60, min_height: int = 2) -> None:
-        """Start every node's app (if any) then its cometbft; wait until all reach `min_height`.
+    def up(self, app_command: AppCommand | None = None, *, gateway_command: GatewayCommand | None = None,
+           timeout: float = 60, min_height: int = 2) -> None:
+        """Start every node's app (if any) then its cometbft; wait until all reach `min_height`;
+        then start every node's gateway (if any) and wait until it listens.
 
         app_command None: cometbft runs its builtin `kvstore` app (for tests of the net itself).
         On failure everything started is stopped again and the error names the log to read."""
@@ -269,7 +273,8 @@ class Localnet:
         if self.running():
             raise LocalnetError(f"the localnet in {self.home} is already running; run down() first")
         busy = [p for i in range(self.validators) for p in
-                ((self.ports(i).p2p, self.ports(i).rpc) + ((self.ports(i).abci,) if app_command else ()))
+                ((self.ports(i).p2p, self.ports(i).rpc) + ((self.ports(i).abci,) if app_command else ())
+                 + ((self.ports(i).gateway,) if gateway_command else ()))
                 if not port_free(p)]
         if busy:
             raise LocalnetError(f"ports already in use on {cfg.HOST}: {busy} (another localnet? "
@@ -282,13 +287,21 @@ class Localnet:
                     self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i),
                                                                       self.ports(i).abci_address))))
                 for i in range(self.validators):
-                    self._wait_app_port(i, deadline, timeout)
+                    self._wait_port(i, "app", self.ports(i).abci, deadline, timeout)
             for i in range(self.validators):
                 self._spawn(i, "cometbft", self._cometbft_argv(i, builtin_app=app_command is None))
             self.wait_for_height(min_height, timeout=max(1.0, deadline - time.monotonic()))
+            if gateway_command is not None:
+                for i in range(self.validators):
+                    self._spawn(i, "gateway", self._gateway_argv(i, gateway_command))
+                for i in range(self.validators):
+                    self._wait_port(i, "gateway", self.ports(i).gateway, deadline, timeout)
         except BaseException:
             self.down()
             raise
+
+    def _gateway_argv(self, index: int, command: GatewayCommand) -> list[str]:
+        return list(map(str, command(index, self.ports(index).rpc_url, self.ports(index).gateway_address)))
 
     def _cometbft_argv(self, index: int, builtin_app: bool) -> list[str]:
         argv = [str(self.cometbft), "start", "--home", str(self.node_home(index))]
@@ -303,13 +316,12 @@ class Localnet:
                 raise LocalnetError(f"node {index}'s {which} process (pid {entry['pid']}) exited; "
                                     f"read {log} (last lines: {_tail(log)})")
 
-    def _wait_app_port(self, index: int, deadline: float, timeout: float) -> None:
-        port = self.ports(index).abci
+    def _wait_port(self, index: int, which: str, port: int, deadline: float, timeout: float) -> None:
         while not _port_open(port):
-            self._check_alive(index, ("app",))
+            self._check_alive(index, (which,))
             if time.monotonic() > deadline:
-                raise LocalnetError(f"node {index}'s app did not listen on {cfg.HOST}:{port} within "
-                                    f"{timeout}s; read {self.log_path(index, 'app')}")
+                raise LocalnetError(f"node {index}'s {which} did not listen on {cfg.HOST}:{port} within "
+                                    f"{timeout}s; read {self.log_path(index, which)}")
             time.sleep(0.1)
 
     def wait_for_height(self, height: int, timeout: float = 30, nodes: list[int] | None = None) -> dict[int, int]:
@@ -338,18 +350,20 @@ class Localnet:
         """Stop every recorded process (cometbft first, then apps) and forget them. Idempotent."""
         nodes = self._pids()["nodes"].values()
         deadline = time.monotonic() + timeout
-        self._stop([n.get("cometbft") for n in nodes if n.get("cometbft")], timeout)
+        self._stop([n.get("gateway") for n in nodes if n.get("gateway")], timeout)
+        self._stop([n.get("cometbft") for n in nodes if n.get("cometbft")], max(2.0, deadline - time.monotonic()))
         self._stop([n.get("app") for n in nodes if n.get("app")], max(2.0, deadline - time.monotonic()))
         self.pids_path.unlink(missing_ok=True)
 
     # -- single nodes ------------------------------------------------------------------------
 
     def stop_node(self, index: int, which: str = "both", timeout: float = 10) -> None:
-        """Stop node `index`'s "cometbft", "app" or "both" (cometbft first); the record stays for start_node."""
-        if which not in ("app", "cometbft", "both"):
-            raise ValueError(f"which must be 'app', 'cometbft' or 'both', not {which!r}")
+        """Stop node `index`'s "gateway", "cometbft", "app" or "both" (cometbft then app; a gateway stays
+        unless named: it rides out its node's restart); the record stays for start_node."""
+        if which not in ("gateway", "app", "cometbft", "both"):
+            raise ValueError(f"which must be 'gateway', 'app', 'cometbft' or 'both', not {which!r}")
         node = self._pids()["nodes"].get(str(index), {})
-        for part in ("cometbft", "app"):
+        for part in ("gateway", "cometbft", "app"):
             if which in (part, "both") and node.get(part):
                 self._stop([node[part]], timeout)
 
@@ -369,7 +383,7 @@ class Localnet:
         deadline = time.monotonic() + timeout
         if app_argv is not None and not self._group_alive(node.get("app")):
             self._spawn(index, "app", app_argv)
-            self._wait_app_port(index, deadline, timeout)
+            self._wait_port(index, "app", self.ports(index).abci, deadline, timeout)
         if not self._group_alive(node.get("cometbft")):
             self._spawn(index, "cometbft", self._cometbft_argv(index, builtin_app=app_argv is None))
         rpc = self.rpc(index, timeout=2)
@@ -377,17 +391,22 @@ class Localnet:
             self._check_alive(index)
             try:
                 rpc.status()
-                return
+                break
             except (NodeUnavailable, RPCError):
                 if time.monotonic() > deadline:
                     raise LocalnetError(f"node {index}'s RPC ({rpc.url}) did not answer within {timeout}s; "
                                         f"read {self.log_path(index, 'cometbft')}") from None
                 time.sleep(0.2)
+        gateway = node.get("gateway")
+        if gateway and not self._group_alive(gateway):
+            self._spawn(index, "gateway", gateway["argv"])
+            self._wait_port(index, "gateway", self.ports(index).gateway, deadline, timeout)
 
     # -- status ------------------------------------------------------------------------------
 
     def status(self) -> list[dict]:
-        """Per node: index, rpc, running (cometbft alive), app_running, height, app_hash, catching_up."""
+        """Per node: index, rpc, gateway, running (cometbft alive), app_running, gateway_running, height,
+        app_hash, catching_up."""
         nodes = self._pids()["nodes"]
         report = []
         for i in range(self.validators):
@@ -395,6 +414,8 @@ class Localnet:
             row = {"index": i, "rpc": self.ports(i).rpc_url, "home": str(self.node_home(i)),
                    "running": self._group_alive(node.get("cometbft")),
                    "app_running": self._group_alive(node.get("app")) if node.get("app") else None,
+                   "gateway": self.ports(i).gateway_address,
+                   "gateway_running": self._group_alive(node.get("gateway")) if node.get("gateway") else None,
                    "pids": {k: v["pid"] for k, v in node.items() if v},
                    "height": None, "app_hash": None, "catching_up": None, "error": None}
             try:

@@ -26,8 +26,7 @@ def free_base_port(validators: int, attempts: int = 200) -> int:
         block = set(range(base, base + span))
         if block & _handed_out:
             continue
-        ports = [p for i in range(validators) for p in
-                 (lambda n: (n.p2p, n.rpc, n.abci))(lcfg.node_ports(i, base))]
+        ports = [p for i in range(validators) for p in lcfg.node_ports(i, base).all()]
         if all(port_free(p) for p in ports):
             _handed_out.update(block)
             return base

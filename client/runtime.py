@@ -1,0 +1,144 @@
+"""The participant runtime: watch rounds through a gateway; train and submit when drawn as a
+proposer, evaluate the candidate on the held-out split and vote when drawn as a voter.
+
+The chain is the participant's memory: before acting it checks the round's `submitted` list and
+ballots, so a participant that is killed and restarted mid-round never acts twice, and one that
+joins late does whatever its role still allows.
+"""
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from abci_app import genesis, tensors
+from abci_app.codes import Code
+from client import tx as txb
+from client.behaviours import Behaviour, Honest
+from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected
+from client.keys import Key
+from client.ml.data import ClientData
+from client.ml.models import Params
+from client.ml.training import TrainConfig
+from client.participant import judge, make_update
+from client.signer import Signer
+from flchain.v1 import gateway_pb2 as gw
+from flchain.v1 import types_pb2
+
+log = logging.getLogger("flchain.participant")
+BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
+SCORE_SCALE = 10_000  # a vote's score is the candidate's held-out accuracy in basis points
+# Refusals that mean "too late or already done", not a fault: the round moved on without us.
+_MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED}
+
+
+def to_float(tensor_list, frac_bits: int) -> Params:
+    """The chain's fixed-point tensors as float32 arrays a torch model can load."""
+    return [(t.name, tensors.to_float(tensors.decode(t, frac_bits), frac_bits)) for t in tensor_list]
+
+
+@dataclass
+class Participant:
+    key: Key
+    client: GatewayClient
+    data: ClientData
+    behaviour: Behaviour = field(default_factory=Honest)
+    model_kind: str = "mlp"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    bond: int = genesis.STANDARD_BOND
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.signer = Signer(self.client, self.key)
+        self.actions: list[tuple[int, str]] = []  # (round, "submitted"|"voted yes"|"voted no")
+        self._watch = None
+        self._stopped = threading.Event()
+        self._frac_bits: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    @property
+    def frac_bits(self) -> int:
+        if self._frac_bits is None:
+            self._frac_bits = self.client.params().frac_bits
+        return self._frac_bits
+
+    # -- staking -----------------------------------------------------------------------------
+
+    def ensure_bonded(self) -> None:
+        """Bond `bond` tokens unless this key is already a bonded participant."""
+        try:
+            info = self.client.participant(self.key.bech32)
+            if info.participant.status == BONDED:
+                return
+        except NotFound:
+            pass
+        self.signer.send([txb.bond(self.bond)])
+        log.info("%s bonded %d", self.name, self.bond)
+
+    # -- duties ------------------------------------------------------------------------------
+
+    def handle(self, event: gw.RoundEvent) -> str | None:
+        """Do this participant's duty for the round in `event`, at most once; what it did, or None."""
+        rnd = event.round
+        address = self.key.address
+        try:
+            if rnd.phase == types_pb2.PHASE_PROPOSE and address in rnd.proposers:
+                if address in self.client.round().submitted:
+                    return None
+                return self._propose(rnd)
+            if rnd.phase == types_pb2.PHASE_VOTE and address in rnd.voters:
+                if any(b.voter == address for b in self.client.round().ballots):
+                    return None
+                return self._vote(rnd)
+        except TxRejected as err:
+            if err.code in _MISSED and err.codespace == "flchain":
+                log.warning("%s: round %d moved on before our tx (%s)", self.name, rnd.id, err.log)
+                return None
+            raise
+        return None
+
+    def _propose(self, rnd: types_pb2.Round) -> str:
+        model = self.client.model()
+        update = make_update(self.behaviour, self.model_kind, to_float(model.tensors, self.frac_bits), self.data,
+                             self.train, seed=self.seed * 1_000_003 + rnd.id)
+        self.signer.send([txb.submit_update(rnd.id, update, len(self.data.train))])
+        self.actions.append((rnd.id, "submitted"))
+        log.info("%s submitted its update for round %d", self.name, rnd.id)
+        return "submitted"
+
+    def _vote(self, rnd: types_pb2.Round) -> str:
+        candidate = self.client.candidate()
+        if candidate.round != rnd.id:
+            raise ChainError(f"candidate is for round {candidate.round}, not {rnd.id}")
+        base = to_float(self.client.model().tensors, self.frac_bits)
+        truthful, accuracy = judge(self.model_kind, base, to_float(candidate.delta, self.frac_bits), self.data)
+        accept = self.behaviour.vote(truthful)
+        self.signer.send([txb.vote(rnd.id, accept, int(round(accuracy * SCORE_SCALE)))])
+        action = "voted yes" if accept else "voted no"
+        self.actions.append((rnd.id, action))
+        log.info("%s %s on round %d (held-out accuracy %.3f)", self.name, action, rnd.id, accuracy)
+        return action
+
+    # -- loop --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Bond if needed, then follow the rounds until stop() is called.
+
+        A failed duty is logged in one line and the participant goes on with the next round."""
+        self.ensure_bonded()
+        self._watch = self.client.watch_rounds(self.key.bech32)
+        if self._stopped.is_set():
+            return
+        for event in self._watch:
+            if self._stopped.is_set():
+                break
+            try:
+                self.handle(event)
+            except ChainError as err:
+                log.error("%s: round %d: %s", self.name, event.round.id, err)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._watch is not None:
+            self._watch.cancel()

@@ -4,13 +4,17 @@ A behaviour decides three things: which labels it trains on, how it turns its ho
 into the one it submits, and whether it tells the truth when it votes. Each is small and named
 so that experiments (the simulator, the demo) can mix them.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from client.ml.data import NUM_CLASSES, Split
-from client.ml.models import Params
+
+if TYPE_CHECKING:
+    from client.ml.models import Params
 
 
 @dataclass(frozen=True)
@@ -107,3 +111,13 @@ def make(name: str, lies: bool = False) -> Behaviour:
         return Honest()
     cls = ATTACKS[name]
     return cls() if cls is LyingVoter else cls(lies=lies)
+
+
+def assign(participants: int, attacker_fraction: float, attack: str, lies: bool = False,
+           seed: int = 0) -> list[Behaviour]:
+    """One behaviour per participant: round(fraction * participants) attackers at seeded positions.
+
+    The simulator, its baselines and the demo all call this, so one seed means the same attackers."""
+    rng = np.random.default_rng(seed)
+    attackers = set(rng.choice(participants, int(round(attacker_fraction * participants)), replace=False).tolist())
+    return [make(attack, lies) if i in attackers else Honest() for i in range(participants)]

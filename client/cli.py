@@ -2,9 +2,12 @@
 
   flchain localnet up|down|status          run N validators on this machine
   flchain keys add NAME | list             ed25519 keys in a keyring folder
-  flchain tx bond|unbond|vote ...          sign and broadcast a tx
+  flchain tx bond|unbond|submit-update|vote ...   sign and broadcast a tx through a node's gateway (gRPC)
   flchain query params|round|participant|participants|account|model|candidate [--output json]
-  flchain simulate run|sweep                in-process federations and parameter studies
+                                           read state with ABCI queries through a node's RPC
+  flchain participant --from KEY ...       run a participant: train when drawn proposer, vote when voter
+  flchain demo                             a torch federation with attackers on a 4-validator localnet
+  flchain simulate run|sweep               in-process federations and parameter studies
 """
 import argparse
 import base64
@@ -12,14 +15,18 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import json_format
 
 from abci_app.address import to_bech32
 from client import tx as txb
+from client.demo_cli import add_parser as add_demo_parser
+from client.gateway_client import DEFAULT_GATEWAY, ChainError, GatewayClient
 from client.keys import Key
 from client.rpc import CometRPC, NodeUnavailable, RPCError
-from flchain.v1 import query_pb2, types_pb2
+from client.signer import Signer
 from client.simulator.cli import add_parser as add_simulate_parser
+from flchain.v1 import query_pb2, types_pb2
 from localnet.commands import add_parser as add_localnet_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,26 +136,56 @@ def load_key(args) -> Key:
     return Key.load(path)
 
 
+def load_update(path: Path) -> list[tuple[str, np.ndarray]]:
+    """An update saved with numpy.savez: arrays named and ordered like the model's tensors."""
+    try:
+        with np.load(path) as archive:
+            return [(name, archive[name]) for name in archive.files]
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"cannot read update {path}: {err}") from None
+
+
+def tx_message(args):
+    if args.action == "bond":
+        return txb.bond(args.amount)
+    if args.action == "unbond":
+        return txb.unbond(args.amount)
+    if args.action == "submit-update":
+        return txb.submit_update(args.round, load_update(Path(args.update)), args.num_samples)
+    return txb.vote(args.round, args.accept == "yes", args.score)
+
+
 def cmd_tx(args) -> int:
     key = load_key(args)
-    rpc = CometRPC(args.node)
-    account = rpc.abci_query(f"/account/{key.bech32}")
-    if account.code:
-        print(f"account {key.bech32} not found: {account.log}", file=sys.stderr)
-        return 1
-    nonce = types_pb2.Account.FromString(account.value).nonce
-    chain_id = rpc.status()["node_info"]["network"]
-    if args.action == "bond":
-        msg = txb.bond(args.amount)
-    elif args.action == "unbond":
-        msg = txb.unbond(args.amount)
-    else:
-        msg = txb.vote(args.round, args.accept == "yes", args.score)
-    result = rpc.broadcast_tx_sync(txb.sign_tx(key, chain_id, nonce, [msg]))
-    if result.code:
-        print(f"tx rejected (code {result.code}): {result.log}", file=sys.stderr)
-        return 1
-    print(f"tx {result.hash} accepted into the mempool (nonce {nonce})")
+    message = tx_message(args)
+    with GatewayClient(args.gateway, retry_for=args.retry_for) as client:
+        tx_hash = Signer(client, key).send([message])
+    print(f"tx {tx_hash} accepted into the mempool (from {key.bech32})")
+    return 0
+
+
+def cmd_participant(args) -> int:
+    import logging
+    import signal
+
+    from client import behaviours
+    from client.ml import data
+    from client.runtime import Participant
+
+    if not 0 <= args.shard < args.shards:
+        raise SystemExit(f"--shard must be in 0..{args.shards - 1}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    shards, _ = data.partition(args.shards, alpha=args.alpha, seed=args.data_seed)
+    client = GatewayClient(args.gateway, retry_for=args.retry_for)
+    participant = Participant(load_key(args), client, shards[args.shard], behaviours.make(args.behaviour, args.lie),
+                              args.model, seed=args.shard)
+    signal.signal(signal.SIGTERM, lambda *_: participant.stop())
+    print(f"{participant.name} ({participant.key.bech32}): {args.behaviour}, shard {args.shard}/{args.shards} "
+          f"({len(participant.data.train)} train, {len(participant.data.test)} held-out), gateway {args.gateway}")
+    try:
+        participant.run()
+    except KeyboardInterrupt:
+        participant.stop()
     return 0
 
 
@@ -161,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--node", default=DEFAULT_NODE, help=f"CometBFT RPC address (default {DEFAULT_NODE})")
     keyring = argparse.ArgumentParser(add_help=False)
     keyring.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
+    keyring.add_argument("--from", dest="sender", required=True, help="key name (in --keyring-dir) or key file")
+    gateway = argparse.ArgumentParser(add_help=False)
+    gateway.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"a node's gRPC gateway (default {DEFAULT_GATEWAY})")
+    gateway.add_argument("--retry-for", type=float, default=30, help="seconds to keep retrying an unreachable gateway")
 
     q = sub.add_parser("query", parents=[node], help="read chain state (ABCI query)")
     q.add_argument("what", choices=sorted(QUERIES))
@@ -170,24 +211,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("keys", help="manage keys")
     ksub = k.add_subparsers(dest="action", required=True)
-    ksub.add_parser("add", parents=[keyring]).add_argument("name")
-    ksub.add_parser("list", parents=[keyring])
+    folder = argparse.ArgumentParser(add_help=False)
+    folder.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
+    ksub.add_parser("add", parents=[folder]).add_argument("name")
+    ksub.add_parser("list", parents=[folder])
     k.set_defaults(func=cmd_keys)
 
     t = sub.add_parser("tx", help="sign and broadcast a tx")
     tsub = t.add_subparsers(dest="action", required=True)
     for action in ("bond", "unbond"):
-        p = tsub.add_parser(action, parents=[node, keyring])
-        p.add_argument("amount", type=int)
-        p.add_argument("--from", dest="sender", required=True, help="key name or key file")
-    v = tsub.add_parser("vote", parents=[node, keyring])
+        tsub.add_parser(action, parents=[gateway, keyring]).add_argument("amount", type=int)
+    u = tsub.add_parser("submit-update", parents=[gateway, keyring], help="a proposer's update from a .npz file")
+    u.add_argument("round", type=int)
+    u.add_argument("update", help="numpy .npz of new-minus-global weights, named and ordered like the model")
+    u.add_argument("--num-samples", type=int, required=True, help="training samples behind the update")
+    v = tsub.add_parser("vote", parents=[gateway, keyring])
     v.add_argument("round", type=int)
     v.add_argument("accept", choices=["yes", "no"])
     v.add_argument("--score", type=int, default=0)
-    v.add_argument("--from", dest="sender", required=True, help="key name or key file")
     t.set_defaults(func=cmd_tx)
 
+    from client.behaviours import ATTACKS
+    part = sub.add_parser("participant", parents=[gateway, keyring],
+                          help="run a participant against a node's gateway until Ctrl-C")
+    part.add_argument("--shard", type=int, required=True, help="this participant's shard of the digits")
+    part.add_argument("--shards", type=int, required=True, help="how many shards the data is split into")
+    part.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID split (default IID)")
+    part.add_argument("--data-seed", type=int, default=0)
+    part.add_argument("--behaviour", choices=["honest", *ATTACKS], default="honest")
+    part.add_argument("--lie", action="store_true", help="also vote against the truth")
+    part.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    part.set_defaults(func=cmd_participant)
+
     add_localnet_parser(sub)
+    add_demo_parser(sub)
     add_simulate_parser(sub)
     return parser
 
@@ -196,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (NodeUnavailable, RPCError) as err:
+    except (NodeUnavailable, RPCError, ChainError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -29,12 +29,13 @@ def keys_dir(home: Path) -> Path:
 def start(home: Path = cfg.DEFAULT_HOME, validators: int = cfg.DEFAULT_VALIDATORS,
           participants: int = DEFAULT_PARTICIPANTS, bonded_at_genesis: int = 0,
           base_port: int = cfg.BASE_PORT, fresh: bool = False, params: types_pb2.Params | None = None,
-          **init_options) -> Localnet:
-    """Create the localnet if needed (participant keys, genesis, node configs), then start it."""
+          model: list | None = None, **init_options) -> Localnet:
+    """Create the localnet if needed (participant keys, genesis, node configs), then start it.
+    model: the initial global model as (name, float array) pairs; None: the digits MLP."""
     net = Localnet(home, validators=validators, base_port=base_port)
     if fresh or not any(home.glob("node[0-9]*")):
         keys = participant_keys(keys_dir(home), participants)
-        app_state = to_app_state(localnet_genesis(keys, params, bonded_at_genesis))
+        app_state = to_app_state(localnet_genesis(keys, params, bonded_at_genesis, model))
         net.init(app_state, force=fresh, **init_options)
     net.up(app_command, gateway_command=gateway_command)
     return net

@@ -35,9 +35,10 @@ def participant_keys(keys_dir: Path, count: int) -> list[Key]:
     return keys
 
 
-def localnet_genesis(keys: list[Key], params: types_pb2.Params | None = None,
-                     bonded_at_genesis: int = 0) -> genesis_pb2.GenesisState:
-    """Every key funded; the first `bonded_at_genesis` of them bonded with the standard bond."""
+def localnet_genesis(keys: list[Key], params: types_pb2.Params | None = None, bonded_at_genesis: int = 0,
+                     model: list[tuple[str, np.ndarray]] | None = None) -> genesis_pb2.GenesisState:
+    """Every key funded; the first `bonded_at_genesis` of them bonded with the standard bond.
+    model None: the digits MLP from initial_model()."""
     return genesis.build({k.address: PARTICIPANT_BALANCE for k in keys},
                          {k.address: genesis.STANDARD_BOND for k in keys[:bonded_at_genesis]},
-                         initial_model(), params or genesis.default_params())
+                         model if model is not None else initial_model(), params or genesis.default_params())

@@ -6,7 +6,6 @@ test set (never given to any client) measures the federation's model for reports
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 NUM_CLASSES = 10
 NUM_FEATURES = 64
@@ -28,6 +27,7 @@ class ClientData:
 
 
 def load() -> Split:
+    from sklearn.datasets import load_digits  # imported here: validators load this package without sklearn
     digits = load_digits()
     return Split((digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64))
 

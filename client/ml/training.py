@@ -1,19 +1,12 @@
 """Local training and evaluation: what a participant does with its own data."""
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from client.ml.config import TrainConfig
 from client.ml.data import Split
 from client.ml.models import Params, build, get_params, set_params
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 16
-    lr: float = 0.1
 
 
 def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int) -> Params:

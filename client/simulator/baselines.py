@@ -32,11 +32,7 @@ def aggregate(kind: str, updates: list[list[tuple[str, np.ndarray]]], weights: l
 
 def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
     """Global test accuracy after each round."""
-    rng = np.random.default_rng(config.seed)
-    n_attackers = int(round(config.attacker_fraction * config.participants))
-    malicious = set(rng.choice(config.participants, n_attackers, replace=False).tolist())
-    behaviour = [behaviours.make(config.attack) if i in malicious else behaviours.Honest()
-                 for i in range(config.participants)]
+    behaviour = behaviours.assign(config.participants, config.attacker_fraction, config.attack, seed=config.seed)
     shards, global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
     model = models.initial_params(config.model, config.seed)
     draw = np.random.default_rng(config.seed + 1)

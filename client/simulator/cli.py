@@ -4,8 +4,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from client import behaviours
 from client.simulator.run import SimConfig, Simulation
 
@@ -26,7 +24,8 @@ def _base_config(args) -> SimConfig:
                      p_detect=args.p_detect, p_accept=args.p_accept)
 
 
-def _baselines(config: SimConfig, names=("fedavg", "median")) -> dict[str, list[float]]:
+def baselines_for(config: SimConfig, names=("fedavg", "median")) -> dict[str, list[float]]:
+    """Accuracy per round of the same federation without the chain's defence, per aggregator."""
     from client.simulator.baselines import run_baseline
     return {name: run_baseline(config, name) for name in names}
 
@@ -35,6 +34,8 @@ def cmd_run(args) -> int:
     config = replace(_base_config(args), attacker_fraction=args.attacker_fraction, threshold=args.threshold,
                      proposer_reward_bps=args.reward_bps, proposer_slash_bps=args.slash_bps,
                      num_proposers=args.proposers, num_voters=args.voters)
+    from tqdm import tqdm
+
     from client.simulator import report
     with tqdm(total=config.rounds, desc="simulate", unit="round") as bar:
         def show(record):
@@ -45,7 +46,7 @@ def cmd_run(args) -> int:
     baselines = {}
     if config.mode == "torch" and not args.no_baselines:
         print("running the baselines without defence (fedavg, median) ...")
-        baselines = _baselines(config)
+        baselines = baselines_for(config)
     out = args.out / f"run-{config.attack}-{int(config.attacker_fraction * 100)}pct-{config.mode}"
     paths = report.write_run(out, result, baselines)
     summary = report.summary(result)
@@ -57,6 +58,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
     from client.simulator import sweep
     grid = sweep.Grid(threshold=args.threshold, proposer_reward_bps=args.reward_bps,
                       proposer_slash_bps=args.slash_bps, num_proposers=args.proposers, num_voters=args.voters,
@@ -65,7 +68,7 @@ def cmd_sweep(args) -> int:
     baseline_fn = None
     if base.mode == "torch" and not args.no_baselines:
         def baseline_fn(config):
-            return {f"{name}_accuracy": acc[-1] for name, acc in _baselines(config).items()}
+            return {f"{name}_accuracy": acc[-1] for name, acc in baselines_for(config).items()}
     with tqdm(total=len(grid.configs(base)), desc="sweep", unit="run") as bar:
         rows = sweep.run_sweep(grid, base, bar.update, baseline_fn)
     summary = sweep.summarize(rows, base.rounds)

@@ -19,7 +19,7 @@ from abci_app.store import MemoryStore
 from client import behaviours
 from client import tx as txb
 from client.keys import Key
-from client.ml.training import TrainConfig
+from client.ml.config import TrainConfig
 from flchain.v1 import types_pb2
 
 CHAIN_ID = "flchain-sim"
@@ -118,13 +118,9 @@ class SimResult:
 class Simulation:
     def __init__(self, config: SimConfig, machine: StateMachine | None = None):
         self.config = config
-        rng = np.random.default_rng(config.seed)
-        n_attackers = int(round(config.attacker_fraction * config.participants))
-        self.malicious = [False] * config.participants
-        for i in rng.choice(config.participants, n_attackers, replace=False):
-            self.malicious[int(i)] = True
-        self.behaviours = [behaviours.make(config.attack, config.attackers_lie) if m else behaviours.Honest()
-                           for m in self.malicious]
+        self.behaviours = behaviours.assign(config.participants, config.attacker_fraction, config.attack,
+                                            config.attackers_lie, config.seed)
+        self.malicious = [b.malicious for b in self.behaviours]
         self.keys = [Key.from_seed(f"sim-{i}", hashlib.sha256(b"flchain-sim/%d/%d" % (config.seed, i)).digest())
                      for i in range(config.participants)]
         self.index = {k.address: i for i, k in enumerate(self.keys)}

@@ -1,0 +1,85 @@
+"""`flchain demo`: the command line of client/demo.py (imported lazily: validators have no torch)."""
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from client.behaviours import ATTACKS
+from localnet import config as cfg
+
+
+
+def cmd_demo(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from client.demo import Demo, DemoConfig
+    from client.simulator import report
+    from client.simulator.cli import baselines_for
+    from localnet import LocalnetError
+
+    torch.set_num_threads(1)  # twenty trainers share the machine with four validators
+    config = DemoConfig(participants=args.participants, attacker_fraction=args.attacker_fraction, attack=args.attack,
+                        attackers_lie=not args.honest_votes, rounds=args.rounds, validators=args.validators,
+                        model=args.model, alpha=args.alpha, seed=args.seed, home=args.home.resolve(),
+                        base_port=args.base_port, out=args.out, keep_running=args.keep_running)
+    out = config.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "participants.log"
+    handler = logging.FileHandler(log_file, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    flchain_log = logging.getLogger("flchain")
+    flchain_log.addHandler(handler)
+    flchain_log.setLevel(logging.INFO)
+    flchain_log.propagate = False
+
+    demo = Demo(config)
+    attackers = sum(demo.malicious)
+    print(f"starting a {config.validators}-validator localnet in {config.home} (logs in {config.home / 'logs'}) ...")
+    try:
+        demo.start()
+        print(f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
+              f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}")
+        with tqdm(total=config.rounds, desc="demo", unit="round") as bar:
+            result = demo.watch(bar)
+    except (LocalnetError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        demo.stop()
+    baselines = {}
+    if args.baselines:
+        print(f"running the same federation without the chain's defence ({', '.join(config.baselines)}) ...")
+        baselines = baselines_for(config.sim_config(), config.baselines)
+    paths = report.write_run(out, result, baselines)
+    summary = report.summary(result)
+    summary.update({f"{name}_final_accuracy": acc[-1] for name, acc in baselines.items()})
+    print(json.dumps(summary, indent=2))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    if config.keep_running:
+        print(f"the localnet is still running (participants stopped): `flchain localnet --home {config.home} down`")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a torch federation with attackers on a real localnet, with a report")
+    p.add_argument("--participants", type=int, default=20)
+    p.add_argument("--attacker-fraction", type=float, default=0.3)
+    p.add_argument("--attack", choices=ATTACKS, default="sign_flip")
+    p.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
+    p.add_argument("--rounds", type=int, default=20, help="tallied rounds to run")
+    p.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID split (default IID)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
+    p.add_argument("--base-port", type=int, default=cfg.BASE_PORT)
+    p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
+    p.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the undefended FedAvg/median comparison")
+    p.set_defaults(func=cmd_demo)

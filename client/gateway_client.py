@@ -131,16 +131,18 @@ class GatewayClient:
     # -- txs ---------------------------------------------------------------------------------
 
     def broadcast(self, tx: bytes) -> gw.BroadcastTxResponse:
-        """CheckTx's answer for a signed tx. A retried copy that the node already holds counts as sent."""
-        attempts = 0
+        """CheckTx's answer for a signed tx.
+
+        Bytes the node already holds count as sent: CometBFT's cache keeps only txs that passed
+        CheckTx, so an identical copy (our own retry, or a restarted client signing the same
+        update again) is already on its way into a block."""
         try:
             for attempt in self._retrying():
                 with attempt:
-                    attempts += 1
                     return self.stub.BroadcastTx(gw.BroadcastTxRequest(tx=tx), timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.ALREADY_EXISTS and attempts > 1:
-                return gw.BroadcastTxResponse(code=0, log="already in the node's mempool or cache (a retry)")
+            if err.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return gw.BroadcastTxResponse(code=0, log="the node already holds this very tx")
             raise self._error("BroadcastTx", err) from None
 
     # -- stream ------------------------------------------------------------------------------

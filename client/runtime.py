@@ -3,7 +3,9 @@ proposer, evaluate the candidate on the held-out split and vote when drawn as a 
 
 The chain is the participant's memory: before acting it checks the round's `submitted` list and
 ballots, so a participant that is killed and restarted mid-round never acts twice, and one that
-joins late does whatever its role still allows.
+joins late does whatever its role still allows. (A restart that comes before the first tx was
+committed signs the very same bytes again, training being seeded, and the node drops the copy;
+failing that, the chain refuses a second update or ballot from one participant in one round.)
 """
 import logging
 import threading
@@ -17,7 +19,7 @@ from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejecte
 from client.keys import Key
 from client.ml.data import ClientData
 from client.ml.models import Params
-from client.ml.training import TrainConfig
+from client.ml.training import TrainConfig, evaluate
 from client.participant import judge, make_update
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
@@ -76,12 +78,20 @@ class Participant:
         self.signer.send([txb.bond(self.bond)])
         log.info("%s bonded %d", self.name, self.bond)
 
+    def warm_up(self) -> None:
+        """Evaluate the global model once: torch's first call is slow, and a proposer's first
+        training must fit in the PROPOSE window."""
+        accuracy, _ = evaluate(self.model_kind, to_float(self.client.model().tensors, self.frac_bits), self.data.test)
+        log.info("%s ready: global model at %.3f held-out accuracy", self.name, accuracy)
+
     # -- duties ------------------------------------------------------------------------------
 
     def handle(self, event: gw.RoundEvent) -> str | None:
         """Do this participant's duty for the round in `event`, at most once; what it did, or None."""
         rnd = event.round
         address = self.key.address
+        if any(round_id == rnd.id for round_id, _ in self.actions):
+            return None  # this process already did its duty (its tx may not be in a block yet)
         try:
             if rnd.phase == types_pb2.PHASE_PROPOSE and address in rnd.proposers:
                 if address in self.client.round().submitted:
@@ -127,6 +137,7 @@ class Participant:
 
         A failed duty is logged in one line and the participant goes on with the next round."""
         self.ensure_bonded()
+        self.warm_up()
         self._watch = self.client.watch_rounds(self.key.bech32)
         if self._stopped.is_set():
             return

@@ -3,7 +3,7 @@ import threading
 from collections.abc import Sequence
 
 from abci_app.codes import Code
-from client.gateway_client import GatewayClient, TxRejected
+from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected
 from client.keys import Key
 from client.tx import sign_tx
 from flchain.v1 import tx_pb2
@@ -24,7 +24,7 @@ class Signer:
         with self._lock:
             for _ in range(2):
                 if self._nonce is None:
-                    self._nonce = self.client.account(self.key.bech32).nonce
+                    self._nonce = self._chain_nonce()
                 used = self._nonce
                 result = self.client.broadcast(sign_tx(self.key, self.client.chain_id, used, messages, memo))
                 if result.code == Code.OK:
@@ -32,7 +32,14 @@ class Signer:
                     return result.hash
                 if result.code != Code.BAD_NONCE or result.codespace != "flchain":
                     break
-                self._nonce = self.client.account(self.key.bech32).nonce
+                self._nonce = self._chain_nonce()
                 if self._nonce == used:
                     break  # the chain agrees with our count: retrying would change nothing
             raise TxRejected(result.code, result.codespace, result.log)
+
+    def _chain_nonce(self) -> int:
+        try:
+            return self.client.account(self.key.bech32).nonce
+        except NotFound:
+            raise ChainError(f"{self.key.bech32} has no account on chain {self.client.chain_id} "
+                             "(accounts are funded at genesis)") from None

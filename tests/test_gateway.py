@@ -1,0 +1,200 @@
+"""The gateway and the participants' client over gRPC, against a real single-node CometBFT.
+
+One node with its app and gateway serves the module; six funded participant keys start unbonded.
+"""
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from abci_app.codes import Code
+from abci_app.genesis import STANDARD_BOND, default_params
+from client import behaviours
+from client import tx as txb
+from client.cli import main as flchain
+from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected, Unavailable
+from client.keys import Key
+from client.ml import data
+from client.runtime import Participant
+from client.signer import Signer
+from flchain.v1 import gateway_pb2 as gw
+from flchain.v1 import types_pb2
+from localnet import commands
+from localnet.genesis import DIGITS_MLP, PARTICIPANT_BALANCE, participant_keys
+from localnet.net import KEEP
+
+pytestmark = pytest.mark.integration
+PARTICIPANTS = 6
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, cometbft_bin, port_base):
+    home = tmp_path_factory.mktemp("gateway-net")
+    net = commands.start(home, 1, participants=PARTICIPANTS, base_port=port_base(1), timeout_commit="300ms")
+    keys = participant_keys(commands.keys_dir(home), PARTICIPANTS)
+    client = GatewayClient(net.ports(0).gateway_address, retry_for=20)
+    try:
+        yield net, keys, client
+    finally:
+        client.close()
+        net.down()
+
+
+def next_event(watch_iter, predicate, timeout: float) -> gw.RoundEvent:
+    deadline = time.monotonic() + timeout
+    for event in watch_iter:
+        if predicate(event):
+            return event
+        assert time.monotonic() < deadline, f"no matching round event within {timeout}s (last: {event})"
+    raise AssertionError("round stream ended")
+
+
+def test_queries_round_trip(node):
+    net, keys, client = node
+    info = client.node_info()
+    assert info.chain_id == net.chain_id == client.chain_id and info.latest_height >= 2
+    assert client.params() == default_params()
+    account = client.account(keys[0].bech32)
+    assert (account.address, account.balance, account.nonce) == (keys[0].address, PARTICIPANT_BALANCE, 0)
+    model = client.model()
+    assert model.version == 0 and [(t.name, tuple(t.shape)) for t in model.tensors] == DIGITS_MLP
+    assert client.round().phase == types_pb2.PHASE_SELECT  # nobody bonded yet
+    with pytest.raises(NotFound, match="no participant"):
+        client.participant(keys[0].bech32)
+    with pytest.raises(NotFound, match="no candidate"):
+        client.candidate()
+    with pytest.raises(ChainError, match="invalid_argument.*bad address"):
+        client.account("cosmos1notours")
+
+
+def test_refused_txs_say_why_and_change_nothing(node):
+    net, keys, client = node
+    key = keys[5]
+    garbage = client.broadcast(b"\xff\x00not a tx")
+    assert (garbage.code, garbage.codespace) == (Code.TX_UNDECODABLE, "flchain")
+    other_chain = client.broadcast(txb.sign_tx(key, "another-chain", 0, [txb.bond(STANDARD_BOND)]))
+    assert other_chain.code == Code.WRONG_CHAIN_ID and "another-chain" in other_chain.log
+    with pytest.raises(TxRejected) as err:
+        Signer(client, key).send([txb.bond(10)])
+    assert err.value.code == Code.BOND_BELOW_THRESHOLD
+    assert str(err.value).startswith("tx rejected (code 20 bond_below_threshold): ") and "\n" not in str(err.value)
+    assert client.account(key.bech32).nonce == 0
+
+
+def test_unreachable_gateway_is_one_clear_line(closed_port):
+    client = GatewayClient(f"127.0.0.1:{closed_port}", retry_for=1)
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as err:
+        client.params()
+    assert time.monotonic() - started >= 1  # it retried before giving up
+    assert f"127.0.0.1:{closed_port}" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_participants_play_rounds_over_grpc(node):
+    net, keys, client = node
+    shards, _ = data.partition(PARTICIPANTS, seed=0)
+    participants = [Participant(k, GatewayClient(net.ports(0).gateway_address), shards[i], seed=i)
+                    for i, k in enumerate(keys)]
+    threads = [threading.Thread(target=p.run, daemon=True) for p in participants]
+    for t in threads:
+        t.start()
+    watch = client.watch_rounds()
+    try:
+        finished = next_event(iter(watch), lambda e: e.HasField("finished"), timeout=120).finished
+    finally:
+        watch.cancel()
+        for p in participants:
+            p.stop()
+        for t in threads:
+            t.join(timeout=30)
+    assert finished.outcome == types_pb2.OUTCOME_ACCEPTED, finished
+    assert set(finished.submitted) == set(finished.proposers)
+    assert {b.voter for b in finished.ballots} == set(finished.voters) and all(b.accept for b in finished.ballots)
+    by_address = {p.key.address: p for p in participants}
+    for address in finished.proposers:
+        assert (finished.id, "submitted") in by_address[address].actions
+        info = client.participant(by_address[address].key.bech32)
+        assert "proposer_accepted" in [e.reason for e in info.history]
+    for ballot in finished.ballots:
+        assert (finished.id, "voted yes") in by_address[ballot.voter].actions
+        assert 0 < ballot.score <= 10_000  # the voter's held-out accuracy, in basis points
+    assert client.model().version >= 1
+
+
+def test_a_restarted_participant_never_acts_twice(node):
+    net, keys, client = node
+    shards, _ = data.partition(PARTICIPANTS, seed=0)
+    watch = client.watch_rounds()
+    try:
+        event = next_event(iter(watch), lambda e: e.round.phase == types_pb2.PHASE_PROPOSE, timeout=120)
+    finally:
+        watch.cancel()
+    key = next(k for k in keys if k.address == event.round.proposers[0])
+    nonce = client.account(key.bech32).nonce
+    first = Participant(key, client, shards[keys.index(key)], seed=keys.index(key))
+    assert first.handle(event) == "submitted"
+    assert first.handle(event) is None  # remembered: nothing trained or sent
+    deadline = time.monotonic() + 30
+    while key.address not in client.round(event.round.id).submitted:
+        assert time.monotonic() < deadline, "the update never reached a block"
+        time.sleep(0.2)
+    restarted = Participant(key, GatewayClient(net.ports(0).gateway_address), shards[keys.index(key)],
+                            seed=keys.index(key))
+    assert restarted.handle(event) is None  # the chain says it is done
+    assert list(client.round(event.round.id).submitted).count(key.address) == 1
+    assert client.account(key.bech32).nonce == nonce + 1
+
+
+def test_watch_rides_out_a_gateway_restart(node):
+    net, keys, _ = node
+    client = GatewayClient(net.ports(0).gateway_address, retry_for=30)
+    address = keys[1].bech32
+    events = iter(client.watch_rounds(address))
+    first = next(events)
+    expected = {keys[1].address in first.round.proposers: gw.ROLE_PROPOSER,
+                keys[1].address in first.round.voters: gw.ROLE_VOTER}.get(True, gw.ROLE_NONE)
+    assert first.role == expected
+    net.stop_node(0, "gateway")
+    net.start_node(0, KEEP)
+    after = next(events)  # the stream reconnects and starts again from the current round
+    assert after.round.id >= first.round.id
+    assert net.status()[0]["gateway_running"]
+
+
+def test_cli_tx_and_query(node, tmp_path, capsys):
+    net, keys, client = node
+    gateway, rpc = net.ports(0).gateway_address, net.ports(0).rpc_url
+    keyring = str(commands.keys_dir(net.home))
+    assert flchain(["keys", "list", "--keyring-dir", keyring]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t") for line in listed] == [[k.name, k.bech32] for k in keys]
+    assert flchain(["keys", "add", "alice", "--keyring-dir", str(tmp_path)]) == 0
+    alice = Key.load(tmp_path / "alice.json")
+    assert alice.bech32 in capsys.readouterr().out
+
+    assert flchain(["tx", "vote", "1", "yes", "--from", keys[4].name, "--keyring-dir", keyring,
+                    "--gateway", gateway]) == 2
+    assert "tx rejected (code 3" in capsys.readouterr().err  # 30 wrong_phase or 34 not_voter: one line either way
+    assert flchain(["tx", "bond", "10", "--from", "alice", "--keyring-dir", str(tmp_path), "--gateway", gateway]) == 2
+    assert f"{alice.bech32} has no account on chain {net.chain_id}" in capsys.readouterr().err
+
+    assert flchain(["query", "account", keys[4].bech32, "--node", rpc, "--output", "json"]) == 0
+    account = json.loads(capsys.readouterr().out)
+    assert account["address"] == keys[4].bech32 and int(account["balance"]) <= PARTICIPANT_BALANCE
+    assert flchain(["query", "model", "--node", rpc]) == 0
+    text = capsys.readouterr().out
+    assert "version:" in text and "fc1.weight [32, 64]" in text
+    assert flchain(["query", "participant", "flc1bogus", "--node", rpc]) == 1
+    assert "code 52" in capsys.readouterr().err
+
+
+def test_cli_submit_update_reaches_the_chain_checks(node, tmp_path, capsys):
+    net, keys, client = node
+    update = tmp_path / "update.npz"
+    np.savez(update, **{name: np.zeros(shape, np.float32) for name, shape in DIGITS_MLP[:2]})
+    assert flchain(["tx", "submit-update", "1", str(update), "--num-samples", "10", "--from", keys[3].name,
+                    "--keyring-dir", str(commands.keys_dir(net.home)), "--gateway", net.ports(0).gateway_address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: tx rejected (code 3") and err.count("\n") == 1

@@ -1,11 +1,14 @@
-# flchain: the two commands of the README are `make localnet` and `make test`.
+# flchain: the two commands of the README are `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup localnet down status test bench
+.PHONY: setup demo localnet down status test bench
 
 setup:
 	VENV=$(VENV) bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/flchain demo
 
 localnet: setup
 	$(VENV)/bin/flchain localnet up
@@ -22,3 +25,4 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_chain.py
 	$(PY) benchmarks/bench_simulator.py
+	$(PY) benchmarks/bench_round_latency.py

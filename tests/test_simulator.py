@@ -62,6 +62,9 @@ def test_metrics_follow_the_records():
     expected = np.mean([(result.final_wealth[i] - result.initial_wealth[i]) / 2_000 for i in honest])
     assert result.honest_return == pytest.approx(expected)
     assert result.attacker_return < 0 < result.honest_return
+    still_bonded = sum(not m and s >= result.config.threshold * 2_000 for s, m in
+                       zip(result.records[-1].stakes, result.malicious))
+    assert result.honest_removed_share == pytest.approx(1 - still_bonded / len(honest))
 
 
 def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
@@ -87,6 +90,7 @@ def test_sweep_summary_is_computed_from_runs():
         assert s["honest_return"] == pytest.approx(np.mean([r["honest_return"] for r in runs]))
         assert s["rounds_until_removed"] == pytest.approx(np.mean([r["rounds_until_removed"] or 31 for r in runs]))
         assert s["removed_share"] == np.mean([r["all_attackers_removed"] for r in runs])
+        assert s["honest_removed_share"] == pytest.approx(np.mean([r["honest_removed_share"] for r in runs]))
     chosen = sweep.recommend(summary)
     if chosen is not None:
         rows_of_choice = [s for s in summary if s["proposer_reward_bps"] == chosen["proposer_reward_bps"]]

@@ -92,7 +92,7 @@ def print_table(summary: list[dict], chosen: dict | None) -> None:
     from client.simulator.sweep import PARAM_KEYS
     rows = [r for r in summary if chosen and all(r[k] == chosen[k] for k in PARAM_KEYS)] or summary[:30]
     cols = [*PARAM_KEYS, "attacker_fraction", "removed_share", "rounds_until_removed", "honest_return",
-            "attacker_return", "final_accuracy", "fedavg_accuracy", "median_accuracy"]
+            "attacker_return", "honest_removed_share", "final_accuracy", "fedavg_accuracy", "median_accuracy"]
     cols = [c for c in cols if c in rows[0]]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

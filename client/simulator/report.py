@@ -18,6 +18,7 @@ def summary(result: SimResult) -> dict:
     return {"rounds_played": len(result.records),
             "rounds_until_attackers_removed": result.rounds_until_attackers_removed,
             "honest_return": result.honest_return, "attacker_return": result.attacker_return,
+            "honest_removed_share": result.honest_removed_share,
             "final_accuracy": result.final_accuracy, "detect_rate": result.detect_rate,
             "clean_accept_rate": result.clean_accept_rate,
             "accepted": sum(r.outcome == "accepted" for r in result.records),

@@ -103,6 +103,14 @@ class SimResult:
                               for i in idx]))
 
     @property
+    def honest_removed_share(self) -> float | None:
+        """Share of honest participants no longer bonded at the end: the defence's collateral."""
+        honest = self.malicious.count(False)
+        if not honest or not self.records:
+            return None
+        return 1 - self.records[-1].honest_bonded / honest
+
+    @property
     def honest_return(self) -> float | None:
         return self._mean_return(False)
 

@@ -36,7 +36,8 @@ def run_row(config: SimConfig, result: SimResult, baselines: dict[str, float]) -
     return {**{k: getattr(config, k) for k in PARAM_KEYS}, "attacker_fraction": config.attacker_fraction,
             "seed": config.seed, "rounds": len(result.records), "all_attackers_removed": removal is not None,
             "rounds_until_removed": removal, "honest_return": result.honest_return,
-            "attacker_return": result.attacker_return, "final_accuracy": result.final_accuracy, **baselines}
+            "attacker_return": result.attacker_return, "honest_removed_share": result.honest_removed_share,
+            "final_accuracy": result.final_accuracy, **baselines}
 
 
 def summarize(rows: list[dict], cap: int) -> list[dict]:
@@ -54,7 +55,7 @@ def summarize(rows: list[dict], cap: int) -> list[dict]:
                     "removed_share": float(np.mean([r["all_attackers_removed"] for r in runs])),
                     "rounds_until_removed": float(np.mean([r["rounds_until_removed"] or cap + 1 for r in runs])),
                     "honest_return": mean("honest_return"), "attacker_return": mean("attacker_return"),
-                    "final_accuracy": mean("final_accuracy"),
+                    "honest_removed_share": mean("honest_removed_share"), "final_accuracy": mean("final_accuracy"),
                     **{k: mean(k) for k in runs[0] if k.endswith("_accuracy") and k != "final_accuracy"}})
     return out
 

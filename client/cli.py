@@ -46,7 +46,8 @@ QUERIES = {
 
 def _readable(message) -> dict:
     """Protobuf -> JSON-ready dict with bech32 addresses instead of base64 bytes."""
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)  # show zeros, e.g. version 0
 
     def fix(node, field=""):
         if isinstance(node, dict):

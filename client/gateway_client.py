@@ -11,8 +11,7 @@ import time
 from collections.abc import Iterator
 
 import grpc
-from tenacity import (before_sleep_log, retry_if_exception, stop_after_delay, wait_exponential,
-                      Retrying)
+from tenacity import Retrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from abci_app.codes import Code
 from flchain.v1 import gateway_pb2 as gw
@@ -73,15 +72,18 @@ class GatewayClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _retrying(self) -> Retrying:
+    def _retrying(self, method: str) -> Retrying:
+        def say(state: RetryCallState) -> None:
+            err = state.outcome.exception()
+            log.warning("gateway %s: %s failed (%s); retry %d in %.1fs", self.target, method,
+                        _one_line(err.details() or err.code().name), state.attempt_number, state.upcoming_sleep)
         return Retrying(retry=retry_if_exception(_transient), stop=stop_after_delay(self.retry_for),
-                        wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
-                        before_sleep=before_sleep_log(log, logging.INFO))
+                        wait=wait_exponential(multiplier=0.2, max=5), reraise=True, before_sleep=say)
 
     def _call(self, method: str, request):
         """One unary call, retried while transient; gRPC errors become ChainErrors."""
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(method):
                 with attempt:
                     return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:
@@ -137,7 +139,7 @@ class GatewayClient:
         CheckTx, so an identical copy (our own retry, or a restarted client signing the same
         update again) is already on its way into a block."""
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying("BroadcastTx"):
                 with attempt:
                     return self.stub.BroadcastTx(gw.BroadcastTxRequest(tx=tx), timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:

@@ -10,6 +10,7 @@ import grpc
 
 from abci_app.address import from_bech32
 from abci_app.codes import Code
+from client.gateway_client import GRPC_OPTIONS
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import gateway_pb2_grpc, query_pb2, types_pb2
@@ -17,11 +18,6 @@ from gateway.feed import RoundFeed, Snapshot
 
 log = logging.getLogger("gateway")
 
-# An update is one message; the chain accepts txs up to Params.max_tx_bytes (4 MiB by default),
-# and gRPC's default cap is exactly 4 MiB, so give both directions room.
-MAX_MESSAGE_BYTES = 64 << 20
-GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
 WATCH_POLL_S = 1.0  # how often a waiting stream checks that its client is still there
 
 # CometBFT refuses some txs before the app sees them, as JSON-RPC errors; name the gRPC status.

@@ -97,6 +97,19 @@ def test_sweep_summary_is_computed_from_runs():
         assert all(s["removed_share"] == 1 and s["honest_return"] > 0 for s in rows_of_choice)
 
 
+def test_sweep_baselines_follow_the_proposer_count():
+    grid = sweep.Grid(threshold=(0.5, 0.7), proposer_reward_bps=(1_000,), proposer_slash_bps=(3_000,),
+                      num_proposers=(1, 3), num_voters=(5,), attacker_fraction=(0.3,), seeds=1)
+    calls = []
+
+    def baseline(config):
+        calls.append(config.num_proposers)
+        return {"fake_accuracy": config.num_proposers / 10}
+    rows = sweep.run_sweep(grid, SimConfig(mode="fast", rounds=5), baseline_fn=baseline)
+    assert sorted(calls) == [1, 3]  # one undefended run per proposer count, shared across thresholds
+    assert all(r["fake_accuracy"] == r["num_proposers"] / 10 for r in rows)
+
+
 def test_recommend_rejects_params_with_negative_honest_return():
     base = {"threshold": 0.5, "proposer_slash_bps": 3_000, "num_proposers": 3, "num_voters": 5}
     summary = [

@@ -87,7 +87,8 @@ def run_sweep(grid: Grid, base: SimConfig, on_run: Callable[[], None] | None = N
         result = Simulation(config).run()
         baselines = {}
         if baseline_fn is not None:
-            key = (config.attacker_fraction, config.seed)
+            # Of the swept values, an undefended run depends on these alone (not on stake params).
+            key = (config.attacker_fraction, config.seed, config.num_proposers)
             if key not in baseline_cache:
                 baseline_cache[key] = baseline_fn(config)
             baselines = baseline_cache[key]

@@ -1,5 +1,6 @@
 """`flchain demo`: the command line of client/demo.py (imported lazily: validators have no torch)."""
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -10,14 +11,56 @@ from localnet import config as cfg
 
 
 
+@contextlib.contextmanager
+def _participants_log(path: Path):
+    """While the demo runs, what the participants and their clients log goes to a file (the
+    terminal has the progress bar)."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    flchain_log = logging.getLogger("flchain")
+    saved = flchain_log.level, flchain_log.propagate
+    flchain_log.addHandler(handler)
+    flchain_log.setLevel(logging.INFO)
+    flchain_log.propagate = False
+    try:
+        yield
+    finally:
+        flchain_log.removeHandler(handler)
+        handler.close()
+        flchain_log.setLevel(saved[0])
+        flchain_log.propagate = saved[1]
+
+
+def _run(demo, config, log_file: Path):
+    """Start, watch and stop the demo; its result, or None after saying what went wrong."""
+    from tqdm import tqdm
+
+    from localnet import LocalnetError
+
+    attackers = sum(demo.malicious)
+    print(f"starting a {config.validators}-validator localnet in {config.home} (logs in {config.home / 'logs'}) ...")
+    try:
+        demo.start()
+        print(f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
+              f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}")
+        with tqdm(total=config.rounds, desc="demo", unit="round") as bar:
+            return demo.watch(bar)
+    except (LocalnetError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    except KeyboardInterrupt:
+        print("interrupted: stopping the participants and the localnet", file=sys.stderr)
+        return None
+    finally:
+        demo.stop()
+
+
 def cmd_demo(args) -> int:
     import torch
-    from tqdm import tqdm
 
     from client.demo import Demo, DemoConfig
     from client.simulator import report
     from client.simulator.cli import baselines_for
-    from localnet import LocalnetError
 
     torch.set_num_threads(1)  # twenty trainers share the machine with four validators
     config = DemoConfig(participants=args.participants, attacker_fraction=args.attacker_fraction, attack=args.attack,
@@ -27,30 +70,10 @@ def cmd_demo(args) -> int:
     out = config.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "participants.log"
-    handler = logging.FileHandler(log_file, mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    flchain_log = logging.getLogger("flchain")
-    flchain_log.addHandler(handler)
-    flchain_log.setLevel(logging.INFO)
-    flchain_log.propagate = False
-
-    demo = Demo(config)
-    attackers = sum(demo.malicious)
-    print(f"starting a {config.validators}-validator localnet in {config.home} (logs in {config.home / 'logs'}) ...")
-    try:
-        demo.start()
-        print(f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
-              f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}")
-        with tqdm(total=config.rounds, desc="demo", unit="round") as bar:
-            result = demo.watch(bar)
-    except (LocalnetError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    with _participants_log(log_file):
+        result = _run(Demo(config), config, log_file)
+    if result is None:
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        demo.stop()
     baselines = {}
     if args.baselines:
         print(f"running the same federation without the chain's defence ({', '.join(config.baselines)}) ...")

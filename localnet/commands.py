@@ -46,6 +46,8 @@ def _up(args) -> int:
     _print_status(net)
     print(f"\nparticipant keys: {keys_dir(args.home)}   logs: {net.log_dir}")
     print(f"try: flchain query params --node {net.ports(0).rpc_url}")
+    print(f"     flchain participant --from participant-00 --keyring-dir {keys_dir(args.home)} --shard 0 "
+          f"--shards {args.participants} --gateway {net.ports(0).gateway_address}")
     return 0
 
 

@@ -33,6 +33,7 @@ class Code(IntEnum):
     NON_FINITE = 41
     NORM_TOO_LARGE = 42
     BAD_NUM_SAMPLES = 43
+    EMPTY_UPDATE = 44
     # Queries.
     UNKNOWN_PATH = 50
     NOT_FOUND = 51

@@ -64,6 +64,8 @@ def submit_update(ctx: Context, sender: bytes, msg: tx_pb2.MsgSubmitUpdate) -> N
     tensors.check_against_model([(t.name, tuple(t.shape)) for t in model.tensors], msg.tensors)
     values = [tensors.decode(t, ctx.params.frac_bits) for t in msg.tensors]
     norm2 = tensors.squared_norm(values)
+    if norm2 == 0:  # a free rider's update: it would dilute the average and still earn the reward
+        raise TxError(Code.EMPTY_UPDATE, "update changes nothing (zero in fixed point); a proposer must train")
     if norm2 > ctx.params.max_update_norm ** 2:
         raise TxError(Code.NORM_TOO_LARGE, f"update norm {norm2 ** 0.5:.0f} exceeds the bound "
                                            f"{ctx.params.max_update_norm} (fixed point)")

@@ -140,6 +140,15 @@ def test_update_norm_bound(proposing):
     assert res.code == Code.NORM_TOO_LARGE and "exceeds the bound" in res.log
 
 
+def test_update_of_zeros_is_refused(proposing):
+    chain, rnd = proposing
+    zeros = chain.honest_update(0.0)
+    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, zeros, 10))
+    assert res.code == Code.EMPTY_UPDATE and "changes nothing" in res.log
+    tiny = chain.honest_update(2.0 ** -18)  # below the fixed-point resolution (2^-16): zero as well
+    assert submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, tiny, 10)).code == Code.EMPTY_UPDATE
+
+
 @pytest.mark.parametrize("samples", [0, 1_000_001])
 def test_update_num_samples_bounds(proposing, samples):
     chain, rnd = proposing

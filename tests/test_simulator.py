@@ -119,8 +119,11 @@ def test_recommend_rejects_params_with_negative_honest_return():
          "rounds_until_removed": 9.0, "honest_return": 0.2},
         {**base, "proposer_reward_bps": 900, "attacker_fraction": 0.1, "removed_share": 0.5,
          "rounds_until_removed": 2.0, "honest_return": 0.4},
+        {**base, "proposer_reward_bps": 700, "attacker_fraction": 0.1, "removed_share": 1.0,
+         "rounds_until_removed": 4.0, "honest_return": 0.3, "honest_removed_share": 0.5},
     ]
     assert sweep.recommend(summary)["proposer_reward_bps"] == 500
+    assert sweep.recommend(summary, max_honest_removed=0.5)["proposer_reward_bps"] == 700
 
 
 def test_robust_aggregators():

@@ -134,7 +134,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--mode", choices=["torch", "fast"], default="fast")
     sw.add_argument("--threshold", type=_floats, default=(0.3, 0.5, 0.7))
     sw.add_argument("--reward-bps", type=_ints, default=(300, 1_000))
-    sw.add_argument("--slash-bps", type=_ints, default=(1_000, 3_000, 5_000))
+    sw.add_argument("--slash-bps", type=_ints, default=(1_000, 2_000, 3_000, 5_000))
     sw.add_argument("--proposers", type=_ints, default=(1, 2, 3))
     sw.add_argument("--voters", type=_ints, default=(5, 9))
     sw.add_argument("--attacker-fraction", type=_floats, default=(0.1, 0.3, 0.45))

@@ -23,6 +23,7 @@ from client.ml.config import TrainConfig
 from flchain.v1 import types_pb2
 
 CHAIN_ID = "flchain-sim"
+FAST_UPDATE = 2.0 ** -10  # fast mode's stand-in update: any non-zero step the chain accepts
 CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled"}  # attacks that spoil the aggregate
 CHAIN_DEFAULTS = genesis.default_params()  # experiments start from the chain's own defaults
 
@@ -201,7 +202,7 @@ class Simulation:
     def _update(self, address: bytes, round_id: int, global_model) -> tuple[list, int]:
         i = self.index[address]
         if self.learner is None:
-            return [(n, np.zeros_like(v)) for n, v in global_model], 100
+            return [(n, np.full_like(v, FAST_UPDATE)) for n, v in global_model], 100
         return self.learner.update(i, self.behaviours[i], global_model, round_id)
 
     def _judge(self, address: bytes, round_id: int, global_model, delta, visibly_bad: bool) -> tuple[bool, float]:

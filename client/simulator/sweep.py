@@ -18,7 +18,7 @@ PARAM_KEYS = ("threshold", "proposer_reward_bps", "proposer_slash_bps", "num_pro
 class Grid:
     threshold: tuple[float, ...] = (0.3, 0.5, 0.7)
     proposer_reward_bps: tuple[int, ...] = (300, 1_000)
-    proposer_slash_bps: tuple[int, ...] = (1_000, 3_000, 5_000)
+    proposer_slash_bps: tuple[int, ...] = (1_000, 2_000, 3_000, 5_000)
     num_proposers: tuple[int, ...] = (1, 2, 3)
     num_voters: tuple[int, ...] = (5, 9)
     attacker_fraction: tuple[float, ...] = (0.1, 0.3, 0.45)
@@ -61,17 +61,23 @@ def summarize(rows: list[dict], cap: int) -> list[dict]:
 
 
 MIN_HONEST_RETURN = 0.1  # a margin above zero, so that noise between runs cannot flip the sign
+# Every proposer of a rejected round is slashed, honest ones beside an attacker too; params that
+# remove more than this share of the honest participants on the way are not recommended.
+MAX_HONEST_REMOVED = 0.3
 
 
-def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN) -> dict | None:
+def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN,
+              max_honest_removed: float = MAX_HONEST_REMOVED) -> dict | None:
     """The params that remove every attacker in every run at every attacker fraction while the
-    honest mean return clears the margin, fastest in the worst case (ties: higher honest return)."""
+    honest mean return clears the margin and at most `max_honest_removed` of the honest
+    participants are removed too, fastest in the worst case (ties: higher honest return)."""
     by_params: dict[tuple, list[dict]] = {}
     for row in summary:
         by_params.setdefault(tuple(row[k] for k in PARAM_KEYS), []).append(row)
     eligible = []
     for params, rows in by_params.items():
-        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > min_honest_return for r in rows):
+        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > min_honest_return
+               and (r.get("honest_removed_share") or 0) <= max_honest_removed for r in rows):
             worst = max(r["rounds_until_removed"] for r in rows)
             eligible.append((worst, -min(r["honest_return"] for r in rows), params))
     if not eligible:

@@ -39,6 +39,7 @@ class RoundFeed:
         self.rpc = rpc
         self._changed = threading.Condition()
         self._latest: Snapshot | None = None
+        self._refreshing = threading.Lock()  # the follower and a first watcher may refresh at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="round-feed", daemon=True)
 
@@ -92,6 +93,10 @@ class RoundFeed:
 
     def refresh(self, height: int | None = None) -> None:
         """Read the current round; publish a snapshot if its id or phase moved."""
+        with self._refreshing:
+            self._refresh(height)
+
+    def _refresh(self, height: int | None) -> None:
         answer = self.rpc.abci_query("/round")
         if answer.code:
             return  # no committed state yet

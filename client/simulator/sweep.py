@@ -113,36 +113,41 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def plot(path: Path, summary: list[dict], chosen: dict, rounds: int) -> Path:
-    """Rounds to remove every attacker and honest return against the slash ratio, one line per
-    attacker fraction, the other params held at the chosen values; accuracy against baselines."""
+    """Rounds to remove every attacker, honest return and honest participants removed against the
+    slash ratio, one line per attacker fraction, the other params held at the chosen values;
+    accuracy against baselines."""
     fractions = sorted({r["attacker_fraction"] for r in summary})
     held = [r for r in summary if all(r[k] == chosen[k] for k in PARAM_KEYS if k != "proposer_slash_bps")]
     has_accuracy = any(r["final_accuracy"] is not None for r in summary)
-    fig, axes = plt.subplots(1, 3 if has_accuracy else 2, figsize=(15 if has_accuracy else 10, 4.2))
+    fig, axes = plt.subplots(1, 4 if has_accuracy else 3, figsize=(20 if has_accuracy else 15, 4.2))
     for f in fractions:
         line = sorted((r for r in held if r["attacker_fraction"] == f), key=lambda r: r["proposer_slash_bps"])
         slash = [r["proposer_slash_bps"] / 100 for r in line]
         axes[0].plot(slash, [r["rounds_until_removed"] for r in line], marker="o", label=f"{f:.0%} attackers")
         axes[1].plot(slash, [r["honest_return"] for r in line], marker="o", label=f"{f:.0%} attackers")
+        axes[2].plot(slash, [100 * (r["honest_removed_share"] or 0) for r in line], marker="o",
+                     label=f"{f:.0%} attackers")
     axes[0].axhline(rounds + 1, color="grey", ls=":", lw=1, label="not removed")
     axes[0].set(xlabel="proposer slash (%)", ylabel="rounds until every attacker is removed")
     axes[1].axhline(0, color="black", lw=0.8)
     axes[1].set(xlabel="proposer slash (%)", ylabel="honest mean return (x initial stake)")
+    axes[2].axhline(100 * MAX_HONEST_REMOVED, color="grey", ls=":", lw=1, label="recommendation's bound")
+    axes[2].set(xlabel="proposer slash (%)", ylabel="honest participants removed (%)")
     fixed = ", ".join(f"{k}={chosen[k]}" for k in PARAM_KEYS if k != "proposer_slash_bps")
     axes[0].set_title(fixed, fontsize=9)
-    for ax in axes[:2]:
+    for ax in axes[:3]:
         ax.legend(fontsize=8)
     if has_accuracy:
         at_choice = sorted((r for r in held if r["proposer_slash_bps"] == chosen["proposer_slash_bps"]),
                            key=lambda r: r["attacker_fraction"])
         xs = [r["attacker_fraction"] * 100 for r in at_choice]
-        axes[2].plot(xs, [r["final_accuracy"] for r in at_choice], marker="o", lw=2, label="flchain")
+        axes[3].plot(xs, [r["final_accuracy"] for r in at_choice], marker="o", lw=2, label="flchain")
         for name in ("fedavg_accuracy", "median_accuracy", "trimmed_mean_accuracy"):
             if name in at_choice[0]:
-                axes[2].plot(xs, [r[name] for r in at_choice], marker="s", ls="--",
+                axes[3].plot(xs, [r[name] for r in at_choice], marker="s", ls="--",
                              label=name.removesuffix("_accuracy") + " without defence")
-        axes[2].set(xlabel="attackers (%)", ylabel="final test accuracy", ylim=(0, 1))
-        axes[2].legend(fontsize=8)
+        axes[3].set(xlabel="attackers (%)", ylabel="final test accuracy", ylim=(0, 1))
+        axes[3].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = argparse.ArgumentParser(add_help=False)
     node.add_argument("--node", default=DEFAULT_NODE, help=f"CometBFT RPC address (default {DEFAULT_NODE})")
-    keyring = argparse.ArgumentParser(add_help=False)
-    keyring.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
+    folder = argparse.ArgumentParser(add_help=False)
+    folder.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
+    keyring = argparse.ArgumentParser(add_help=False, parents=[folder])
     keyring.add_argument("--from", dest="sender", required=True, help="key name (in --keyring-dir) or key file")
     gateway = argparse.ArgumentParser(add_help=False)
     gateway.add_argument("--gateway", default=DEFAULT_GATEWAY, help=f"a node's gRPC gateway (default {DEFAULT_GATEWAY})")
@@ -212,8 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("keys", help="manage keys")
     ksub = k.add_subparsers(dest="action", required=True)
-    folder = argparse.ArgumentParser(add_help=False)
-    folder.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
     ksub.add_parser("add", parents=[folder]).add_argument("name")
     ksub.add_parser("list", parents=[folder])
     k.set_defaults(func=cmd_keys)

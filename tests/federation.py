@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from abci_app import tensors
+from abci_app.codes import Code
 from client import tx as txb
 from client.keys import Key
 from client.rpc import CometRPC
@@ -30,12 +31,17 @@ class ScriptedFederation:
         assert result.code == 0, f"query {path}: {result.log}"
         return cls.FromString(result.value)
 
-    def send(self, key: Key, *msgs) -> None:
+    def send(self, key: Key, *msgs, late_ok: bool = False) -> bool:
+        """Broadcast; True once in the mempool. late_ok: a round message that arrives just as its
+        phase closed (the block committed between our round query and CheckTx) returns False."""
         if key.address not in self.nonces:
             self.nonces[key.address] = self.query(f"/account/{key.bech32}", types_pb2.Account).nonce
         result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
+        if late_ok and result.code in (Code.WRONG_PHASE, Code.WRONG_ROUND):
+            return False
         assert result.code == 0, f"tx from {key.bech32} rejected: {result.log}"
         self.nonces[key.address] += 1
+        return True
 
     def bond_all(self, amount: int) -> None:
         for key in self.keys.values():
@@ -50,15 +56,18 @@ class ScriptedFederation:
             update = [(t.name, np.full(tuple(t.shape), scale, np.float32)) for t in model.tensors]
             for address in rnd.proposers:
                 if (rnd.id, address) not in self.done and address in self.keys:
-                    self.send(self.keys[address], txb.submit_update(rnd.id, update, 50))
-                    self.done.add((rnd.id, address))
+                    if self.send(self.keys[address], txb.submit_update(rnd.id, update, 50), late_ok=True):
+                        self.done.add((rnd.id, address))
         elif rnd.phase == types_pb2.PHASE_VOTE:
-            candidate = self.query("/candidate", types_pb2.Candidate)
+            answer = self.rpc.abci_query("/candidate")
+            if answer.code:  # the round was tallied between the two queries: act on the next one
+                return rnd
+            candidate = types_pb2.Candidate.FromString(answer.value)
             step = max(float(np.abs(tensors.to_float(tensors.decode(t, 16), 16)).max()) for t in candidate.delta)
             for address in rnd.voters:
                 if (rnd.id, address) not in self.done and address in self.keys:
-                    self.send(self.keys[address], txb.vote(rnd.id, step < 1.0, int(step * 1000)))
-                    self.done.add((rnd.id, address))
+                    if self.send(self.keys[address], txb.vote(rnd.id, step < 1.0, int(step * 1000)), late_ok=True):
+                        self.done.add((rnd.id, address))
         return rnd
 
     def run_until(self, predicate, timeout: float) -> types_pb2.Round:

@@ -54,6 +54,11 @@ def to_float(values: np.ndarray, frac_bits: int) -> np.ndarray:
     return np.ldexp(values.astype(np.float64), -frac_bits).astype(np.float32)
 
 
+def named_floats(tensor_list: Sequence[types_pb2.Tensor], frac_bits: int) -> list[tuple[str, np.ndarray]]:
+    """Wire tensors (a model, a candidate's delta) as named float32 arrays a trainer can load."""
+    return [(t.name, to_float(decode(t, frac_bits), frac_bits)) for t in tensor_list]
+
+
 def squared_norm(arrays: Sequence[np.ndarray]) -> int:
     """Exact sum of squares of int32-range integers, without int64 overflow.
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from abci_app.tensors import named_floats
 from client import behaviours
 from client.gateway_client import GatewayClient
 from client.ml import data, models
 from client.ml.training import TrainConfig, evaluate
-from client.runtime import Participant, to_float
+from client.runtime import Participant
 from client.simulator.run import RoundRecord, SimConfig, SimResult
 from flchain.v1 import types_pb2
 from localnet import commands
@@ -117,7 +118,8 @@ class Demo:
             raise RuntimeError(f"no round event for {STALL_S}s after {len(self.records)} rounds; "
                                f"read the logs in {self.net.log_dir}")
         initial = [PARTICIPANT_BALANCE] * self.config.participants
-        final = [observer.account(p.key.bech32).balance + _stake(observer, p) for p in self.participants]
+        stakes = self.records[-1].stakes  # read after the last tally; nobody unbonds in the demo
+        final = [observer.account(p.key.bech32).balance + stake for p, stake in zip(self.participants, stakes)]
         observer.close()
         return SimResult(self.config.sim_config(), self.malicious, self.records, initial, final, None, None)
 
@@ -126,7 +128,7 @@ class Demo:
         keys = [p.key for p in self.participants]
         stakes = [chain[k.address].stake if k.address in chain else 0 for k in keys]
         bonded = [k.address in chain and chain[k.address].status == types_pb2.PARTICIPANT_STATUS_BONDED for k in keys]
-        accuracy, loss = evaluate(self.config.model, to_float(observer.model().tensors, frac_bits), self.global_test)
+        accuracy, loss = evaluate(self.config.model, named_floats(observer.model().tensors, frac_bits), self.global_test)
         return RoundRecord(
             index=len(self.records) + 1, round_id=finished.id,
             outcome=types_pb2.Outcome.Name(finished.outcome).removeprefix("OUTCOME_").lower(),
@@ -134,10 +136,6 @@ class Demo:
             attackers_bonded=sum(b and m for b, m in zip(bonded, self.malicious)),
             honest_bonded=sum(b and not m for b, m in zip(bonded, self.malicious)),
             stakes=stakes, accuracy=accuracy, loss=loss)
-
-
-def _stake(client: GatewayClient, participant: Participant) -> int:
-    return client.participant(participant.key.bech32).participant.stake
 
 
 def _events_with_stall_guard(watch):

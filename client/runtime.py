@@ -11,14 +11,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from abci_app import genesis, tensors
+from abci_app import genesis
+from abci_app.tensors import named_floats
 from abci_app.codes import Code
 from client import tx as txb
 from client.behaviours import Behaviour, Honest
 from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected
 from client.keys import Key
 from client.ml.data import ClientData
-from client.ml.models import Params
 from client.ml.training import TrainConfig, evaluate
 from client.participant import judge, make_update
 from client.signer import Signer
@@ -30,11 +30,6 @@ BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
 SCORE_SCALE = 10_000  # a vote's score is the candidate's held-out accuracy in basis points
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
 _MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED}
-
-
-def to_float(tensor_list, frac_bits: int) -> Params:
-    """The chain's fixed-point tensors as float32 arrays a torch model can load."""
-    return [(t.name, tensors.to_float(tensors.decode(t, frac_bits), frac_bits)) for t in tensor_list]
 
 
 @dataclass
@@ -81,7 +76,7 @@ class Participant:
     def warm_up(self) -> None:
         """Evaluate the global model once: torch's first call is slow, and a proposer's first
         training must fit in the PROPOSE window."""
-        accuracy, _ = evaluate(self.model_kind, to_float(self.client.model().tensors, self.frac_bits), self.data.test)
+        accuracy, _ = evaluate(self.model_kind, named_floats(self.client.model().tensors, self.frac_bits), self.data.test)
         log.info("%s ready: global model at %.3f held-out accuracy", self.name, accuracy)
 
     # -- duties ------------------------------------------------------------------------------
@@ -110,7 +105,7 @@ class Participant:
 
     def _propose(self, rnd: types_pb2.Round) -> str:
         model = self.client.model()
-        update = make_update(self.behaviour, self.model_kind, to_float(model.tensors, self.frac_bits), self.data,
+        update = make_update(self.behaviour, self.model_kind, named_floats(model.tensors, self.frac_bits), self.data,
                              self.train, seed=self.seed * 1_000_003 + rnd.id)
         self.signer.send([txb.submit_update(rnd.id, update, len(self.data.train))])
         self.actions.append((rnd.id, "submitted"))
@@ -121,8 +116,8 @@ class Participant:
         candidate = self.client.candidate()
         if candidate.round != rnd.id:
             raise ChainError(f"candidate is for round {candidate.round}, not {rnd.id}")
-        base = to_float(self.client.model().tensors, self.frac_bits)
-        truthful, accuracy = judge(self.model_kind, base, to_float(candidate.delta, self.frac_bits), self.data)
+        base = named_floats(self.client.model().tensors, self.frac_bits)
+        truthful, accuracy = judge(self.model_kind, base, named_floats(candidate.delta, self.frac_bits), self.data)
         accept = self.behaviour.vote(truthful)
         self.signer.send([txb.vote(rnd.id, accept, int(round(accuracy * SCORE_SCALE)))])
         action = "voted yes" if accept else "voted no"

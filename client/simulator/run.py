@@ -164,8 +164,7 @@ class Simulation:
         return self.machine.committed_state()
 
     def global_model(self) -> list[tuple[str, np.ndarray]]:
-        return [(t.name, tensors.to_float(tensors.decode(t, self.params.frac_bits), self.params.frac_bits))
-                for t in self.state().model().tensors]
+        return tensors.named_floats(self.state().model().tensors, self.params.frac_bits)
 
     # --- one round ---------------------------------------------------------------------------
     def play_round(self, index: int) -> RoundRecord | None:
@@ -184,8 +183,7 @@ class Simulation:
         if self.state().round().phase == types_pb2.PHASE_VOTE:
             candidate = self.state().candidate()
             corrupt = any(self.behaviours[self.index[a]].name in CORRUPTING for a in candidate.contributors)
-            delta = [(t.name, tensors.to_float(tensors.decode(t, self.params.frac_bits), self.params.frac_bits))
-                     for t in candidate.delta]
+            delta = tensors.named_floats(candidate.delta, self.params.frac_bits)
             visibly_bad = corrupt and np.random.default_rng([self.config.seed, rnd.id]).random() < self.config.p_detect
             votes, truths = [], []
             for a in rnd.voters:

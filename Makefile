@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo localnet down status test bench
+.PHONY: setup demo localnet down status test unit lint format bench
 
 setup:
 	VENV=$(VENV) bash scripts/setup.sh
@@ -19,8 +19,24 @@ down:
 status:
 	$(VENV)/bin/flchain localnet status
 
+# Everything: unit, property and real-CometBFT integration tests.
 test: setup
 	$(PY) -m pytest -q
+
+# The fast lane: no CometBFT process is started.
+unit: setup
+	$(PY) -m pytest -q -m "not integration"
+
+# Lint, format check, types, and the one-way import graph between packages.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_layers.py
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(PY) benchmarks/bench_chain.py

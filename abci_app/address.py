@@ -1,4 +1,5 @@
 """Account addresses: the first 20 bytes of sha256(ed25519 public key), shown as bech32 (Cosmos style)."""
+
 import hashlib
 
 import bech32
@@ -12,7 +13,7 @@ def address_from_public_key(public_key: bytes) -> bytes:
 
 
 def to_bech32(address: bytes) -> str:
-    return bech32.bech32_encode(PREFIX, bech32.convertbits(address, 8, 5))
+    return str(bech32.bech32_encode(PREFIX, bech32.convertbits(address, 8, 5) or []))
 
 
 def from_bech32(text: str) -> bytes:

@@ -1,4 +1,5 @@
 """FedAvg in integer fixed point: a weighted mean that is exact and independent of input order."""
+
 from collections.abc import Sequence
 
 import numpy as np

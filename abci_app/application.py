@@ -3,10 +3,11 @@
 Application failures are reported as codes (CheckTx, ExecTxResult, ProcessProposal REJECT),
 never as exceptions, because an exception makes CometBFT stop.
 """
+
 import logging
 
 from abci_app import genesis
-from abci_app.codes import Code
+from abci_app.codes import CODESPACE, Code
 from abci_app.events import Event
 from abci_app.machine import StateMachine
 from abci_app.queries import answer
@@ -14,13 +15,14 @@ from abci_app.server import BaseApplication
 from tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("abci_app")
-CODESPACE = "flchain"
 APP_VERSION = 1
 
 
 def _abci_events(events: list[Event]) -> list[abci.Event]:
-    return [abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=True)
-                                                for k, v in e.attributes]) for e in events]
+    return [
+        abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes])
+        for e in events
+    ]
 
 
 class FlchainApplication(BaseApplication):
@@ -29,21 +31,30 @@ class FlchainApplication(BaseApplication):
 
     def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
         log.info("info: last committed height %d, app hash %s", self.machine.height, self.machine.app_hash.hex())
-        return abci.ResponseInfo(data="flchain", version="0.1.0", app_version=APP_VERSION,
-                                 last_block_height=self.machine.height,
-                                 last_block_app_hash=self.machine.app_hash)
+        return abci.ResponseInfo(
+            data="flchain",
+            version="0.1.0",
+            app_version=APP_VERSION,
+            last_block_height=self.machine.height,
+            last_block_app_hash=self.machine.app_hash,
+        )
 
     def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
         if not req.app_state_bytes:
             raise ValueError("genesis.json has no app_state; create it with `flchain localnet up` or see README")
         state = genesis.from_app_state_bytes(req.app_state_bytes)
         app_hash = self.machine.init_chain(state, req.chain_id, req.initial_height or 1)
-        log.info("init_chain: chain %s, %d accounts, %d participants, app hash %s", req.chain_id,
-                 len(state.accounts), len(state.participants), app_hash.hex())
+        log.info(
+            "init_chain: chain %s, %d accounts, %d participants, app hash %s",
+            req.chain_id,
+            len(state.accounts),
+            len(state.participants),
+            app_hash.hex(),
+        )
         return abci.ResponseInitChain(app_hash=app_hash)
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
-        outcome = self.machine.check_tx(req.tx)
+        outcome = self.machine.check_tx(req.tx, recheck=req.type == abci.RECHECK)
         if outcome.code != Code.OK:
             log.info("check_tx rejected (code %d) %s", outcome.code, outcome.log)
         return abci.ResponseCheckTx(code=outcome.code, log=outcome.log, codespace=CODESPACE if outcome.code else "")
@@ -69,13 +80,18 @@ class FlchainApplication(BaseApplication):
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
         outcome = self.machine.finalize_block(list(req.txs), req.height, req.hash)
-        results = [abci.ExecTxResult(code=r.code, log=r.log, codespace=CODESPACE if r.code else "",
-                                     events=_abci_events(r.events)) for r in outcome.tx_results]
+        results = [
+            abci.ExecTxResult(
+                code=r.code, log=r.log, codespace=CODESPACE if r.code else "", events=_abci_events(r.events)
+            )
+            for r in outcome.tx_results
+        ]
         for event in outcome.events:
             if event.type in ("round_started", "candidate_ready", "round_finished"):
                 log.info("height %d: %s %s", req.height, event.type, dict(event.attributes))
-        return abci.ResponseFinalizeBlock(events=_abci_events(outcome.events), tx_results=results,
-                                          app_hash=outcome.app_hash)
+        return abci.ResponseFinalizeBlock(
+            events=_abci_events(outcome.events), tx_results=results, app_hash=outcome.app_hash
+        )
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         self.machine.commit()
@@ -83,5 +99,11 @@ class FlchainApplication(BaseApplication):
 
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
         result = answer(self.machine.committed_state(), req.path)
-        return abci.ResponseQuery(code=result.code, value=result.value, log=result.log, key=req.data,
-                                  height=self.machine.height, codespace=CODESPACE if result.code else "")
+        return abci.ResponseQuery(
+            code=result.code,
+            value=result.value,
+            log=result.log,
+            key=req.data,
+            height=self.machine.height,
+            codespace=CODESPACE if result.code else "",
+        )

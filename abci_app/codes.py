@@ -1,5 +1,8 @@
 """Result codes of txs and queries. Each rejection has its own code so clients can react to it."""
+
 from enum import IntEnum
+
+CODESPACE = "flchain"  # what CometBFT shows beside a non-zero code of this app
 
 
 class Code(IntEnum):
@@ -38,6 +41,13 @@ class Code(IntEnum):
     UNKNOWN_PATH = 50
     NOT_FOUND = 51
     BAD_ADDRESS = 52
+
+
+def code_name(code: int, codespace: str) -> str | None:
+    """`bad_nonce` for (11, "flchain"); None for a code that is not this app's."""
+    if codespace != CODESPACE or code not in Code._value2member_map_:
+        return None
+    return Code(code).name.lower()
 
 
 class TxError(Exception):

@@ -1,4 +1,5 @@
 """What a message handler or end-of-block step sees: the state, the params, the height, the events."""
+
 from dataclasses import dataclass, field
 
 from abci_app.events import Event, event

@@ -1,4 +1,5 @@
 """Events the state machine emits; the ABCI layer turns them into CometBFT events for subscribers."""
+
 from dataclasses import dataclass
 
 from abci_app.address import to_bech32
@@ -12,6 +13,7 @@ class Event:
 
 def event(kind: str, **attributes) -> Event:
     """Build an event; bytes values are addresses (shown bech32), lists are comma-joined."""
+
     def show(value) -> str:
         if isinstance(value, bytes):
             return to_bech32(value)
@@ -20,4 +22,5 @@ def event(kind: str, **attributes) -> Event:
         if isinstance(value, bool):
             return "true" if value else "false"
         return str(value)
+
     return Event(kind, tuple((key, show(value)) for key, value in attributes.items()))

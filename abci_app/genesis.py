@@ -1,14 +1,14 @@
 """Genesis: default params, validation, and the app_state JSON of CometBFT's genesis.json."""
+
 import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from google.protobuf import json_format
 
-from abci_app import tensors
+from abci_app import wire
 from abci_app.codes import TxError
 from flchain.v1 import genesis_pb2, types_pb2
-
 
 # The bond a participant is expected to bring; the threshold below is 70% of it.
 STANDARD_BOND = 2_000
@@ -40,14 +40,18 @@ def default_params() -> types_pb2.Params:
     )
 
 
-def build(accounts: Mapping[bytes, int], participants: Mapping[bytes, int],
-          model: Sequence[tuple[str, np.ndarray]], params: types_pb2.Params | None = None) -> genesis_pb2.GenesisState:
+def build(
+    accounts: Mapping[bytes, int],
+    participants: Mapping[bytes, int],
+    model: Sequence[tuple[str, np.ndarray]],
+    params: types_pb2.Params | None = None,
+) -> genesis_pb2.GenesisState:
     """Genesis with funded accounts, already-bonded participants and a float initial model."""
     return genesis_pb2.GenesisState(
         params=params or default_params(),
         accounts=[types_pb2.Account(address=a, balance=b) for a, b in accounts.items()],
         participants=[genesis_pb2.GenesisParticipant(address=a, stake=s) for a, s in participants.items()],
-        model=[tensors.encode_float(name, values) for name, values in model],
+        model=[wire.encode_float(name, values) for name, values in model],
     )
 
 
@@ -58,12 +62,24 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
         (p.num_proposers >= 1 and p.num_voters >= 1, "num_proposers and num_voters must be at least 1"),
         (p.min_participants >= 2, "min_participants must be at least 2 (a proposer and a voter)"),
         (min(p.select_blocks, p.propose_blocks, p.vote_blocks) >= 1, "phase lengths must be at least 1 block"),
-        (max(p.quorum_bps, p.proposer_reward_bps, p.proposer_slash_bps, p.voter_reward_bps,
-             p.voter_slash_bps, p.liveness_slash_bps) <= 10_000, "basis points must be at most 10000"),
+        (
+            max(
+                p.quorum_bps,
+                p.proposer_reward_bps,
+                p.proposer_slash_bps,
+                p.voter_reward_bps,
+                p.voter_slash_bps,
+                p.liveness_slash_bps,
+            )
+            <= 10_000,
+            "basis points must be at most 10000",
+        ),
         (p.frac_bits <= 24, "frac_bits must be at most 24"),
         (p.min_stake >= 1, "min_stake must be positive"),
-        (p.max_num_samples >= 1 and p.max_num_samples * p.num_proposers < 2**32,
-         "max_num_samples * num_proposers must stay below 2^32 (int64 FedAvg)"),
+        (
+            p.max_num_samples >= 1 and p.max_num_samples * p.num_proposers < 2**32,
+            "max_num_samples * num_proposers must stay below 2^32 (int64 FedAvg)",
+        ),
         (p.max_tx_bytes >= 1024, "max_tx_bytes must be at least 1024"),
         (len(genesis.model) > 0, "the initial model needs at least one tensor"),
         (len({t.name for t in genesis.model}) == len(genesis.model), "model tensor names must be unique"),
@@ -77,7 +93,7 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
             raise ValueError(f"invalid genesis: {reason}")
     try:
         for t in genesis.model:
-            tensors.decode(t, p.frac_bits)
+            wire.decode_tensor(t, p.frac_bits)
     except TxError as err:
         raise ValueError(f"invalid genesis model: {err.message}") from None
 

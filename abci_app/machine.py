@@ -4,26 +4,28 @@ The ABCI application drives it on chain; the simulator drives the very same obje
 Writes are layered: committed store <- pending (InitChain and finalized blocks not yet committed)
 <- one block <- one tx. CheckTx runs on its own layer over the committed store, reset at Commit.
 """
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from abci_app import genesis as genesis_mod
-from abci_app import rounds, staking, tensors
+from abci_app import messages, rounds, staking, tensors, wire
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.events import Event, event
 from abci_app.state import State
 from abci_app.store import MemoryStore, Overlay, SqliteStore, next_app_hash
-from abci_app.txs import verify_tx
+from abci_app.txs import VerifiedTx, verify_tx
 from flchain.v1 import genesis_pb2, types_pb2
 
 CHAIN_ID_KEY = b"chain_id"
 
-HANDLERS: dict[str, Callable] = {
-    "bond": staking.bond,
-    "unbond": staking.unbond,
-    "submit_update": rounds.submit_update,
-    "vote": rounds.vote,
+HANDLERS: dict[type, Callable[[Context, bytes, Any], None]] = {
+    messages.Bond: staking.bond,
+    messages.Unbond: staking.unbond,
+    messages.SubmitUpdate: rounds.submit_update,
+    messages.Vote: rounds.vote,
 }
 
 
@@ -48,6 +50,9 @@ class StateMachine:
         self._working_height, self._working_hash = self.height, self.app_hash
         self._pending = Overlay(store)
         self._check = Overlay(store)
+        # Txs that passed the stateless checks in PrepareProposal/ProcessProposal at this height,
+        # keyed by their bytes: FinalizeBlock does not verify their signatures a second time.
+        self._verified: dict[bytes, VerifiedTx] = {}
 
     # --- genesis -----------------------------------------------------------------------------
     def init_chain(self, genesis: genesis_pb2.GenesisState, chain_id: str, initial_height: int = 1) -> bytes:
@@ -58,17 +63,22 @@ class StateMachine:
         state = State(self._pending)
         state.set_params(genesis.params)
         state.set_round(rounds.open_round(1, initial_height, 0))
-        fixed = [tensors.encode(t.name, tensors.decode(t, genesis.params.frac_bits)) for t in genesis.model]
+        fixed = [tensors.encode(t.name, wire.decode_tensor(t, genesis.params.frac_bits)) for t in genesis.model]
         state.set_model(types_pb2.GlobalModel(version=0, round=0, tensors=fixed))
         for account in genesis.accounts:
             state.set_account(account)
         for gp in genesis.participants:
             if state.account(gp.address) is None:
                 state.set_account(types_pb2.Account(address=gp.address))
-            p = types_pb2.Participant(address=gp.address, stake=gp.stake, status=staking.BONDED,
-                                      bonded_height=initial_height)
-            state.record_event(p, types_pb2.ParticipantEvent(
-                height=initial_height, kind="bonded", reason="genesis", amount=gp.stake, stake_after=gp.stake))
+            p = types_pb2.Participant(
+                address=gp.address, stake=gp.stake, status=staking.BONDED, bonded_height=initial_height
+            )
+            state.record_event(
+                p,
+                types_pb2.ParticipantEvent(
+                    height=initial_height, kind="bonded", reason="genesis", amount=gp.stake, stake_after=gp.stake
+                ),
+            )
             state.set_participant(p)
         self._working_height = initial_height - 1
         self._working_hash = next_app_hash(b"", self._working_height, self._pending.write_set_digest())
@@ -81,48 +91,62 @@ class StateMachine:
         return raw.decode() if raw else ""
 
     # --- txs ---------------------------------------------------------------------------------
-    def check_tx(self, raw: bytes) -> TxOutcome:
-        """Run the tx against committed state plus earlier accepted mempool txs; keep it only if it passes."""
+    def check_tx(self, raw: bytes, recheck: bool = False) -> TxOutcome:
+        """Run the tx against committed state plus earlier accepted mempool txs; keep it only if it passes.
+
+        A recheck (after a commit) is of a tx whose signature this node already verified, so it
+        only re-runs the checks whose answer may have changed (nonce, phase, stake, ...)."""
         scratch = Overlay(self._check)
-        outcome = self._run_tx(scratch, raw, self.height + 1)
+        try:
+            tx = verify_tx(raw, self.chain_id, self._params(), check_signature=not recheck)
+        except TxError as err:
+            return TxOutcome(err.code, str(err))
+        outcome = self._run_tx(scratch, tx, self.height + 1)
         if outcome.code == Code.OK:
             scratch.write_into(self._check)
         return outcome
 
     def verify_stateless(self, raw: bytes) -> TxOutcome:
-        """Checks that need no state beyond params: what ProcessProposal demands of every tx."""
-        params = State(self._pending).params()
+        """Checks that need no state beyond params: what Prepare/ProcessProposal demand of every tx."""
         try:
-            verify_tx(raw, self.chain_id, params.max_tx_bytes)
+            self._verified_for_block(raw)
         except TxError as err:
             return TxOutcome(err.code, str(err))
         return TxOutcome(Code.OK, "")
 
-    def _run_tx(self, parent: Overlay, raw: bytes, height: int) -> TxOutcome:
-        """Signature and nonce first (a valid tx consumes its nonce even if a message then fails,
-        as in Cosmos, so later txs of the account still line up); messages apply all or nothing."""
+    def _params(self) -> types_pb2.Params:
+        return State(self._pending).params()
+
+    def _verified_for_block(self, raw: bytes) -> VerifiedTx:
+        tx = self._verified.get(raw)
+        if tx is None:
+            tx = verify_tx(raw, self.chain_id, self._params())
+            self._verified[raw] = tx
+        return tx
+
+    def _run_tx(self, parent: Overlay, tx: VerifiedTx, height: int) -> TxOutcome:
+        """Nonce first (a valid tx consumes its nonce even if a message then fails, as in Cosmos,
+        so later txs of the account still line up); messages apply all or nothing."""
         outer = Overlay(parent)
         state = State(outer)
-        params = state.params()
+        account = state.account(tx.sender)
         try:
-            tx = verify_tx(raw, self.chain_id, params.max_tx_bytes)
-            account = state.account(tx.sender)
             if account is None:
                 raise TxError(Code.UNKNOWN_ACCOUNT, "sender has no account on this chain (fund it at genesis)")
-            if tx.body.nonce != account.nonce:
-                raise TxError(Code.BAD_NONCE, f"nonce {tx.body.nonce} does not match the account's next nonce "
-                                              f"{account.nonce}")
+            if tx.nonce != account.nonce:
+                raise TxError(
+                    Code.BAD_NONCE, f"nonce {tx.nonce} does not match the account's next nonce {account.nonce}"
+                )
         except TxError as err:
             return TxOutcome(err.code, str(err))
         account.nonce += 1
         state.set_account(account)
         inner = Overlay(outer)
-        ctx = Context(State(inner), params, height)
+        ctx = Context(State(inner), state.params(), height)
         try:
-            for msg in tx.body.messages:
-                kind = msg.WhichOneof("sum")
-                ctx.events.append(event("message", action=kind, sender=tx.sender, nonce=tx.body.nonce))
-                HANDLERS[kind](ctx, tx.sender, getattr(msg, kind))
+            for msg in tx.messages:
+                ctx.events.append(event("message", action=msg.action, sender=tx.sender, nonce=tx.nonce))
+                HANDLERS[type(msg)](ctx, tx.sender, msg)
         except TxError as err:
             outer.write_into(parent)
             return TxOutcome(err.code, str(err))
@@ -130,11 +154,18 @@ class StateMachine:
         outer.write_into(parent)
         return TxOutcome(Code.OK, "", ctx.events)
 
+    def _run_block_tx(self, block: Overlay, raw: bytes, height: int) -> TxOutcome:
+        try:
+            tx = self._verified_for_block(raw)
+        except TxError as err:
+            return TxOutcome(err.code, str(err))
+        return self._run_tx(block, tx, height)
+
     # --- blocks ------------------------------------------------------------------------------
     def finalize_block(self, txs: Sequence[bytes], height: int, block_hash: bytes) -> BlockOutcome:
         """Execute a decided block; the result waits in the pending layer until commit()."""
         block = Overlay(self._pending)
-        results = [self._run_tx(block, raw, height) for raw in txs]
+        results = [self._run_block_tx(block, raw, height) for raw in txs]
         state = State(block)
         ctx = Context(state, state.params(), height)
         staking.release_matured_unbondings(ctx)
@@ -151,6 +182,7 @@ class StateMachine:
         self.height, self.app_hash = self._working_height, self._working_hash
         self._pending = Overlay(self.store)
         self._check = Overlay(self.store)
+        self._verified.clear()
 
     def committed_state(self) -> State:
         """Read-only view of the last committed state (what queries answer from)."""

@@ -1,6 +1,8 @@
 """ABCI Query paths over committed state; every answer is a protobuf message (see proto/query.proto)."""
+
 from dataclasses import dataclass
 
+from abci_app import query_paths as qp
 from abci_app.address import from_bech32
 from abci_app.codes import Code
 from abci_app.state import State
@@ -30,28 +32,28 @@ def _participant(state: State, address: bytes) -> QueryAnswer:
 
 def answer(state: State, path: str) -> QueryAnswer:
     parts = [p for p in path.split("/") if p]
-    if state.params() is None:
+    if not state.has_genesis():
         return QueryAnswer(Code.NOT_FOUND, log="the chain has no committed state yet")
     match parts:
-        case ["params"]:
+        case [qp.PARAMS]:
             return _found(state.params())
-        case ["round"]:
+        case [qp.ROUND]:
             return _found(state.round())
-        case ["round", round_id] if round_id.isdigit():
+        case [qp.ROUND, round_id] if round_id.isdigit():
             return _found(state.round_by_id(int(round_id)))
-        case ["model"]:
+        case [qp.MODEL]:
             return _found(state.model())
-        case ["candidate"]:
+        case [qp.CANDIDATE]:
             candidate = state.candidate()
             return _found(candidate) if candidate else QueryAnswer(Code.NOT_FOUND, log="no candidate under vote")
-        case ["participants"]:
+        case [qp.PARTICIPANTS]:
             return _found(query_pb2.ParticipantList(participants=list(state.participants())))
-        case ["participant" | "account" as kind, text]:
+        case [qp.PARTICIPANT | qp.ACCOUNT as kind, text]:
             try:
                 address = from_bech32(text)
             except ValueError as err:
                 return QueryAnswer(Code.BAD_ADDRESS, log=str(err))
-            if kind == "participant":
+            if kind == qp.PARTICIPANT:
                 return _participant(state, address)
             account = state.account(address)
             return _found(account) if account else QueryAnswer(Code.NOT_FOUND, log="no account with this address")

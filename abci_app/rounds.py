@@ -3,16 +3,22 @@
 Phase changes happen at the end of a block, so every tx in block h+1 sees the phase that
 block h's end left behind, and CheckTx (which reads committed state) predicts it correctly.
 """
+
 import hashlib
 import struct
 
 from abci_app import aggregation, staking, tensors
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
-from flchain.v1 import tx_pb2, types_pb2
+from abci_app.messages import SubmitUpdate, Vote
+from flchain.v1 import types_pb2
 
-SELECT, PROPOSE, VOTE, TALLY = (types_pb2.PHASE_SELECT, types_pb2.PHASE_PROPOSE,
-                                types_pb2.PHASE_VOTE, types_pb2.PHASE_TALLY)
+SELECT, PROPOSE, VOTE, TALLY = (
+    types_pb2.PHASE_SELECT,
+    types_pb2.PHASE_PROPOSE,
+    types_pb2.PHASE_VOTE,
+    types_pb2.PHASE_TALLY,
+)
 
 
 def open_round(round_id: int, height: int, model_version: int) -> types_pb2.Round:
@@ -37,47 +43,56 @@ def draw(eligible: list[bytes], seed: bytes, num_proposers: int, num_voters: int
     else:
         p = max(1, len(ranked) * num_proposers // seats)
         v = len(ranked) - p
-    return sorted(ranked[:p]), sorted(ranked[p:p + v])
+    return sorted(ranked[:p]), sorted(ranked[p : p + v])
 
 
 # --- messages ----------------------------------------------------------------------------------
 
+
 def _require_phase(rnd: types_pb2.Round, phase: int, round_id: int) -> None:
     if rnd.phase != phase:
-        raise TxError(Code.WRONG_PHASE, f"round {rnd.id} is in {types_pb2.Phase.Name(rnd.phase)}, "
-                                        f"not {types_pb2.Phase.Name(phase)}")
+        raise TxError(
+            Code.WRONG_PHASE,
+            f"round {rnd.id} is in {types_pb2.Phase.Name(rnd.phase)}, not {types_pb2.Phase.Name(phase)}",
+        )
     if round_id != rnd.id:
         raise TxError(Code.WRONG_ROUND, f"message is for round {round_id}, the current round is {rnd.id}")
 
 
-def submit_update(ctx: Context, sender: bytes, msg: tx_pb2.MsgSubmitUpdate) -> None:
+def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
     rnd = ctx.state.round()
     _require_phase(rnd, PROPOSE, msg.round)
     if sender not in rnd.proposers:
         raise TxError(Code.NOT_PROPOSER, f"sender is not a proposer of round {rnd.id}")
     if sender in rnd.submitted:
         raise TxError(Code.ALREADY_SUBMITTED, f"sender already submitted an update in round {rnd.id}")
-    if not 1 <= msg.num_samples <= ctx.params.max_num_samples:
-        raise TxError(Code.BAD_NUM_SAMPLES, f"num_samples must be in 1..{ctx.params.max_num_samples}, "
-                                            f"got {msg.num_samples}")
-    model = ctx.state.model()
-    tensors.check_against_model([(t.name, tuple(t.shape)) for t in model.tensors], msg.tensors)
-    values = [tensors.decode(t, ctx.params.frac_bits) for t in msg.tensors]
+    expected = tensors.shapes(ctx.state.model().tensors)
+    got = [(t.name, t.shape) for t in msg.tensors]
+    if got != expected:
+        raise TxError(Code.BAD_SHAPE, f"update tensors {got} do not match the model {expected}")
+    values = [t.values for t in msg.tensors]
     norm2 = tensors.squared_norm(values)
     if norm2 == 0:  # a free rider's update: it would dilute the average and still earn the reward
         raise TxError(Code.EMPTY_UPDATE, "update changes nothing (zero in fixed point); a proposer must train")
-    if norm2 > ctx.params.max_update_norm ** 2:
-        raise TxError(Code.NORM_TOO_LARGE, f"update norm {norm2 ** 0.5:.0f} exceeds the bound "
-                                           f"{ctx.params.max_update_norm} (fixed point)")
-    ctx.state.set_update(types_pb2.Update(
-        round=rnd.id, proposer=sender, num_samples=msg.num_samples,
-        tensors=[tensors.encode(t.name, v) for t, v in zip(msg.tensors, values)]))
+    if norm2 > ctx.params.max_update_norm**2:
+        raise TxError(
+            Code.NORM_TOO_LARGE,
+            f"update norm {norm2**0.5:.0f} exceeds the bound {ctx.params.max_update_norm} (fixed point)",
+        )
+    ctx.state.set_update(
+        types_pb2.Update(
+            round=rnd.id,
+            proposer=sender,
+            num_samples=msg.num_samples,
+            tensors=[tensors.encode(t.name, t.values) for t in msg.tensors],
+        )
+    )
     rnd.submitted.append(sender)
     ctx.state.set_round(rnd)
     ctx.emit("update_submitted", round=rnd.id, proposer=sender, num_samples=msg.num_samples)
 
 
-def vote(ctx: Context, sender: bytes, msg: tx_pb2.MsgVote) -> None:
+def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
     rnd = ctx.state.round()
     _require_phase(rnd, VOTE, msg.round)
     if sender not in rnd.voters:
@@ -91,6 +106,7 @@ def vote(ctx: Context, sender: bytes, msg: tx_pb2.MsgVote) -> None:
 
 # --- end of block ------------------------------------------------------------------------------
 
+
 def end_block(ctx: Context, block_hash: bytes) -> None:
     """Advance the current round if this block ends its phase."""
     rnd = ctx.state.round()
@@ -103,8 +119,9 @@ def end_block(ctx: Context, block_hash: bytes) -> None:
 
 
 def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes) -> None:
-    eligible = [p.address for p in ctx.state.participants()
-                if p.status == staking.BONDED and p.stake >= ctx.params.min_stake]
+    eligible = [
+        p.address for p in ctx.state.participants() if p.status == staking.BONDED and p.stake >= ctx.params.min_stake
+    ]
     if len(eligible) < ctx.params.min_participants:
         return  # wait in SELECT until enough participants have bonded
     rnd.seed = draw_seed(block_hash, rnd.id)
@@ -114,12 +131,19 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes) -> None:
     rnd.propose_end = ctx.height + ctx.params.propose_blocks
     rnd.vote_end = rnd.propose_end + ctx.params.vote_blocks
     for address, counter in [(a, "rounds_proposed") for a in proposers] + [(a, "rounds_voted") for a in voters]:
-        p = ctx.state.participant(address)
+        p = ctx.state.must_participant(address)
         setattr(p, counter, getattr(p, counter) + 1)
         ctx.state.set_participant(p)
     ctx.state.set_round(rnd)
-    ctx.emit("round_started", round=rnd.id, proposers=proposers, voters=voters,
-             propose_end=rnd.propose_end, vote_end=rnd.vote_end, model_version=rnd.model_version)
+    ctx.emit(
+        "round_started",
+        round=rnd.id,
+        proposers=proposers,
+        voters=voters,
+        propose_end=rnd.propose_end,
+        vote_end=rnd.vote_end,
+        model_version=rnd.model_version,
+    )
 
 
 def _close_proposals(ctx: Context, rnd: types_pb2.Round) -> None:
@@ -129,13 +153,18 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round) -> None:
     if not rnd.submitted:
         _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
-    updates = [ctx.state.update(rnd.id, a) for a in rnd.submitted]
-    delta = aggregation.fedavg([(u.num_samples, [tensors.decode(t, ctx.params.frac_bits) for t in u.tensors])
-                                for u in updates])
+    updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
+    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
     names = [t.name for t in updates[0].tensors]
-    ctx.state.set_candidate(types_pb2.Candidate(
-        round=rnd.id, base_version=rnd.model_version, total_samples=sum(u.num_samples for u in updates),
-        contributors=list(rnd.submitted), delta=[tensors.encode(n, d) for n, d in zip(names, delta)]))
+    ctx.state.set_candidate(
+        types_pb2.Candidate(
+            round=rnd.id,
+            base_version=rnd.model_version,
+            total_samples=sum(u.num_samples for u in updates),
+            contributors=list(rnd.submitted),
+            delta=[tensors.encode(n, d) for n, d in zip(names, delta)],
+        )
+    )
     rnd.phase = VOTE
     ctx.state.set_round(rnd)
     ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_end=rnd.vote_end)
@@ -166,19 +195,23 @@ def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
         for address in losers:
             staking.slash(ctx, address, rnd.id, params.voter_slash_bps, "voter_minority")
     if accepted:
-        candidate = ctx.state.candidate()
+        candidate = ctx.state.must_candidate()
         model = ctx.state.model()
-        current = [tensors.decode(t, params.frac_bits) for t in model.tensors]
-        delta = [tensors.decode(t, params.frac_bits) for t in candidate.delta]
+        current = [tensors.read(t) for t in model.tensors]
+        delta = [tensors.read(t) for t in candidate.delta]
         new = aggregation.apply_delta(current, delta)
-        ctx.state.set_model(types_pb2.GlobalModel(
-            version=model.version + 1, round=rnd.id,
-            tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)]))
+        ctx.state.set_model(
+            types_pb2.GlobalModel(
+                version=model.version + 1,
+                round=rnd.id,
+                tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
+            )
+        )
     outcome = types_pb2.OUTCOME_ACCEPTED if accepted else types_pb2.OUTCOME_REJECTED
     _finish(ctx, rnd, outcome, accepts=len(accepts), rejects=len(rejects))
 
 
-def _finish(ctx: Context, rnd: types_pb2.Round, outcome: int, **counts) -> None:
+def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **counts: int) -> None:
     """Archive the round and open the next one; a rejected round is redrawn from scratch."""
     rnd.phase, rnd.outcome = TALLY, outcome
     ctx.state.archive_round(rnd)
@@ -186,5 +219,10 @@ def _finish(ctx: Context, rnd: types_pb2.Round, outcome: int, **counts) -> None:
     ctx.state.set_candidate(None)
     version = ctx.state.model().version
     ctx.state.set_round(open_round(rnd.id + 1, ctx.height + 1, version))
-    ctx.emit("round_finished", round=rnd.id, outcome=types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower(),
-             model_version=version, **counts)
+    ctx.emit(
+        "round_finished",
+        round=rnd.id,
+        outcome=types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower(),
+        model_version=version,
+        **counts,
+    )

@@ -11,6 +11,7 @@ and CometBFT pairs them with its requests purely by position. CometBFT buffers r
 it sends a `Flush`, so a synchronous call arrives as `[X][Flush]`; the `ResponseFlush` is what
 releases it, hence the writer is drained on every Flush.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,6 +37,7 @@ class FramingError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Framing helpers (pure functions, so they can be tested without sockets).
+
 
 def encode_varint(value: int) -> bytes:
     """Unsigned LEB128 varint, as Go's binary.PutUvarint writes it."""
@@ -91,6 +93,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 
 # ---------------------------------------------------------------------------------------------
 # Application interface.
+
 
 class BaseApplication:
     """One plain method per ABCI call: request protobuf in, response protobuf out.
@@ -157,23 +160,23 @@ class BaseApplication:
 
 # The oneof field names of Request are also the method names and the Response field names.
 _CALLS = frozenset(f.name for f in abci.Request.DESCRIPTOR.oneofs_by_name["value"].fields) - {"flush"}
-_RESPONSE_TYPES = {name: getattr(abci, "Response" + "".join(w.title() for w in name.split("_")))
-                   for name in _CALLS}
+_RESPONSE_TYPES = {name: getattr(abci, "Response" + "".join(w.title() for w in name.split("_"))) for name in _CALLS}
 
 
 # ---------------------------------------------------------------------------------------------
 # Server.
 
-def _parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
-    """'tcp://host:port' -> ('tcp', (host, port)); 'unix:///path' -> ('unix', '/path')."""
+
+def _parse_address(address: str) -> str | tuple[str, int]:
+    """'tcp://host:port' -> (host, port); 'unix:///path' -> '/path'."""
     if address.startswith("unix://"):
-        return "unix", address[len("unix://"):]
+        return address[len("unix://") :]
     if address.startswith("tcp://"):
-        address = address[len("tcp://"):]
+        address = address[len("tcp://") :]
     host, sep, port = address.rpartition(":")
     if not sep:
         raise ValueError(f"address needs a port: {address!r}")
-    return "tcp", (host.strip("[]") or "0.0.0.0", int(port))
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class ABCIServer:
@@ -191,8 +194,8 @@ class ABCIServer:
 
     async def start(self, address: str) -> asyncio.base_events.Server:
         """Listen on `address` and return the asyncio server (port 0 picks a free TCP port)."""
-        kind, where = _parse_address(address)
-        if kind == "unix":
+        where = _parse_address(address)
+        if isinstance(where, str):  # a unix socket path
             # A socket file left over from a previous run would make bind fail.
             if os.path.exists(where) and stat.S_ISSOCK(os.stat(where).st_mode):
                 os.unlink(where)

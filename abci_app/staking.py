@@ -1,7 +1,9 @@
 """Bonding, unbonding, rewards, slashing and removal below the stake threshold."""
+
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
-from flchain.v1 import tx_pb2, types_pb2
+from abci_app.messages import Bond, Unbond
+from flchain.v1 import types_pb2
 
 BPS = 10_000
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
@@ -13,22 +15,26 @@ def share(stake: int, bps: int) -> int:
 
 
 def _record(ctx: Context, p: types_pb2.Participant, round_id: int, kind: str, reason: str, amount: int) -> None:
-    ctx.state.record_event(p, types_pb2.ParticipantEvent(
-        height=ctx.height, round=round_id, kind=kind, reason=reason, amount=amount, stake_after=p.stake))
+    ctx.state.record_event(
+        p,
+        types_pb2.ParticipantEvent(
+            height=ctx.height, round=round_id, kind=kind, reason=reason, amount=amount, stake_after=p.stake
+        ),
+    )
     ctx.emit(kind, address=p.address, round=round_id, reason=reason, amount=amount, stake=p.stake)
 
 
-def bond(ctx: Context, sender: bytes, msg: tx_pb2.MsgBond) -> None:
-    if msg.amount == 0:
-        raise TxError(Code.INVALID_AMOUNT, "bond amount must be positive")
-    account = ctx.state.account(sender)
+def bond(ctx: Context, sender: bytes, msg: Bond) -> None:
+    account = ctx.state.must_account(sender)  # the tx checks found it
     if account.balance < msg.amount:
         raise TxError(Code.INSUFFICIENT_BALANCE, f"balance {account.balance} is below the bond {msg.amount}")
     p = ctx.state.participant(sender)
     if p is None or p.status != BONDED:
         if msg.amount < ctx.params.min_stake:
-            raise TxError(Code.BOND_BELOW_THRESHOLD,
-                          f"a new participant must bond at least {ctx.params.min_stake}, got {msg.amount}")
+            raise TxError(
+                Code.BOND_BELOW_THRESHOLD,
+                f"a new participant must bond at least {ctx.params.min_stake}, got {msg.amount}",
+            )
         p = p or types_pb2.Participant(address=sender)
         p.status, p.bonded_height = BONDED, ctx.height
     account.balance -= msg.amount
@@ -38,19 +44,21 @@ def bond(ctx: Context, sender: bytes, msg: tx_pb2.MsgBond) -> None:
     ctx.state.set_participant(p)
 
 
-def unbond(ctx: Context, sender: bytes, msg: tx_pb2.MsgUnbond) -> None:
+def unbond(ctx: Context, sender: bytes, msg: Unbond) -> None:
     p = ctx.state.participant(sender)
     if p is None or p.status != BONDED:
         raise TxError(Code.NOT_BONDED, "sender is not a bonded participant")
-    if msg.amount == 0 or msg.amount > p.stake:
+    if msg.amount > p.stake:
         raise TxError(Code.INVALID_AMOUNT, f"unbond amount must be in 1..{p.stake}, got {msg.amount}")
     remaining = p.stake - msg.amount
     if 0 < remaining < ctx.params.min_stake:
-        raise TxError(Code.UNBOND_LEAVES_TOO_LITTLE,
-                      f"{remaining} would stay bonded; leave 0 or at least {ctx.params.min_stake}")
+        raise TxError(
+            Code.UNBOND_LEAVES_TOO_LITTLE, f"{remaining} would stay bonded; leave 0 or at least {ctx.params.min_stake}"
+        )
     rnd = ctx.state.round()
     if rnd.phase in (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE) and (
-            sender in rnd.proposers or sender in rnd.voters):
+        sender in rnd.proposers or sender in rnd.voters
+    ):
         raise TxError(Code.ROLE_LOCKED, f"sender serves in round {rnd.id}; unbond after its tally")
     p.stake = remaining
     ctx.state.add_unbonding(sender, msg.amount, ctx.height + ctx.params.unbonding_blocks)
@@ -63,7 +71,7 @@ def unbond(ctx: Context, sender: bytes, msg: tx_pb2.MsgUnbond) -> None:
 
 def reward(ctx: Context, address: bytes, round_id: int, bps: int, reason: str) -> None:
     """Mint bps of the participant's stake onto it."""
-    p = ctx.state.participant(address)
+    p = ctx.state.must_participant(address)
     amount = share(p.stake, bps)
     if p.status != BONDED or amount == 0:
         return
@@ -75,7 +83,7 @@ def reward(ctx: Context, address: bytes, round_id: int, bps: int, reason: str) -
 
 def slash(ctx: Context, address: bytes, round_id: int, bps: int, reason: str) -> None:
     """Burn bps of the participant's stake; below the threshold it is removed and the rest unbonds."""
-    p = ctx.state.participant(address)
+    p = ctx.state.must_participant(address)
     amount = share(p.stake, bps)
     if p.status != BONDED or amount == 0:
         return
@@ -95,7 +103,7 @@ def release_matured_unbondings(ctx: Context) -> None:
     for key, entry in list(ctx.state.unbondings()):
         if entry.completion_height > ctx.height:
             break  # keys sort by completion height
-        account = ctx.state.account(entry.address)
+        account = ctx.state.must_account(entry.address)
         account.balance += entry.amount
         ctx.state.set_account(account)
         ctx.state.kv.delete(key)

@@ -12,13 +12,16 @@ Key layout (all integers big-endian so that keys sort numerically):
   candidate                       Candidate
   model                           GlobalModel
 """
+
 import struct
 from collections.abc import Iterator
+from typing import TypeVar
 
 from abci_app.store import Overlay
 from flchain.v1 import types_pb2
 
 HISTORY_SHOWN = 100
+T = TypeVar("T")
 
 
 def _u64(n: int) -> bytes:
@@ -29,9 +32,17 @@ class State:
     def __init__(self, kv: Overlay) -> None:
         self.kv = kv
 
-    def _get(self, key: bytes, cls):
+    def _get(self, key: bytes, cls: type[T]) -> T | None:
         raw = self.kv.get(key)
-        return None if raw is None else cls.FromString(raw)
+        return None if raw is None else cls.FromString(raw)  # type: ignore[attr-defined]
+
+    def _must(self, key: bytes, cls: type[T]) -> T:
+        """A record the rules know exists (a drawn participant, a sender that passed the account
+        check, ...): its absence means corrupted state, and the node must halt, not diverge."""
+        found = self._get(key, cls)
+        if found is None:
+            raise RuntimeError(f"state is missing {key!r}")
+        return found
 
     def _put(self, key: bytes, message) -> None:
         # Deterministic serialization: same message, same bytes, same app hash everywhere.
@@ -39,13 +50,16 @@ class State:
 
     # --- params, model, candidate, round ---------------------------------------------------
     def params(self) -> types_pb2.Params:
-        return self._get(b"params", types_pb2.Params)
+        return self._must(b"params", types_pb2.Params)
+
+    def has_genesis(self) -> bool:
+        return self.kv.get(b"params") is not None
 
     def set_params(self, params: types_pb2.Params) -> None:
         self._put(b"params", params)
 
     def model(self) -> types_pb2.GlobalModel:
-        return self._get(b"model", types_pb2.GlobalModel)
+        return self._must(b"model", types_pb2.GlobalModel)
 
     def set_model(self, model: types_pb2.GlobalModel) -> None:
         self._put(b"model", model)
@@ -59,8 +73,11 @@ class State:
         else:
             self._put(b"candidate", candidate)
 
+    def must_candidate(self) -> types_pb2.Candidate:
+        return self._must(b"candidate", types_pb2.Candidate)
+
     def round(self) -> types_pb2.Round:
-        return self._get(b"round", types_pb2.Round)
+        return self._must(b"round", types_pb2.Round)
 
     def set_round(self, rnd: types_pb2.Round) -> None:
         self._put(b"round", rnd)
@@ -70,7 +87,7 @@ class State:
 
     def round_by_id(self, round_id: int) -> types_pb2.Round | None:
         current = self.round()
-        if current is not None and current.id == round_id:
+        if current.id == round_id:
             return current
         return self._get(b"rounds/" + _u64(round_id), types_pb2.Round)
 
@@ -78,11 +95,17 @@ class State:
     def account(self, address: bytes) -> types_pb2.Account | None:
         return self._get(b"acct/" + address, types_pb2.Account)
 
+    def must_account(self, address: bytes) -> types_pb2.Account:
+        return self._must(b"acct/" + address, types_pb2.Account)
+
     def set_account(self, account: types_pb2.Account) -> None:
         self._put(b"acct/" + account.address, account)
 
     def participant(self, address: bytes) -> types_pb2.Participant | None:
         return self._get(b"part/" + address, types_pb2.Participant)
+
+    def must_participant(self, address: bytes) -> types_pb2.Participant:
+        return self._must(b"part/" + address, types_pb2.Participant)
 
     def set_participant(self, participant: types_pb2.Participant) -> None:
         self._put(b"part/" + participant.address, participant)
@@ -99,14 +122,17 @@ class State:
 
     def history(self, address: bytes, participant: types_pb2.Participant) -> list[types_pb2.ParticipantEvent]:
         first = max(0, participant.history_length - HISTORY_SHOWN)
-        return [self._get(b"hist/" + address + _u64(seq), types_pb2.ParticipantEvent)
-                for seq in range(first, participant.history_length)]
+        return [
+            self._must(b"hist/" + address + _u64(seq), types_pb2.ParticipantEvent)
+            for seq in range(first, participant.history_length)
+        ]
 
     # --- unbonding queue ---------------------------------------------------------------------
     def add_unbonding(self, address: bytes, amount: int, completion_height: int) -> None:
         key = b"unbond/" + _u64(completion_height) + address
         entry = self._get(key, types_pb2.UnbondingEntry) or types_pb2.UnbondingEntry(
-            address=address, completion_height=completion_height)
+            address=address, completion_height=completion_height
+        )
         entry.amount += amount
         self._put(key, entry)
 
@@ -116,8 +142,8 @@ class State:
             yield key, types_pb2.UnbondingEntry.FromString(raw)
 
     # --- updates of the current round --------------------------------------------------------
-    def update(self, round_id: int, proposer: bytes) -> types_pb2.Update | None:
-        return self._get(b"update/" + _u64(round_id) + proposer, types_pb2.Update)
+    def must_update(self, round_id: int, proposer: bytes) -> types_pb2.Update:
+        return self._must(b"update/" + _u64(round_id) + proposer, types_pb2.Update)
 
     def set_update(self, update: types_pb2.Update) -> None:
         self._put(b"update/" + _u64(update.round) + update.proposer, update)

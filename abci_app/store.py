@@ -5,6 +5,7 @@ with its height and app hash, so a crash leaves either the old or the new block,
 `MemoryStore` is the same thing in memory (simulator, tests). `Overlay` buffers the writes of a
 block (or a tx) on top of either; its sorted write set is what the app hash commits to.
 """
+
 import hashlib
 import sqlite3
 import struct
@@ -57,8 +58,10 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), "
-                         "height INTEGER NOT NULL, app_hash BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), "
+            "height INTEGER NOT NULL, app_hash BLOB NOT NULL)"
+        )
 
     def get(self, key: bytes) -> bytes | None:
         row = self._db.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
@@ -76,8 +79,10 @@ class SqliteStore:
         with self._db:  # one transaction: the block's writes and its height/app hash land together
             self._db.execute("BEGIN")
             self._db.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k, v in writes.items() if v is _DELETED])
-            self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
-                                 [(k, v) for k, v in writes.items() if v is not _DELETED])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+                [(k, v) for k, v in writes.items() if v is not _DELETED],
+            )
             self._db.execute("INSERT OR REPLACE INTO meta (id, height, app_hash) VALUES (0, ?, ?)", (height, app_hash))
 
     def last_commit(self) -> tuple[int, bytes]:

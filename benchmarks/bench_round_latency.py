@@ -9,24 +9,24 @@ the chain's latency is mostly blocks x block interval. The ratio says what decen
 
 Run: python benchmarks/bench_round_latency.py [--participants 20] [--rounds 5]
 """
+
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import torch
 
 from abci_app import genesis
-from client.behaviours import Honest
-from client.demo import Demo, DemoConfig
 from client.gateway_client import GatewayClient
-from client.ml import data, models
-from client.ml.config import TrainConfig
-from client.ml.training import add
-from client.participant import judge, make_update
-from client.simulator.baselines import aggregate
+from experiments.baselines import aggregate
+from experiments.demo import Demo, DemoConfig
+from participant.behaviours import Honest
+from participant.duties import judge, make_update
+from participant.ml import data, models
+from participant.ml.config import TrainConfig
+from participant.ml.training import add
 
 
 def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
@@ -38,7 +38,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
     for r in range(rounds + 1):  # round 0 warms torch up and is not counted
         start = time.perf_counter()
         order = [(r * 7 + i) % participants for i in range(params.num_proposers + params.num_voters)]
-        proposers, voters = order[:params.num_proposers], order[params.num_proposers:]
+        proposers, voters = order[: params.num_proposers], order[params.num_proposers :]
         updates = [make_update(Honest(), "mlp", model, shards[i], TrainConfig(), seed=r * 100 + i) for i in proposers]
         candidate = aggregate("fedavg", updates, [len(shards[i].train) for i in proposers])
         verdicts = [judge("mlp", model, candidate, shards[i])[0] for i in voters]
@@ -51,11 +51,14 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
 def localnet_round_s(participants: int, rounds: int, base_port: int) -> tuple[float, float, float]:
     """(mean seconds per round, mean blocks per round, mean seconds per block) on a 4-validator localnet."""
     with tempfile.TemporaryDirectory() as home:
-        demo = Demo(DemoConfig(participants=participants, attacker_fraction=0.0, rounds=rounds,
-                               home=Path(home), base_port=base_port))
+        demo = Demo(
+            DemoConfig(
+                participants=participants, attacker_fraction=0.0, rounds=rounds, home=Path(home), base_port=base_port
+            )
+        )
         try:
             demo.start()
-            observer = GatewayClient(demo.net.ports(0).gateway_address)
+            observer = GatewayClient(demo.running_net().ports(0).gateway_address)
             stamps = []  # (time, height) at each tallied round
             watch = observer.watch_rounds()
             for event in watch:
@@ -80,15 +83,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = genesis.default_params()
-    print(f"{args.participants} participants, MLP on digits, {params.num_proposers} proposers + "
-          f"{params.num_voters} voters per round")
+    print(
+        f"{args.participants} participants, MLP on digits, {params.num_proposers} proposers + "
+        f"{params.num_voters} voters per round"
+    )
     local = in_process_round_s(args.participants, args.rounds)
-    print(f"in-process FedAvg round: {local * 1000:8.1f} ms  (train {params.num_proposers}, average, "
-          f"evaluate {params.num_voters})")
+    print(
+        f"in-process FedAvg round: {local * 1000:8.1f} ms  (train {params.num_proposers}, average, "
+        f"evaluate {params.num_voters})"
+    )
     print(f"localnet: running {args.rounds} rounds after a warm-up round ...", flush=True)
     chain, blocks, block_s = localnet_round_s(args.participants, args.rounds, args.base_port)
-    print(f"4-validator localnet round: {chain * 1000:8.1f} ms  ({blocks:.1f} blocks at {block_s * 1000:.0f} ms; "
-          f"phases: select {params.select_blocks}, propose {params.propose_blocks}, vote {params.vote_blocks} blocks)")
+    print(
+        f"4-validator localnet round: {chain * 1000:8.1f} ms  ({blocks:.1f} blocks at {block_s * 1000:.0f} ms; "
+        f"phases: select {params.select_blocks}, propose {params.propose_blocks}, vote {params.vote_blocks} blocks)"
+    )
     print(f"ratio localnet / in-process: {chain / local:.0f}x")
 
 

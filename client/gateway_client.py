@@ -5,25 +5,29 @@ RESOURCE_EXHAUSTED) are retried with exponential backoff until `retry_for` secon
 each retry logs one line. A tx is retried as the very same signed bytes, so a retry can never be
 included twice: its nonce is spent by the first copy (and CometBFT's cache refuses the copy).
 """
+
 import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
-from tenacity import Retrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from abci_app.codes import Code
+from abci_app.codes import code_name
+from client.endpoints import DEFAULT_GATEWAY
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import gateway_pb2_grpc, query_pb2, types_pb2
 
 log = logging.getLogger("flchain.client")
 
-DEFAULT_GATEWAY = "127.0.0.1:26659"
 # An update is one message and gRPC's default cap (4 MiB) equals the chain's default max tx size.
 MAX_MESSAGE_BYTES = 64 << 20
-GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
 TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 CALL_TIMEOUT_S = 30
 
@@ -43,7 +47,7 @@ class NotFound(ChainError):
 class TxRejected(ChainError):
     def __init__(self, code: int, codespace: str, log_line: str):
         self.code, self.codespace, self.log = code, codespace, log_line
-        name = Code(code).name.lower() if codespace == "flchain" and code in Code._value2member_map_ else codespace
+        name = code_name(code, codespace) or codespace
         super().__init__(f"tx rejected (code {code} {name}): {log_line}")
 
 
@@ -74,26 +78,39 @@ class GatewayClient:
 
     def _retrying(self, method: str) -> Retrying:
         def say(state: RetryCallState) -> None:
-            err = state.outcome.exception()
-            log.warning("gateway %s: %s failed (%s); retry %d in %.1fs", self.target, method,
-                        _one_line(err.details() or err.code().name), state.attempt_number, state.upcoming_sleep)
-        return Retrying(retry=retry_if_exception(_transient), stop=stop_after_delay(self.retry_for),
-                        wait=wait_exponential(multiplier=0.2, max=5), reraise=True, before_sleep=say)
+            err = state.outcome.exception() if state.outcome else None
+            if not isinstance(err, grpc.RpcError):
+                return
+            log.warning(
+                "gateway %s: %s failed (%s); retry %d in %.1fs",
+                self.target,
+                method,
+                _one_line(err.details() or err.code().name),
+                state.attempt_number,
+                state.upcoming_sleep,
+            )
 
-    def _call(self, method: str, request):
+        return Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_delay(self.retry_for),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+            before_sleep=say,
+        )
+
+    def _call(self, method: str, request: Any) -> Any:
         """One unary call, retried while transient; gRPC errors become ChainErrors."""
         try:
-            for attempt in self._retrying(method):
-                with attempt:
-                    return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT_S)
+            return self._retrying(method)(getattr(self.stub, method), request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:
             raise self._error(method, err) from None
 
     def _error(self, method: str, err: grpc.RpcError) -> ChainError:
         detail = _one_line(err.details() or err.code().name)
         if err.code() in TRANSIENT:
-            return Unavailable(f"gateway {self.target} unreachable ({method}, gave up after {self.retry_for:.0f}s): "
-                               f"{detail}")
+            return Unavailable(
+                f"gateway {self.target} unreachable ({method}, gave up after {self.retry_for:.0f}s): {detail}"
+            )
         if err.code() == grpc.StatusCode.NOT_FOUND:
             return NotFound(detail)
         return ChainError(f"{method} failed ({err.code().name.lower()}): {detail}")
@@ -139,9 +156,9 @@ class GatewayClient:
         CheckTx, so an identical copy (our own retry, or a restarted client signing the same
         update again) is already on its way into a block."""
         try:
-            for attempt in self._retrying("BroadcastTx"):
-                with attempt:
-                    return self.stub.BroadcastTx(gw.BroadcastTxRequest(tx=tx), timeout=CALL_TIMEOUT_S)
+            return self._retrying("BroadcastTx")(
+                self.stub.BroadcastTx, gw.BroadcastTxRequest(tx=tx), timeout=CALL_TIMEOUT_S
+            )
         except grpc.RpcError as err:
             if err.code() == grpc.StatusCode.ALREADY_EXISTS:
                 return gw.BroadcastTxResponse(code=0, log="the node already holds this very tx")
@@ -161,7 +178,7 @@ class RoundWatch:
 
     def __init__(self, client: GatewayClient, address: str):
         self.client, self.address = client, address
-        self._call = None
+        self._call: Any = None  # the open gRPC stream
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
@@ -188,8 +205,9 @@ class RoundWatch:
             now = time.monotonic()
             failing_since = failing_since or now
             if now - failing_since > self.client.retry_for:
-                raise Unavailable(f"round stream from gateway {self.client.target} lost for "
-                                  f"{self.client.retry_for:.0f}s: {reason}")
+                raise Unavailable(
+                    f"round stream from gateway {self.client.target} lost for {self.client.retry_for:.0f}s: {reason}"
+                )
             log.warning("round stream from %s lost (%s); reconnecting in %.1fs", self.client.target, reason, delay)
             self._cancelled.wait(delay)
             delay = min(delay * 2, 5.0)

@@ -1,4 +1,5 @@
 """Participant keys: ed25519, saved as JSON files readable only by their owner."""
+
 import json
 import os
 from dataclasses import dataclass
@@ -39,16 +40,25 @@ class Key:
         return self.private_key.sign(data)
 
     def seed(self) -> bytes:
-        return self.private_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                              serialization.NoEncryption())
+        return self.private_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
 
     def save(self, path: Path) -> None:
         """Write once, mode 0600; never overwrite an existing key file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"name": self.name, "address": self.bech32, "public_key": self.public_key.hex(),
-                       "private_key": self.seed().hex()}, f, indent=2)
+            json.dump(
+                {
+                    "name": self.name,
+                    "address": self.bech32,
+                    "public_key": self.public_key.hex(),
+                    "private_key": self.seed().hex(),
+                },
+                f,
+                indent=2,
+            )
 
     @classmethod
     def load(cls, path: Path) -> "Key":

@@ -7,6 +7,7 @@ of a tx and need their own quoting rules). CometBFT decodes the params with its 
   - `bytes.HexBytes` params such as `abci_query`'s `data` are hex strings,
   - int64 params such as `height` are decimal strings.
 """
+
 import base64
 import http.client
 import itertools
@@ -16,8 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:26657"
+from client.endpoints import DEFAULT_NODE
 
 
 class NodeUnavailable(Exception):
@@ -35,6 +37,7 @@ class RPCError(Exception):
 @dataclass
 class TxResult:
     """CheckTx's answer to broadcast_tx_sync; `hash` is the tx hash in upper-case hex."""
+
     code: int
     log: str
     codespace: str
@@ -49,6 +52,7 @@ class TxResult:
 @dataclass
 class QueryResult:
     """ABCI Query's answer; `value` is already base64-decoded."""
+
     code: int
     log: str
     value: bytes
@@ -61,14 +65,19 @@ class QueryResult:
         return self.code == 0
 
 
-def _one_line(text: str) -> str:
+def _at(height: int | None) -> dict[str, str]:
+    """The optional height param (latest when absent)."""
+    return {"height": str(height)} if height else {}
+
+
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
 class CometRPC:
     """Client for one node's RPC endpoint (`rpc.laddr`, default http://127.0.0.1:26657)."""
 
-    def __init__(self, url: str = DEFAULT_URL, timeout: float = 10):
+    def __init__(self, url: str = DEFAULT_NODE, timeout: float = 10):
         if "://" not in url:
             url = "http://" + url
         self.url = url.replace("tcp://", "http://", 1).rstrip("/")
@@ -80,12 +89,12 @@ class CometRPC:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def call(self, method: str, timeout: float | None = None, **params) -> dict:
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None) -> dict:
         """POST one JSON-RPC request; return its `result` object."""
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-                           "params": params}).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}).encode()
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 raw = response.read()
@@ -95,20 +104,26 @@ class CometRPC:
             if not raw:
                 raise RPCError(method, err.code, f"HTTP {err.code} {_one_line(err.reason)}") from None
         except urllib.error.URLError as err:
-            raise NodeUnavailable(f"CometBFT RPC at {self.url} is unreachable ({method}): "
-                                  f"{_one_line(err.reason)}") from None
+            raise NodeUnavailable(
+                f"CometBFT RPC at {self.url} is unreachable ({method}): {_one_line(err.reason)}"
+            ) from None
         except (OSError, http.client.HTTPException) as err:  # timeouts, resets, remote disconnects
             reason = "timed out" if isinstance(err, (socket.timeout, TimeoutError)) else err
-            raise NodeUnavailable(f"CometBFT RPC at {self.url} is unreachable ({method}): "
-                                  f"{_one_line(reason) or type(err).__name__}") from None
+            raise NodeUnavailable(
+                f"CometBFT RPC at {self.url} is unreachable ({method}): {_one_line(reason) or type(err).__name__}"
+            ) from None
         try:
             answer = json.loads(raw)
         except ValueError:
             raise RPCError(method, -1, f"answer is not JSON: {_one_line(raw[:200].decode(errors='replace'))}") from None
         if answer.get("error"):
             error = answer["error"]
-            raise RPCError(method, int(error.get("code", -1)), _one_line(error.get("message", "")),
-                           _one_line(error.get("data", "")))
+            raise RPCError(
+                method,
+                int(error.get("code", -1)),
+                _one_line(error.get("message", "")),
+                _one_line(error.get("data", "")),
+            )
         return answer.get("result", {})
 
     # -- info --------------------------------------------------------------------------------
@@ -127,14 +142,14 @@ class CometRPC:
         return self.call("health")
 
     def block(self, height: int | None = None) -> dict:
-        return self.call("block", **({"height": str(height)} if height else {}))
+        return self.call("block", _at(height))
 
     def commit(self, height: int | None = None) -> dict:
-        return self.call("commit", **({"height": str(height)} if height else {}))
+        return self.call("commit", _at(height))
 
     def block_results(self, height: int | None = None) -> dict:
         """`/block_results`: txs_results, finalize_block_events, app_hash of that height."""
-        return self.call("block_results", **({"height": str(height)} if height else {}))
+        return self.call("block_results", _at(height))
 
     def wait_for_height(self, height: int, timeout: float = 30, poll: float = 0.1) -> int:
         """Poll until the node's latest height is >= `height`; return it. TimeoutError otherwise.
@@ -159,28 +174,36 @@ class CometRPC:
 
     def broadcast_tx_sync(self, tx: bytes) -> TxResult:
         """Submit a tx and return its CheckTx result (it is in the mempool iff code == 0)."""
-        result = self.call("broadcast_tx_sync", tx=base64.b64encode(tx).decode())
-        return TxResult(code=int(result.get("code", 0)), log=result.get("log", ""),
-                        codespace=result.get("codespace", ""), hash=result.get("hash", ""),
-                        data=base64.b64decode(result.get("data") or ""))
+        result = self.call("broadcast_tx_sync", {"tx": base64.b64encode(tx).decode()})
+        return TxResult(
+            code=int(result.get("code", 0)),
+            log=result.get("log", ""),
+            codespace=result.get("codespace", ""),
+            hash=result.get("hash", ""),
+            data=base64.b64decode(result.get("data") or ""),
+        )
 
     def broadcast_tx_commit(self, tx: bytes, timeout: float | None = None) -> dict:
         """Submit a tx and wait for its block: {check_tx, tx_result, hash, height}.
 
         CometBFT waits up to `rpc.timeout_broadcast_tx_commit` (default 10 s) itself."""
-        return self.call("broadcast_tx_commit", timeout=timeout or max(self.timeout, 15),
-                         tx=base64.b64encode(tx).decode())
+        return self.call(
+            "broadcast_tx_commit", {"tx": base64.b64encode(tx).decode()}, timeout=timeout or max(self.timeout, 15)
+        )
 
     # -- queries -----------------------------------------------------------------------------
 
     def abci_query(self, path: str, data: bytes = b"", height: int = 0, prove: bool = False) -> QueryResult:
         """ABCI Query at `path` with `data` (sent as hex), at `height` (0 = latest committed)."""
-        params = {"path": path, "data": data.hex(), "prove": prove}
+        params: dict[str, Any] = {"path": path, "data": data.hex(), "prove": prove}
         if height:
             params["height"] = str(height)
-        response = self.call("abci_query", **params)["response"]
-        return QueryResult(code=int(response.get("code", 0)), log=response.get("log", ""),
-                           value=base64.b64decode(response.get("value") or ""),
-                           height=int(response.get("height", 0) or 0),
-                           key=base64.b64decode(response.get("key") or ""),
-                           codespace=response.get("codespace", ""))
+        response = self.call("abci_query", params)["response"]
+        return QueryResult(
+            code=int(response.get("code", 0)),
+            log=response.get("log", ""),
+            value=base64.b64decode(response.get("value") or ""),
+            height=int(response.get("height", 0) or 0),
+            key=base64.b64decode(response.get("key") or ""),
+            codespace=response.get("codespace", ""),
+        )

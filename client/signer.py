@@ -1,8 +1,9 @@
 """A key that sends txs through a gateway, tracking its account's nonce as Cosmos clients do."""
+
 import threading
 from collections.abc import Sequence
 
-from abci_app.codes import Code
+from abci_app.codes import CODESPACE, Code
 from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected
 from client.keys import Key
 from client.tx import sign_tx
@@ -30,7 +31,7 @@ class Signer:
                 if result.code == Code.OK:
                     self._nonce = used + 1
                     return result.hash
-                if result.code != Code.BAD_NONCE or result.codespace != "flchain":
+                if result.code != Code.BAD_NONCE or result.codespace != CODESPACE:
                     break
                 self._nonce = self._chain_nonce()
                 if self._nonce == used:
@@ -41,5 +42,6 @@ class Signer:
         try:
             return self.client.account(self.key.bech32).nonce
         except NotFound:
-            raise ChainError(f"{self.key.bech32} has no account on chain {self.client.chain_id} "
-                             "(accounts are funded at genesis)") from None
+            raise ChainError(
+                f"{self.key.bech32} has no account on chain {self.client.chain_id} (accounts are funded at genesis)"
+            ) from None

@@ -1,9 +1,10 @@
-"""Building and signing flchain txs."""
+"""Building and signing flchain txs: the messages of proto/flchain/v1/tx.proto, signed with ed25519."""
+
 from collections.abc import Sequence
 
 import numpy as np
 
-from abci_app import tensors
+from abci_app.wire import encode_float
 from client.keys import Key
 from flchain.v1 import tx_pb2
 
@@ -12,8 +13,9 @@ def sign_tx(key: Key, chain_id: str, nonce: int, messages: Sequence[tx_pb2.Msg],
     """Serialize the body once and sign exactly those bytes (ed25519)."""
     body = tx_pb2.TxBody(messages=list(messages), chain_id=chain_id, nonce=nonce, memo=memo)
     body_bytes = body.SerializeToString(deterministic=True)
-    return tx_pb2.Tx(body_bytes=body_bytes, public_key=key.public_key,
-                     signature=key.sign(body_bytes)).SerializeToString()
+    return tx_pb2.Tx(
+        body_bytes=body_bytes, public_key=key.public_key, signature=key.sign(body_bytes)
+    ).SerializeToString()
 
 
 def bond(amount: int) -> tx_pb2.Msg:
@@ -26,9 +28,11 @@ def unbond(amount: int) -> tx_pb2.Msg:
 
 def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_samples: int) -> tx_pb2.Msg:
     """An update as float tensors (new weights minus the round's global model), named like the model."""
-    return tx_pb2.Msg(submit_update=tx_pb2.MsgSubmitUpdate(
-        round=round_id, num_samples=num_samples,
-        tensors=[tensors.encode_float(name, values) for name, values in update]))
+    return tx_pb2.Msg(
+        submit_update=tx_pb2.MsgSubmitUpdate(
+            round=round_id, num_samples=num_samples, tensors=[encode_float(name, values) for name, values in update]
+        )
+    )
 
 
 def vote(round_id: int, accept: bool, score: int = 0) -> tx_pb2.Msg:

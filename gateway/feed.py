@@ -6,6 +6,7 @@ phase changed, publishes a new snapshot. Watchers block on `wait()` for a snapsh
 one they saw. A dropped subscription is re-opened with backoff; since a snapshot is the round's
 state rather than a diff, nothing is lost across a reconnect.
 """
+
 import json
 import logging
 import threading
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from abci_app import query_paths as qp
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from flchain.v1 import types_pb2
 
@@ -24,10 +26,10 @@ MAX_BACKOFF_S = 5.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    version: int                            # increases with every published snapshot
-    height: int                             # block after which this state was read
-    round: types_pb2.Round                  # the current round
-    finished: types_pb2.Round | None        # the round tallied since the previous snapshot, if any
+    version: int  # increases with every published snapshot
+    height: int  # block after which this state was read
+    round: types_pb2.Round  # the current round
+    finished: types_pb2.Round | None  # the round tallied since the previous snapshot, if any
 
 
 def websocket_url(rpc_url: str) -> str:
@@ -59,8 +61,10 @@ class RoundFeed:
     def wait(self, after_version: int, timeout: float) -> Snapshot | None:
         """The newest snapshot if it is newer than after_version, waiting up to timeout; else None."""
         with self._changed:
-            self._changed.wait_for(lambda: self._stop.is_set() or
-                                   (self._latest is not None and self._latest.version > after_version), timeout)
+            self._changed.wait_for(
+                lambda: self._stop.is_set() or (self._latest is not None and self._latest.version > after_version),
+                timeout,
+            )
             latest = self._latest
         return latest if latest is not None and latest.version > after_version else None
 
@@ -71,8 +75,11 @@ class RoundFeed:
         while not self._stop.is_set():
             try:
                 with connect(websocket_url(self.rpc.url), max_size=16 << 20, open_timeout=5) as ws:
-                    ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
-                                        "params": {"query": SUBSCRIPTION}}))
+                    ws.send(
+                        json.dumps(
+                            {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"query": SUBSCRIPTION}}
+                        )
+                    )
                     self.refresh()  # catch up on whatever happened while unsubscribed
                     backoff = 0.2
                     while not self._stop.is_set():
@@ -86,8 +93,12 @@ class RoundFeed:
             except (OSError, WebSocketException, NodeUnavailable, RPCError, ValueError) as err:
                 if self._stop.is_set():
                     return
-                log.warning("event subscription to %s lost (%s); retrying in %.1fs", self.rpc.url,
-                            " ".join(str(err).split()) or type(err).__name__, backoff)
+                log.warning(
+                    "event subscription to %s lost (%s); retrying in %.1fs",
+                    self.rpc.url,
+                    " ".join(str(err).split()) or type(err).__name__,
+                    backoff,
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
@@ -97,7 +108,7 @@ class RoundFeed:
             self._refresh(height)
 
     def _refresh(self, height: int | None) -> None:
-        answer = self.rpc.abci_query("/round")
+        answer = self.rpc.abci_query(qp.path(qp.ROUND))
         if answer.code:
             return  # no committed state yet
         current = types_pb2.Round.FromString(answer.value)
@@ -106,7 +117,7 @@ class RoundFeed:
             return
         finished = None
         if previous and previous.round.id != current.id:
-            done = self.rpc.abci_query(f"/round/{current.id - 1}")
+            done = self.rpc.abci_query(qp.path(qp.ROUND, current.id - 1))
             finished = types_pb2.Round.FromString(done.value) if done.code == 0 else None
         height = height if height is not None else answer.height
         with self._changed:
@@ -122,4 +133,3 @@ def _event_height(message: dict) -> int | None:
         raise ValueError(f"subscription refused: {message['error']}")
     value = ((message.get("result") or {}).get("data") or {}).get("value") or {}
     return int(value["height"]) if "height" in value else None
-

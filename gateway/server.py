@@ -3,17 +3,19 @@
 Every answer comes from the node (ABCI queries over its committed state), so any number of
 gateways can serve one chain and a restarted gateway has nothing to recover.
 """
+
 import logging
 from concurrent import futures
 
 import grpc
 
+from abci_app import query_paths as qp
 from abci_app.address import from_bech32
 from abci_app.codes import Code
 from client.gateway_client import GRPC_OPTIONS
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from flchain.v1 import gateway_pb2 as gw
-from flchain.v1 import gateway_pb2_grpc, query_pb2, types_pb2
+from flchain.v1 import gateway_pb2_grpc, types_pb2
 from gateway.feed import RoundFeed, Snapshot
 
 log = logging.getLogger("gateway")
@@ -21,13 +23,15 @@ log = logging.getLogger("gateway")
 WATCH_POLL_S = 1.0  # how often a waiting stream checks that its client is still there
 
 # CometBFT refuses some txs before the app sees them, as JSON-RPC errors; name the gRPC status.
-_MEMPOOL_ERRORS = [("already exists in cache", grpc.StatusCode.ALREADY_EXISTS),
-                   ("mempool is full", grpc.StatusCode.RESOURCE_EXHAUSTED),
-                   ("too large", grpc.StatusCode.INVALID_ARGUMENT)]
+_MEMPOOL_ERRORS = [
+    ("already exists in cache", grpc.StatusCode.ALREADY_EXISTS),
+    ("mempool is full", grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ("too large", grpc.StatusCode.INVALID_ARGUMENT),
+]
 _QUERY_STATUS = {Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND, Code.BAD_ADDRESS: grpc.StatusCode.INVALID_ARGUMENT}
 
 
-def role_of(rnd: types_pb2.Round, address: bytes | None) -> int:
+def role_of(rnd: types_pb2.Round, address: bytes | None) -> gw.Role:
     if address is None:
         return gw.ROLE_UNSPECIFIED
     if address in rnd.proposers:
@@ -53,12 +57,12 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         except RPCError as err:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"node error: {err}")
 
-    def _query(self, context, path: str, cls):
+    def _query(self, context, kind: str, arg: str | int | None = None):
+        path = qp.path(kind, arg)
         answer = self._node(context, lambda: self.rpc.abci_query(path))
         if answer.code:
-            context.abort(_QUERY_STATUS.get(answer.code, grpc.StatusCode.FAILED_PRECONDITION),
-                          f"{path}: {answer.log}")
-        return cls.FromString(answer.value)
+            context.abort(_QUERY_STATUS.get(answer.code, grpc.StatusCode.FAILED_PRECONDITION), f"{path}: {answer.log}")
+        return qp.ANSWERS[kind].FromString(answer.value)
 
     @staticmethod
     def _address(context, text: str) -> str:
@@ -90,32 +94,34 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
     def GetNodeInfo(self, request, context):
         status = self._node(context, self.rpc.status)
         sync = status["sync_info"]
-        return gw.NodeInfo(chain_id=status["node_info"]["network"], moniker=status["node_info"]["moniker"],
-                           latest_height=int(sync["latest_block_height"]),
-                           latest_app_hash=bytes.fromhex(sync["latest_app_hash"] or ""),
-                           catching_up=bool(sync["catching_up"]))
+        return gw.NodeInfo(
+            chain_id=status["node_info"]["network"],
+            moniker=status["node_info"]["moniker"],
+            latest_height=int(sync["latest_block_height"]),
+            latest_app_hash=bytes.fromhex(sync["latest_app_hash"] or ""),
+            catching_up=bool(sync["catching_up"]),
+        )
 
     def GetParams(self, request, context):
-        return self._query(context, "/params", types_pb2.Params)
+        return self._query(context, qp.PARAMS)
 
     def GetRound(self, request, context):
-        return self._query(context, f"/round/{request.id}" if request.id else "/round", types_pb2.Round)
+        return self._query(context, qp.ROUND, request.id or None)  # 0: the current round
 
     def GetParticipant(self, request, context):
-        return self._query(context, f"/participant/{self._address(context, request.address)}",
-                           query_pb2.ParticipantInfo)
+        return self._query(context, qp.PARTICIPANT, self._address(context, request.address))
 
     def ListParticipants(self, request, context):
-        return self._query(context, "/participants", query_pb2.ParticipantList)
+        return self._query(context, qp.PARTICIPANTS)
 
     def GetAccount(self, request, context):
-        return self._query(context, f"/account/{self._address(context, request.address)}", types_pb2.Account)
+        return self._query(context, qp.ACCOUNT, self._address(context, request.address))
 
     def GetModel(self, request, context):
-        return self._query(context, "/model", types_pb2.GlobalModel)
+        return self._query(context, qp.MODEL)
 
     def GetCandidate(self, request, context):
-        return self._query(context, "/candidate", types_pb2.Candidate)
+        return self._query(context, qp.CANDIDATE)
 
     # -- stream ------------------------------------------------------------------------------
 
@@ -145,8 +151,9 @@ def serve(rpc_url: str, listen: str, max_workers: int = 64) -> tuple[grpc.Server
     rpc = CometRPC(rpc_url)
     feed = RoundFeed(rpc).start()
     # Each open WatchRounds stream holds a worker thread, hence a generous pool.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gateway"),
-                         options=GRPC_OPTIONS)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gateway"), options=GRPC_OPTIONS
+    )
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayService(rpc, feed), server)
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot listen on {listen}")

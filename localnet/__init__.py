@@ -2,7 +2,7 @@
 
 `Localnet` lives in localnet.net; ports, file layout and config defaults in localnet.config.
 """
-from localnet.config import NodePorts, node_ports
+
 from localnet.net import Localnet, LocalnetError
 
-__all__ = ["Localnet", "LocalnetError", "NodePorts", "node_ports"]
+__all__ = ["Localnet", "LocalnetError"]

@@ -1,31 +1,24 @@
-"""Everything a localnet's layout depends on, in one place: ports, paths and config values.
+"""Everything a localnet's layout depends on, in one place: paths and config values (node i's
+ports are client.endpoints.node_ports(i, base_port)).
 
-Port layout (node i, base port B, default B = 26656; CometBFT's own defaults for node 0):
-    p2p   B + 100*i        (26656, 26756, 26856, ...)
-    RPC   B + 1 + 100*i    (26657, 26757, ...)
-    ABCI  B + 2 + 100*i    (26658, 26758, ...)  the app listens here, cometbft dials it
-    gRPC  B + 3 + 100*i    (26659, 26759, ...)  the participants' gateway of node i
 File layout under HOME (default <repo>/.localnet):
     HOME/node<i>/            cometbft home of node i (config/, data/), as `cometbft testnet` writes it
     HOME/logs/node<i>-app.log, node<i>-cometbft.log, node<i>-gateway.log
     HOME/pids.json           the processes `up` started (deleted by `down`)
 """
+
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
+
+from client.endpoints import HOST, NodePorts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = REPO_ROOT / ".localnet"
 DEFAULT_COMETBFT = REPO_ROOT / ".bin" / "cometbft"
 DEFAULT_CHAIN_ID = "flchain-localnet"
 DEFAULT_VALIDATORS = 4
-HOST = "127.0.0.1"
-
-BASE_PORT = 26656
-PORT_STRIDE = 100  # ports of node i are BASE_PORT + PORT_STRIDE*i + offset
-P2P_OFFSET, RPC_OFFSET, ABCI_OFFSET, GATEWAY_OFFSET = 0, 1, 2, 3
 
 # Sizes: a model update is one tx. 4 MiB carries ~500k int64 weights; the block must hold the
 # largest tx plus header/commit/evidence, and RPC bodies carry the tx in base64 (4/3 larger).
@@ -49,47 +42,22 @@ def node_dir_name(index: int) -> str:
     return f"node{index}"
 
 
-@dataclass(frozen=True)
-class NodePorts:
-    p2p: int
-    rpc: int
-    abci: int
-    gateway: int
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://{HOST}:{self.rpc}"
-
-    @property
-    def abci_address(self) -> str:
-        return f"tcp://{HOST}:{self.abci}"
-
-    @property
-    def p2p_address(self) -> str:
-        return f"{HOST}:{self.p2p}"
-
-    @property
-    def gateway_address(self) -> str:
-        return f"{HOST}:{self.gateway}"
-
-    def all(self) -> tuple[int, ...]:
-        return (self.p2p, self.rpc, self.abci, self.gateway)
-
-
-def node_ports(index: int, base_port: int = BASE_PORT) -> NodePorts:
-    first = base_port + PORT_STRIDE * index
-    return NodePorts(p2p=first + P2P_OFFSET, rpc=first + RPC_OFFSET, abci=first + ABCI_OFFSET,
-                     gateway=first + GATEWAY_OFFSET)
-
-
 def rpc_max_body_bytes(max_tx_bytes: int) -> int:
     """A broadcast body carries the tx in base64 (4/3 of it) inside a JSON envelope."""
     return (max_tx_bytes * 4) // 3 + RPC_BODY_MARGIN
 
 
-def edit_config_toml(path: Path, *, index: int, ports: NodePorts, peers: list[str],
-                     max_tx_bytes: int, timeout_commit: str, timeout_propose: str = TIMEOUT_PROPOSE,
-                     moniker: str | None = None) -> None:
+def edit_config_toml(
+    path: Path,
+    *,
+    index: int,
+    ports: NodePorts,
+    peers: list[str],
+    max_tx_bytes: int,
+    timeout_commit: str,
+    timeout_propose: str = TIMEOUT_PROPOSE,
+    moniker: str | None = None,
+) -> None:
     """Rewrite the node's config.toml (written by `cometbft testnet`) for a one-host net.
 
     tomlkit keeps the template's comments, so the file stays readable for whoever opens it."""
@@ -128,8 +96,7 @@ def edit_config_toml(path: Path, *, index: int, ports: NodePorts, peers: list[st
     path.write_text(tomlkit.dumps(doc))
 
 
-def edit_genesis(path: Path, *, chain_id: str, app_state: dict | None, block_max_bytes: int,
-                 max_tx_bytes: int) -> dict:
+def edit_genesis(path: Path, *, chain_id: str, app_state: dict | None, block_max_bytes: int, max_tx_bytes: int) -> dict:
     """Return the genesis doc `cometbft testnet` wrote with our chain id, sizes and app_state."""
     if block_max_bytes <= 0:
         raise ValueError("block_max_bytes must be positive (-1 would let a block reach 100 MB)")

@@ -5,6 +5,7 @@ starts a net in one command and stops it in another) and `down` can signal each 
 group. What runs is recorded in HOME/pids.json with each process's start time, so that a later
 `down` never signals a process that merely reuses a recorded pid.
 """
+
 import json
 import os
 import shutil
@@ -12,9 +13,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from client import endpoints
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
 
@@ -58,7 +60,7 @@ def _start_time(pid: int) -> int | None:
 
 def _port_open(port: int, timeout: float = 0.5) -> bool:
     try:
-        with socket.create_connection((cfg.HOST, port), timeout=timeout):
+        with socket.create_connection((endpoints.HOST, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -68,7 +70,7 @@ def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((cfg.HOST, port))
+            sock.bind((endpoints.HOST, port))
             return True
         except OSError:
             return False
@@ -77,14 +79,19 @@ def port_free(port: int) -> bool:
 class Localnet:
     """N validators in one data folder; see localnet.config for ports, layout and config values."""
 
-    def __init__(self, home: Path = cfg.DEFAULT_HOME, validators: int | None = None,
-                 cometbft: Path = cfg.DEFAULT_COMETBFT, chain_id: str = cfg.DEFAULT_CHAIN_ID,
-                 base_port: int | None = None):
+    def __init__(
+        self,
+        home: Path = cfg.DEFAULT_HOME,
+        validators: int | None = None,
+        cometbft: Path = cfg.DEFAULT_COMETBFT,
+        chain_id: str = cfg.DEFAULT_CHAIN_ID,
+        base_port: int | None = None,
+    ):
         """validators/base_port None: as `init` recorded them in HOME/localnet.json, else 4 / 26656."""
         self.home = Path(home).resolve()
         layout = self._read_json(self.home / LAYOUT_FILE) or {}
         self.validators = validators if validators is not None else layout.get("validators", cfg.DEFAULT_VALIDATORS)
-        self.base_port = base_port if base_port is not None else layout.get("base_port", cfg.BASE_PORT)
+        self.base_port = base_port if base_port is not None else layout.get("base_port", endpoints.BASE_PORT)
         self.cometbft = Path(cometbft)
         self.chain_id = chain_id
         self._children: dict[int, subprocess.Popen] = {}  # processes this object started, to reap
@@ -94,8 +101,8 @@ class Localnet:
     def node_home(self, index: int) -> Path:
         return self.home / cfg.node_dir_name(index)
 
-    def ports(self, index: int) -> cfg.NodePorts:
-        return cfg.node_ports(index, self.base_port)
+    def ports(self, index: int) -> endpoints.NodePorts:
+        return endpoints.node_ports(index, self.base_port)
 
     def rpc(self, index: int, timeout: float = 10) -> CometRPC:
         return CometRPC(self.ports(index).rpc_url, timeout=timeout)
@@ -114,9 +121,16 @@ class Localnet:
 
     # -- init --------------------------------------------------------------------------------
 
-    def init(self, app_state: dict | None = None, *, block_max_bytes: int = cfg.BLOCK_MAX_BYTES,
-             max_tx_bytes: int = cfg.MAX_TX_BYTES, timeout_commit: str = cfg.TIMEOUT_COMMIT,
-             timeout_propose: str = cfg.TIMEOUT_PROPOSE, force: bool = False) -> None:
+    def init(
+        self,
+        app_state: dict | None = None,
+        *,
+        block_max_bytes: int = cfg.BLOCK_MAX_BYTES,
+        max_tx_bytes: int = cfg.MAX_TX_BYTES,
+        timeout_commit: str = cfg.TIMEOUT_COMMIT,
+        timeout_propose: str = cfg.TIMEOUT_PROPOSE,
+        force: bool = False,
+    ) -> None:
         """Write every node's keys, config.toml and the one shared genesis.json under HOME.
 
         An existing net is kept unless force=True (then its node folders and logs are deleted)."""
@@ -124,8 +138,9 @@ class Localnet:
             raise LocalnetError(f"the localnet in {self.home} is running; run down() first")
         existing = sorted(self.home.glob("node[0-9]*"))
         if existing and not force:
-            raise LocalnetError(f"{self.home} already holds a localnet ({len(existing)} nodes); "
-                                "pass force=True to wipe it")
+            raise LocalnetError(
+                f"{self.home} already holds a localnet ({len(existing)} nodes); pass force=True to wipe it"
+            )
         for path in existing + [self.log_dir]:
             shutil.rmtree(path, ignore_errors=True)
         for name in (cfg.PIDS_FILE, LAYOUT_FILE):
@@ -134,36 +149,65 @@ class Localnet:
         if not self.cometbft.exists():
             raise LocalnetError(f"no cometbft binary at {self.cometbft} (run `make setup`)")
 
-        self._cometbft("testnet", "--v", str(self.validators), "--o", str(self.home),
-                       "--starting-ip-address", cfg.HOST, "--populate-persistent-peers=false")
-        ids = [self._cometbft("show-node-id", "--home", str(self.node_home(i))).strip()
-               for i in range(self.validators)]
+        self._cometbft(
+            "testnet",
+            "--v",
+            str(self.validators),
+            "--o",
+            str(self.home),
+            "--starting-ip-address",
+            endpoints.HOST,
+            "--populate-persistent-peers=false",
+        )
+        ids = [self._cometbft("show-node-id", "--home", str(self.node_home(i))).strip() for i in range(self.validators)]
         addresses = [f"{ids[i]}@{self.ports(i).p2p_address}" for i in range(self.validators)]
 
-        genesis = cfg.edit_genesis(self.node_home(0) / "config" / "genesis.json", chain_id=self.chain_id,
-                                   app_state=app_state, block_max_bytes=block_max_bytes,
-                                   max_tx_bytes=max_tx_bytes)
+        genesis = cfg.edit_genesis(
+            self.node_home(0) / "config" / "genesis.json",
+            chain_id=self.chain_id,
+            app_state=app_state,
+            block_max_bytes=block_max_bytes,
+            max_tx_bytes=max_tx_bytes,
+        )
         genesis_text = json.dumps(genesis, indent=2)
         for i in range(self.validators):
             config_dir = self.node_home(i) / "config"
             (config_dir / "genesis.json").write_text(genesis_text)
-            cfg.edit_config_toml(config_dir / "config.toml", index=i, ports=self.ports(i),
-                                 peers=[a for j, a in enumerate(addresses) if j != i],
-                                 max_tx_bytes=max_tx_bytes, timeout_commit=timeout_commit,
-                                 timeout_propose=timeout_propose)
+            cfg.edit_config_toml(
+                config_dir / "config.toml",
+                index=i,
+                ports=self.ports(i),
+                peers=[a for j, a in enumerate(addresses) if j != i],
+                max_tx_bytes=max_tx_bytes,
+                timeout_commit=timeout_commit,
+                timeout_propose=timeout_propose,
+            )
         self.log_dir.mkdir(exist_ok=True)
-        layout = {"validators": self.validators, "base_port": self.base_port, "chain_id": self.chain_id,
-                  "node_ids": ids, "block_max_bytes": block_max_bytes, "max_tx_bytes": max_tx_bytes,
-                  "nodes": [{"home": str(self.node_home(i)), "p2p": self.ports(i).p2p,
-                             "rpc": self.ports(i).rpc, "abci": self.ports(i).abci}
-                            for i in range(self.validators)]}
+        layout = {
+            "validators": self.validators,
+            "base_port": self.base_port,
+            "chain_id": self.chain_id,
+            "node_ids": ids,
+            "block_max_bytes": block_max_bytes,
+            "max_tx_bytes": max_tx_bytes,
+            "nodes": [
+                {
+                    "home": str(self.node_home(i)),
+                    "p2p": self.ports(i).p2p,
+                    "rpc": self.ports(i).rpc,
+                    "abci": self.ports(i).abci,
+                }
+                for i in range(self.validators)
+            ],
+        }
         (self.home / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
 
     def _cometbft(self, *args: str) -> str:
         result = subprocess.run([str(self.cometbft), *args], capture_output=True, text=True, timeout=60)
         if result.returncode:
-            raise LocalnetError(f"`cometbft {' '.join(args)}` failed ({result.returncode}): "
-                                f"{' '.join(result.stderr.split())[-500:]}")
+            raise LocalnetError(
+                f"`cometbft {' '.join(args)}` failed ({result.returncode}): {' '.join(result.stderr.split())[-500:]}"
+            )
         return result.stdout
 
     # -- processes ---------------------------------------------------------------------------
@@ -192,9 +236,15 @@ class Localnet:
         with open(self.log_path(index, which), "ab") as log:
             log.write(f"\n==== localnet: starting {' '.join(argv)}\n".encode())
             log.flush()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=self.node_home(index), start_new_session=True,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.node_home(index),
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self._children[proc.pid] = proc
         entry = {"pid": proc.pid, "start_time": _start_time(proc.pid), "argv": argv}
         self._record(index, which, entry)
@@ -256,13 +306,18 @@ class Localnet:
 
     def running(self) -> bool:
         """Whether any recorded process is alive."""
-        return any(self._group_alive(entry) for node in self._pids()["nodes"].values()
-                   for entry in node.values())
+        return any(self._group_alive(entry) for node in self._pids()["nodes"].values() for entry in node.values())
 
     # -- up / down ---------------------------------------------------------------------------
 
-    def up(self, app_command: AppCommand | None = None, *, gateway_command: GatewayCommand | None = None,
-           timeout: float = 60, min_height: int = 2) -> None:
+    def up(
+        self,
+        app_command: AppCommand | None = None,
+        *,
+        gateway_command: GatewayCommand | None = None,
+        timeout: float = 60,
+        min_height: int = 2,
+    ) -> None:
         """Start every node's app (if any) then its cometbft; wait until all reach `min_height`;
         then start every node's gateway (if any) and wait until it listens.
 
@@ -272,20 +327,26 @@ class Localnet:
             raise LocalnetError(f"no localnet in {self.home}; run init() first")
         if self.running():
             raise LocalnetError(f"the localnet in {self.home} is already running; run down() first")
-        busy = [p for i in range(self.validators) for p in
-                ((self.ports(i).p2p, self.ports(i).rpc) + ((self.ports(i).abci,) if app_command else ())
-                 + ((self.ports(i).gateway,) if gateway_command else ()))
-                if not port_free(p)]
+        busy = [
+            p
+            for i in range(self.validators)
+            for p in (
+                (self.ports(i).p2p, self.ports(i).rpc)
+                + ((self.ports(i).abci,) if app_command else ())
+                + ((self.ports(i).gateway,) if gateway_command else ())
+            )
+            if not port_free(p)
+        ]
         if busy:
-            raise LocalnetError(f"ports already in use on {cfg.HOST}: {busy} (another localnet? "
-                                "pick another base_port)")
+            raise LocalnetError(
+                f"ports already in use on {endpoints.HOST}: {busy} (another localnet? pick another base_port)"
+            )
         self._write_pids({"nodes": {}})
         try:
             deadline = time.monotonic() + timeout
             if app_command is not None:
                 for i in range(self.validators):
-                    self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i),
-                                                                      self.ports(i).abci_address))))
+                    self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i), self.ports(i).abci_address))))
                 for i in range(self.validators):
                     self._wait_port(i, "app", self.ports(i).abci, deadline, timeout)
             for i in range(self.validators):
@@ -313,15 +374,18 @@ class Localnet:
             entry = node.get(which)
             if entry and not self._group_alive(entry):
                 log = self.log_path(index, which)
-                raise LocalnetError(f"node {index}'s {which} process (pid {entry['pid']}) exited; "
-                                    f"read {log} (last lines: {_tail(log)})")
+                raise LocalnetError(
+                    f"node {index}'s {which} process (pid {entry['pid']}) exited; read {log} (last lines: {_tail(log)})"
+                )
 
     def _wait_port(self, index: int, which: str, port: int, deadline: float, timeout: float) -> None:
         while not _port_open(port):
             self._check_alive(index, (which,))
             if time.monotonic() > deadline:
-                raise LocalnetError(f"node {index}'s {which} did not listen on {cfg.HOST}:{port} within "
-                                    f"{timeout}s; read {self.log_path(index, which)}")
+                raise LocalnetError(
+                    f"node {index}'s {which} did not listen on {endpoints.HOST}:{port} within "
+                    f"{timeout}s; read {self.log_path(index, which)}"
+                )
             time.sleep(0.1)
 
     def wait_for_height(self, height: int, timeout: float = 30, nodes: list[int] | None = None) -> dict[int, int]:
@@ -330,20 +394,26 @@ class Localnet:
         Fails early, naming the log, if a node's recorded process dies meanwhile."""
         nodes = list(range(self.validators)) if nodes is None else nodes
         deadline = time.monotonic() + timeout
-        heights: dict[int, int | str] = {}
+        heights: dict[int, int] = {}
+        errors: dict[int, str] = {}
         while True:
             for i in nodes:
                 self._check_alive(i)
                 try:
                     heights[i] = self.rpc(i, timeout=2).latest_height()
+                    errors.pop(i, None)
                 except (NodeUnavailable, RPCError) as err:
-                    heights[i] = f"unreachable: {err}"
-            if all(isinstance(h, int) and h >= height for h in heights.values()):
+                    heights.pop(i, None)
+                    errors[i] = f"unreachable: {err}"
+            if all(heights.get(i, -1) >= height for i in nodes):
                 return heights
             if time.monotonic() > deadline:
-                slow = min((i for i in nodes if not (isinstance(heights[i], int) and heights[i] >= height)))
-                raise LocalnetError(f"node {slow} did not reach height {height} within {timeout:.0f}s "
-                                    f"({heights[slow]}); read {self.log_path(slow, 'cometbft')}")
+                slow = min(i for i in nodes if heights.get(i, -1) < height)
+                seen = errors.get(slow) or f"at height {heights[slow]}"
+                raise LocalnetError(
+                    f"node {slow} did not reach height {height} within {timeout:.0f}s "
+                    f"({seen}); read {self.log_path(slow, 'cometbft')}"
+                )
             time.sleep(0.2)
 
     def down(self, timeout: float = 10) -> None:
@@ -367,8 +437,7 @@ class Localnet:
             if which in (part, "both") and node.get(part):
                 self._stop([node[part]], timeout)
 
-    def start_node(self, index: int, app_command: AppCommand | None | object = KEEP, *,
-                   timeout: float = 30) -> None:
+    def start_node(self, index: int, app_command: AppCommand | None | object = KEEP, *, timeout: float = 30) -> None:
         """Start whatever of node `index` is not running and wait until its RPC answers.
 
         app_command KEEP (default): the app argv `up` recorded (none: builtin kvstore);
@@ -376,10 +445,10 @@ class Localnet:
         node = self._pids()["nodes"].get(str(index), {})
         if app_command is KEEP:
             app_argv = (node.get("app") or {}).get("argv")
-        elif app_command is None:
-            app_argv = None
-        else:
+        elif callable(app_command):
             app_argv = list(map(str, app_command(index, self.node_home(index), self.ports(index).abci_address)))
+        else:
+            app_argv = None
         deadline = time.monotonic() + timeout
         if app_argv is not None and not self._group_alive(node.get("app")):
             self._spawn(index, "app", app_argv)
@@ -394,8 +463,10 @@ class Localnet:
                 break
             except (NodeUnavailable, RPCError):
                 if time.monotonic() > deadline:
-                    raise LocalnetError(f"node {index}'s RPC ({rpc.url}) did not answer within {timeout}s; "
-                                        f"read {self.log_path(index, 'cometbft')}") from None
+                    raise LocalnetError(
+                        f"node {index}'s RPC ({rpc.url}) did not answer within {timeout}s; "
+                        f"read {self.log_path(index, 'cometbft')}"
+                    ) from None
                 time.sleep(0.2)
         gateway = node.get("gateway")
         if gateway and not self._group_alive(gateway):
@@ -411,17 +482,27 @@ class Localnet:
         report = []
         for i in range(self.validators):
             node = nodes.get(str(i), {})
-            row = {"index": i, "rpc": self.ports(i).rpc_url, "home": str(self.node_home(i)),
-                   "running": self._group_alive(node.get("cometbft")),
-                   "app_running": self._group_alive(node.get("app")) if node.get("app") else None,
-                   "gateway": self.ports(i).gateway_address,
-                   "gateway_running": self._group_alive(node.get("gateway")) if node.get("gateway") else None,
-                   "pids": {k: v["pid"] for k, v in node.items() if v},
-                   "height": None, "app_hash": None, "catching_up": None, "error": None}
+            row = {
+                "index": i,
+                "rpc": self.ports(i).rpc_url,
+                "home": str(self.node_home(i)),
+                "running": self._group_alive(node.get("cometbft")),
+                "app_running": self._group_alive(node.get("app")) if node.get("app") else None,
+                "gateway": self.ports(i).gateway_address,
+                "gateway_running": self._group_alive(node.get("gateway")) if node.get("gateway") else None,
+                "pids": {k: v["pid"] for k, v in node.items() if v},
+                "height": None,
+                "app_hash": None,
+                "catching_up": None,
+                "error": None,
+            }
             try:
                 sync = self.rpc(i, timeout=2).status()["sync_info"]
-                row.update(height=int(sync["latest_block_height"]), app_hash=sync["latest_app_hash"],
-                           catching_up=bool(sync["catching_up"]))
+                row.update(
+                    height=int(sync["latest_block_height"]),
+                    app_hash=sync["latest_app_hash"],
+                    catching_up=bool(sync["catching_up"]),
+                )
             except (NodeUnavailable, RPCError) as err:
                 row["error"] = str(err)
             report.append(row)

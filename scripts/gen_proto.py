@@ -4,6 +4,7 @@ CometBFT's .proto files come from the pinned Go module in the module cache (put 
 `go install`), gogoproto's from the version that module requires. Nothing generated is committed:
 the output folder is git-ignored and made importable through a .pth file in the environment.
 """
+
 import argparse
 import pathlib
 import subprocess

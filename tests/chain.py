@@ -1,14 +1,12 @@
-"""An in-process chain for unit tests: the real StateMachine over a MemoryStore, one block per call."""
+"""The in-process chain of the unit tests: deterministic keys, small params and a tiny model."""
+
 import hashlib
-from collections.abc import Sequence
 
 import numpy as np
 
 from abci_app import genesis
-from abci_app.machine import BlockOutcome, StateMachine
-from abci_app.queries import answer
-from abci_app.store import MemoryStore
-from client import tx as txb
+from abci_app.machine import StateMachine
+from client.in_process import InProcessChain
 from client.keys import Key
 from flchain.v1 import types_pb2
 
@@ -23,63 +21,57 @@ def initial_model(seed: int = 0) -> list[tuple[str, np.ndarray]]:
 
 def make_params(**overrides) -> types_pb2.Params:
     params = genesis.default_params()
-    params.MergeFrom(types_pb2.Params(min_stake=1_000, num_proposers=2, num_voters=3, min_participants=3,
-                                      select_blocks=1, propose_blocks=2, vote_blocks=2, unbonding_blocks=3,
-                                      proposer_reward_bps=500, proposer_slash_bps=3_000))
+    params.MergeFrom(
+        types_pb2.Params(
+            min_stake=1_000,
+            num_proposers=2,
+            num_voters=3,
+            min_participants=3,
+            select_blocks=1,
+            propose_blocks=2,
+            vote_blocks=2,
+            unbonding_blocks=3,
+            proposer_reward_bps=500,
+            proposer_slash_bps=3_000,
+        )
+    )
     for name, value in overrides.items():
         setattr(params, name, value)
     return params
 
 
-class Chain:
+class Chain(InProcessChain):
     """Keys are deterministic (seeded by index) so failures reproduce."""
 
-    def __init__(self, participants: int = 6, extra_accounts: int = 1, params: types_pb2.Params | None = None,
-                 balance: int = 10_000, stake: int = 2_000, machine: StateMachine | None = None):
-        self.keys = [Key.from_seed(f"p{i}", hashlib.sha256(b"key%d" % i).digest())
-                     for i in range(participants + extra_accounts)]
-        self.nonces = {k.address: 0 for k in self.keys}
+    def __init__(
+        self,
+        participants: int = 6,
+        extra_accounts: int = 1,
+        params: types_pb2.Params | None = None,
+        balance: int = 10_000,
+        stake: int = 2_000,
+        machine: StateMachine | None = None,
+    ):
+        self.keys = [
+            Key.from_seed(f"p{i}", hashlib.sha256(b"key%d" % i).digest()) for i in range(participants + extra_accounts)
+        ]
         self.params = params or make_params()
-        self.machine = machine or StateMachine(MemoryStore())
-        self.genesis = genesis.build({k.address: balance for k in self.keys},
-                                     {k.address: stake for k in self.keys[:participants]},
-                                     initial_model(), self.params)
-        self.machine.init_chain(self.genesis, CHAIN_ID)
-        self.height = 0
-        self.last: BlockOutcome | None = None
+        super().__init__(
+            genesis.build(
+                {k.address: balance for k in self.keys},
+                {k.address: stake for k in self.keys[:participants]},
+                initial_model(),
+                self.params,
+            ),
+            CHAIN_ID,
+            machine=machine,
+        )
 
     def key(self, address: bytes) -> Key:
         return next(k for k in self.keys if k.address == address)
 
     def tx(self, key: Key, *messages, nonce: int | None = None) -> bytes:
-        """A signed tx with the key's next nonce (tracked here, as a client would)."""
-        if nonce is None:
-            nonce = self.nonces[key.address]
-            self.nonces[key.address] += 1
-        return txb.sign_tx(key, CHAIN_ID, nonce, messages)
-
-    def block(self, *txs: bytes) -> BlockOutcome:
-        self.height += 1
-        block_hash = hashlib.sha256(b"block%d" % self.height).digest()
-        self.last = self.machine.finalize_block(list(txs), self.height, block_hash)
-        self.machine.commit()
-        return self.last
-
-    def blocks_until(self, predicate, limit: int = 50) -> None:
-        for _ in range(limit):
-            if self.height > 0 and predicate(self.state()):  # nothing is committed before block 1
-                return
-            self.block()
-        raise AssertionError("condition not reached")
-
-    def state(self):
-        return self.machine.committed_state()
-
-    def round(self) -> types_pb2.Round:
-        return self.state().round()
-
-    def query(self, path: str):
-        return answer(self.state(), path)
+        return self.sign(key, *messages, nonce=nonce)
 
     def events(self, kind: str) -> list[dict[str, str]]:
         return [dict(e.attributes) for e in self.last.events if e.type == kind]

@@ -1,10 +1,12 @@
 """Shared fixtures: the pinned CometBFT binary and free loopback port ranges for localnets."""
+
 import random
 import socket
 from pathlib import Path
 
 import pytest
 
+from client import endpoints
 from localnet import config as lcfg
 from localnet.net import port_free
 
@@ -19,14 +21,14 @@ def free_base_port(validators: int, attempts: int = 200) -> int:
     """A base port B such that every port of a `validators`-node localnet at B is free on 127.0.0.1.
 
     Bases already handed out in this test session are skipped (their nets may not listen yet)."""
-    span = lcfg.PORT_STRIDE * validators
+    span = endpoints.PORT_STRIDE * validators
     rng = random.Random()
     for _ in range(attempts):
-        base = rng.randrange(PORT_LOW, PORT_HIGH - span, lcfg.PORT_STRIDE)
+        base = rng.randrange(PORT_LOW, PORT_HIGH - span, endpoints.PORT_STRIDE)
         block = set(range(base, base + span))
         if block & _handed_out:
             continue
-        ports = [p for i in range(validators) for p in lcfg.node_ports(i, base).all()]
+        ports = [p for i in range(validators) for p in endpoints.node_ports(i, base).all()]
         if all(port_free(p) for p in ports):
             _handed_out.update(block)
             return base
@@ -51,5 +53,5 @@ def port_base():
 def closed_port() -> int:
     """A loopback port nothing listens on (bound then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((lcfg.HOST, 0))
+        sock.bind((endpoints.HOST, 0))
         return sock.getsockname()[1]

@@ -3,6 +3,7 @@
 Proposers submit small updates, or large poisoned ones when told to; voters judge the candidate
 for real by the size of the step it would take (a poisoned candidate moves far) and vote.
 """
+
 import time
 
 import numpy as np
@@ -63,7 +64,7 @@ class ScriptedFederation:
             if answer.code:  # the round was tallied between the two queries: act on the next one
                 return rnd
             candidate = types_pb2.Candidate.FromString(answer.value)
-            step = max(float(np.abs(tensors.to_float(tensors.decode(t, 16), 16)).max()) for t in candidate.delta)
+            step = max(float(np.abs(tensors.to_float(tensors.read(t), 16)).max()) for t in candidate.delta)
             for address in rnd.voters:
                 if (rnd.id, address) not in self.done and address in self.keys:
                     if self.send(self.keys[address], txb.vote(rnd.id, step < 1.0, int(step * 1000)), late_ok=True):

@@ -1,4 +1,5 @@
 """The ABCI socket server: framing, ordering, errors, and one run against the real CometBFT binary."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from abci_app.server import (ABCIServer, BaseApplication, FramingError, decode_varint, encode_varint,
-                             frame, read_frame)
+from abci_app.server import ABCIServer, BaseApplication, FramingError, decode_varint, encode_varint, frame, read_frame
 from tendermint.abci import types_pb2 as abci
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +26,7 @@ COMETBFT = Path(os.environ.get("COMETBFT", REPO / ".bin" / "cometbft"))
 
 # ---------------------------------------------------------------------------------------------
 # Varint helpers.
+
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16_383, 16_384, 2**21, 2**31 - 1, 2**63 - 1])
 def test_varint_round_trip(value):
@@ -55,11 +56,13 @@ def test_read_frame_multi_byte_length():
         assert await read_frame(reader) == b""
         assert await read_frame(reader) == b"x"
         assert await read_frame(reader) is None
+
     asyncio.run(go())
 
 
 # ---------------------------------------------------------------------------------------------
 # Real sockets against the server on loopback.
+
 
 class RecordingApp(BaseApplication):
     """Records call order; raises on a query for path '/boom'."""
@@ -102,6 +105,7 @@ class Client:
 
 def with_server(app, test):
     """Run `test(port)` against a fresh server on a free loopback port."""
+
     async def go():
         server = ABCIServer(app)
         listener = await server.start("tcp://127.0.0.1:0")
@@ -109,6 +113,7 @@ def with_server(app, test):
             await asyncio.wait_for(test(listener.sockets[0].getsockname()[1]), 20)
         finally:
             server.close()
+
     asyncio.run(go())
 
 
@@ -121,17 +126,19 @@ def test_echo_and_flush():
         assert (await c.recv()).echo.message == "hello"
         assert (await c.recv()).WhichOneof("value") == "flush"
         await c.close()
+
     with_server(BaseApplication(), test)
 
 
 def test_message_split_across_many_small_writes():
     tx = b"ok" + os.urandom(70_000)  # multi-byte length, spans many reads
+
     async def test(port):
         c = await Client.connect(port)
         data = frame(abci.Request(check_tx=abci.RequestCheckTx(tx=tx)).SerializeToString())
         data += frame(abci.Request(flush=abci.RequestFlush()).SerializeToString())
         for i in range(0, len(data), 997):
-            c.writer.write(data[i:i + 997])
+            c.writer.write(data[i : i + 997])
             await c.writer.drain()
             if i < 5000:
                 await asyncio.sleep(0.001)  # force separate reads on the server side
@@ -139,12 +146,14 @@ def test_message_split_across_many_small_writes():
         assert resp.check_tx.code == 0 and resp.check_tx.data == tx
         assert (await c.recv()).HasField("flush")
         await c.close()
+
     with_server(RecordingApp(), test)
 
 
 def test_pipelined_requests_answered_in_order():
     app = RecordingApp()
     txs = [b"ok%d" % i if i % 3 else b"bad%d" % i for i in range(200)]
+
     async def test(port):
         c = await Client.connect(port)
         for tx in txs:
@@ -159,6 +168,7 @@ def test_pipelined_requests_answered_in_order():
         assert (await c.recv()).HasField("info")
         assert (await c.recv()).HasField("flush")
         await c.close()
+
     with_server(app, test)
     assert app.calls == txs
 
@@ -173,6 +183,7 @@ def test_default_prepare_proposal_respects_max_tx_bytes():
         assert (await c.recv()).process_proposal.status == abci.ResponseProcessProposal.ACCEPT
         assert (await c.recv()).HasField("flush")
         await c.close()
+
     with_server(BaseApplication(), test)
 
 
@@ -186,6 +197,7 @@ def test_app_exception_becomes_response_exception(caplog):
         assert "kaboom" in resp.exception.error
         assert (await c.recv()).HasField("flush")
         await c.close()
+
     with_server(RecordingApp(), test)
     assert "RuntimeError: kaboom" in caplog.text and "Traceback" in caplog.text
 
@@ -201,6 +213,7 @@ def test_wrong_return_type_becomes_response_exception():
         c.send(flush=abci.RequestFlush())
         assert "expected ResponseInfo" in (await c.recv()).exception.error
         await c.close()
+
     with_server(Sloppy(), test)
 
 
@@ -219,11 +232,13 @@ def test_malformed_frame_closes_only_that_connection(garbage):
             assert (await c.recv()).query.value == b"cba"
             assert (await c.recv()).HasField("flush")
             await c.close()
+
     with_server(RecordingApp(), test)
 
 
 def test_unix_socket(tmp_path):
     path = tmp_path / "abci.sock"
+
     async def go():
         server = ABCIServer(BaseApplication())
         await server.start(f"unix://{path}")
@@ -239,19 +254,21 @@ def test_unix_socket(tmp_path):
         server = ABCIServer(BaseApplication())
         await server.start(f"unix://{path}")
         server.close()
+
     asyncio.run(go())
 
 
 # ---------------------------------------------------------------------------------------------
 # Integration: the real cometbft binary against a tiny counter app.
 
+
 class CounterApp(BaseApplication):
     """Txs are 8-byte big-endian integers that must equal the counter plus one."""
 
     def __init__(self):
-        self.counter = 0          # committed
-        self.pending = 0          # after FinalizeBlock, before Commit
-        self.mempool_next = 1     # next value CheckTx accepts
+        self.counter = 0  # committed
+        self.pending = 0  # after FinalizeBlock, before Commit
+        self.mempool_next = 1  # next value CheckTx accepts
         self.height = 0
         self.app_hash = b""
         self.finalized = []
@@ -261,8 +278,7 @@ class CounterApp(BaseApplication):
         return struct.unpack(">Q", tx)[0] if len(tx) == 8 else None
 
     def info(self, req):
-        return abci.ResponseInfo(data="counter", last_block_height=self.height,
-                                 last_block_app_hash=self.app_hash)
+        return abci.ResponseInfo(data="counter", last_block_height=self.height, last_block_app_hash=self.app_hash)
 
     def check_tx(self, req):
         value = self._value(req.tx)
@@ -335,8 +351,7 @@ class ServerThread:
 
 def _rpc(port, method, **params):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(f"http://127.0.0.1:{port}", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         answer = json.load(r)
     assert "error" not in answer, answer
@@ -373,8 +388,9 @@ class Node:
 
     def start(self):
         with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen([str(COMETBFT), "start", "--home", str(self.home)],
-                                         stdout=log_file, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [str(COMETBFT), "start", "--home", str(self.home)], stdout=log_file, stderr=subprocess.STDOUT
+            )
 
     def stop(self):
         """SIGTERM and wait; kill only if it will not stop. Returns the exit code."""

@@ -6,10 +6,12 @@ Lying voters are caught by the tally: they end on the minority side and lose sta
 are caught by the chain itself: an all-zero update is refused, so a free rider drawn as proposer
 is slashed for liveness instead of being paid for the others' work.
 """
+
 import numpy as np
 import pytest
 
-from client.simulator.run import SimConfig, Simulation
+from experiments.config import SimConfig
+from experiments.simulator import Simulation
 
 
 def small_run(attack: str, seed: int = 0):
@@ -18,8 +20,17 @@ def small_run(attack: str, seed: int = 0):
 
 def simulation(attack: str, seed: int = 0) -> Simulation:
     # Attackers vote truthfully here, so that a rejection is the honest voters' verdict on the update.
-    return Simulation(SimConfig(participants=10, attacker_fraction=0.4, attack=attack, attackers_lie=False,
-                                rounds=12, mode="torch", seed=seed))
+    return Simulation(
+        SimConfig(
+            participants=10,
+            attacker_fraction=0.4,
+            attack=attack,
+            attackers_lie=False,
+            rounds=12,
+            mode="torch",
+            seed=seed,
+        )
+    )
 
 
 @pytest.mark.parametrize("attack", ["label_flip", "sign_flip", "gaussian_noise", "scaled"])
@@ -45,8 +56,12 @@ def test_free_riders_are_refused_and_never_paid_as_proposers():
     sim = simulation("free_rider")
     result = sim.run()
     state = sim.state()
-    reasons = [e.reason for key, malicious in zip(sim.keys, result.malicious) if malicious
-               for e in state.history(key.address, state.participant(key.address))]
+    reasons = [
+        e.reason
+        for key, malicious in zip(sim.keys, result.malicious)
+        if malicious
+        for e in state.history(key.address, state.participant(key.address))
+    ]
     assert "proposer_accepted" not in reasons
     assert reasons.count("liveness_proposer") >= 1
     assert result.attacker_return < 0 < result.honest_return

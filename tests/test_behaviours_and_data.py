@@ -1,11 +1,12 @@
 """Behaviours do what their names say; the packaged data splits as promised."""
+
 import numpy as np
 import pytest
 
-from client import behaviours
-from client.ml import data, models
-from client.ml.training import TrainConfig, evaluate
-from client.participant import judge, make_update
+from participant import behaviours
+from participant.duties import judge, make_update
+from participant.ml import data, models
+from participant.ml.training import TrainConfig, evaluate
 
 UPDATE = [("w", np.array([1.0, -2.0, 3.0], np.float32)), ("b", np.array([0.5], np.float32))]
 RNG = np.random.default_rng
@@ -51,6 +52,7 @@ def test_dirichlet_partition_is_skewed():
     def label_entropy(client):
         p = np.bincount(client.train.y, minlength=10) / len(client.train)
         return -(p[p > 0] * np.log(p[p > 0])).sum()
+
     assert np.mean([label_entropy(c) for c in skewed]) < np.mean([label_entropy(c) for c in iid]) - 0.5
 
 
@@ -62,12 +64,16 @@ def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
     trained = [(n, p + d) for (n, p), (_, d) in zip(initial, honest)]
     assert evaluate(kind, trained, test)[0] > evaluate(kind, initial, test)[0] + 0.2
     # From a model that has learned something, another honest step is accepted, a flipped one is not.
-    assert judge(kind, trained, make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2),
-                 clients[1])[0] is True
+    assert (
+        judge(kind, trained, make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2), clients[1])[
+            0
+        ]
+        is True
+    )
     attack = make_update(behaviours.SignFlip(), kind, trained, clients[2], TrainConfig(), seed=2)
     assert judge(kind, trained, attack, clients[1])[0] is False
 
 
-def test_mlp_names_match_the_localnet_genesis():
-    from localnet.genesis import DIGITS_MLP
-    assert [(n, v.shape) for n, v in models.initial_params("mlp")] == DIGITS_MLP
+def test_mlp_names_and_shapes_are_the_genesis_models():
+    digits_mlp = [("fc1.weight", (32, 64)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
+    assert [(n, v.shape) for n, v in models.initial_params("mlp")] == digits_mlp

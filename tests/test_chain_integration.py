@@ -3,15 +3,17 @@
 A scripted federation bonds six participants over RPC and plays rounds: honest rounds are
 accepted, a poisoned round is rejected by the voters and its proposers are slashed.
 """
+
 import pytest
+from chain import initial_model
+from federation import ScriptedFederation
 
 from abci_app.codes import Code
 from abci_app.genesis import default_params
 from client import tx as txb
 from client.keys import Key
-from federation import ScriptedFederation
 from flchain.v1 import query_pb2, types_pb2
-from localnet import commands
+from localnet import launch
 from localnet.genesis import participant_keys
 from localnet.net import KEEP
 
@@ -28,12 +30,19 @@ def fast_params() -> types_pb2.Params:
 
 
 def start(tmp_path, validators, port_base):
-    return commands.start(tmp_path, validators=validators, participants=PARTICIPANTS,
-                          base_port=port_base(validators), params=fast_params(), timeout_commit="300ms")
+    return launch.start(
+        tmp_path,
+        validators=validators,
+        participants=PARTICIPANTS,
+        base_port=port_base(validators),
+        params=fast_params(),
+        model=initial_model(),
+        timeout_commit="300ms",
+    )
 
 
 def federation(net, home) -> ScriptedFederation:
-    keys = participant_keys(commands.keys_dir(home), PARTICIPANTS)
+    keys = participant_keys(launch.keys_dir(home), PARTICIPANTS)
     return ScriptedFederation(net.rpc(0), keys, net.chain_id)
 
 
@@ -70,15 +79,20 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
         assert fed.query(f"/account/{key.bech32}", types_pb2.Account).nonce == 0
 
         outcomes = play_three_rounds(fed)
-        assert list(outcomes.values()) == [types_pb2.OUTCOME_ACCEPTED, types_pb2.OUTCOME_REJECTED,
-                                           types_pb2.OUTCOME_ACCEPTED]
+        assert list(outcomes.values()) == [
+            types_pb2.OUTCOME_ACCEPTED,
+            types_pb2.OUTCOME_REJECTED,
+            types_pb2.OUTCOME_ACCEPTED,
+        ]
         poisoned = fed.query(f"/round/{min(outcomes) + 1}", types_pb2.Round)
         params = fed.query("/params", types_pb2.Params)
         for address in poisoned.proposers:
             info = fed.query(f"/participant/{fed.keys[address].bech32}", query_pb2.ParticipantInfo)
             slashes = [e for e in info.history if e.reason == "proposer_rejected"]
             assert [e.round for e in slashes] == [poisoned.id]
-            assert slashes[0].amount == (slashes[0].stake_after + slashes[0].amount) * params.proposer_slash_bps // 10_000
+            assert (
+                slashes[0].amount == (slashes[0].stake_after + slashes[0].amount) * params.proposer_slash_bps // 10_000
+            )
         model = fed.query("/model", types_pb2.GlobalModel)
         assert model.version == 2
         # A used nonce is refused (the identical bytes never even reach the app: CometBFT's cache).
@@ -99,16 +113,16 @@ def localnet4(tmp_path_factory, cometbft_bin, port_base):
 
 
 def common_hashes(net, heights) -> dict[int, set[str]]:
-    return {h: {net.rpc(i).block(h)["block"]["header"]["app_hash"] for i in range(net.validators)}
-            for h in heights}
+    return {h: {net.rpc(i).block(h)["block"]["header"]["app_hash"] for i in range(net.validators)} for h in heights}
 
 
 def test_localnet_rounds_with_one_app_hash(localnet4):
     net, home = localnet4
     fed = federation(net, home)
     outcomes = play_three_rounds(fed)
-    assert sorted(outcomes.values()) == sorted([types_pb2.OUTCOME_ACCEPTED, types_pb2.OUTCOME_REJECTED,
-                                                types_pb2.OUTCOME_ACCEPTED])
+    assert sorted(outcomes.values()) == sorted(
+        [types_pb2.OUTCOME_ACCEPTED, types_pb2.OUTCOME_REJECTED, types_pb2.OUTCOME_ACCEPTED]
+    )
     top = min(r["height"] for r in net.status())
     hashes = common_hashes(net, range(2, top + 1))
     assert all(len(v) == 1 for v in hashes.values()), {h: v for h, v in hashes.items() if len(v) > 1}

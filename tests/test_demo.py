@@ -1,11 +1,12 @@
 """`flchain demo` end to end at a small scale: a real 4-validator localnet, torch participants over
 gRPC, and the report it promises."""
+
 import csv
 import json
 
 import pytest
 
-from client.cli import main as flchain
+from cli.main import main as flchain
 from localnet import Localnet
 
 pytestmark = pytest.mark.integration
@@ -13,12 +14,30 @@ pytestmark = pytest.mark.integration
 
 def test_demo_runs_rounds_and_writes_its_report(tmp_path, cometbft_bin, port_base, capsys):
     home, out = tmp_path / "net", tmp_path / "report"
-    assert flchain(["demo", "--participants", "8", "--attacker-fraction", "0.25", "--rounds", "3",
-                    "--home", str(home), "--base-port", str(port_base(4)), "--out", str(out),
-                    "--no-baselines"]) == 0
+    assert (
+        flchain(
+            [
+                "demo",
+                "--participants",
+                "8",
+                "--attacker-fraction",
+                "0.25",
+                "--rounds",
+                "3",
+                "--home",
+                str(home),
+                "--base-port",
+                str(port_base(4)),
+                "--out",
+                str(out),
+                "--no-baselines",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     assert "8 participants joined (2 malicious: sign_flip, lying voters)" in printed.out
-    summary = json.loads(printed.out[printed.out.index("{"):printed.out.rindex("}") + 1])
+    summary = json.loads(printed.out[printed.out.index("{") : printed.out.rindex("}") + 1])
     with (out / "rounds.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == summary["rounds_played"] == 3

@@ -2,6 +2,7 @@
 
 One node with its app and gateway serves the module; six funded participant keys start unbonded.
 """
+
 import json
 import threading
 import time
@@ -11,29 +12,29 @@ import pytest
 
 from abci_app.codes import Code
 from abci_app.genesis import STANDARD_BOND, default_params
-from client import behaviours
+from cli.main import main as flchain
 from client import tx as txb
-from client.cli import main as flchain
 from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected, Unavailable
 from client.keys import Key
-from client.ml import data
-from client.runtime import Participant
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
-from localnet import commands
-from localnet.genesis import DIGITS_MLP, PARTICIPANT_BALANCE, participant_keys
+from localnet import launch
+from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
 from localnet.net import KEEP
+from participant.ml import data, models
+from participant.runtime import Participant
 
 pytestmark = pytest.mark.integration
+DIGITS_MLP = [(name, values.shape) for name, values in models.initial_params("mlp")]
 PARTICIPANTS = 6
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, cometbft_bin, port_base):
     home = tmp_path_factory.mktemp("gateway-net")
-    net = commands.start(home, 1, participants=PARTICIPANTS, base_port=port_base(1))
-    keys = participant_keys(commands.keys_dir(home), PARTICIPANTS)
+    net = launch.start(home, 1, participants=PARTICIPANTS, base_port=port_base(1), model=models.initial_params("mlp"))
+    keys = participant_keys(launch.keys_dir(home), PARTICIPANTS)
     client = GatewayClient(net.ports(0).gateway_address, retry_for=20)
     try:
         yield net, keys, client
@@ -95,16 +96,20 @@ def test_unreachable_gateway_is_one_clear_line(closed_port):
 def test_participants_play_rounds_over_grpc(node):
     net, keys, client = node
     shards, _ = data.partition(PARTICIPANTS, seed=0)
-    participants = [Participant(k, GatewayClient(net.ports(0).gateway_address), shards[i], seed=i)
-                    for i, k in enumerate(keys)]
+    participants = [
+        Participant(k, GatewayClient(net.ports(0).gateway_address), shards[i], seed=i) for i, k in enumerate(keys)
+    ]
     threads = [threading.Thread(target=p.run, daemon=True) for p in participants]
     for t in threads:
         t.start()
     watch = client.watch_rounds()
     try:
         # A round whose proposer was still starting up ends with no update; the next one is played.
-        finished = next_event(iter(watch), lambda e: e.HasField("finished")
-                              and e.finished.outcome != types_pb2.OUTCOME_NO_UPDATES, timeout=180).finished
+        finished = next_event(
+            iter(watch),
+            lambda e: e.HasField("finished") and e.finished.outcome != types_pb2.OUTCOME_NO_UPDATES,
+            timeout=180,
+        ).finished
     finally:
         watch.cancel()
         for p in participants:
@@ -142,8 +147,9 @@ def test_a_restarted_participant_never_acts_twice(node):
     while key.address not in client.round(event.round.id).submitted:
         assert time.monotonic() < deadline, "the update never reached a block"
         time.sleep(0.2)
-    restarted = Participant(key, GatewayClient(net.ports(0).gateway_address), shards[keys.index(key)],
-                            seed=keys.index(key))
+    restarted = Participant(
+        key, GatewayClient(net.ports(0).gateway_address), shards[keys.index(key)], seed=keys.index(key)
+    )
     assert restarted.handle(event) is None  # the chain says it is done
     assert list(client.round(event.round.id).submitted).count(key.address) == 1
     assert client.account(key.bech32).nonce == nonce + 1
@@ -155,8 +161,10 @@ def test_watch_rides_out_a_gateway_restart(node):
     address = keys[1].bech32
     events = iter(client.watch_rounds(address))
     first = next(events)
-    expected = {keys[1].address in first.round.proposers: gw.ROLE_PROPOSER,
-                keys[1].address in first.round.voters: gw.ROLE_VOTER}.get(True, gw.ROLE_NONE)
+    expected = {
+        keys[1].address in first.round.proposers: gw.ROLE_PROPOSER,
+        keys[1].address in first.round.voters: gw.ROLE_VOTER,
+    }.get(True, gw.ROLE_NONE)
     assert first.role == expected
     net.stop_node(0, "gateway")
     net.start_node(0, KEEP)
@@ -184,7 +192,7 @@ def test_a_node_that_is_down_is_unavailable_then_back(node):
 def test_cli_tx_and_query(node, tmp_path, capsys):
     net, keys, client = node
     gateway, rpc = net.ports(0).gateway_address, net.ports(0).rpc_url
-    keyring = str(commands.keys_dir(net.home))
+    keyring = str(launch.keys_dir(net.home))
     assert flchain(["keys", "list", "--keyring-dir", keyring]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split("\t") for line in listed] == [[k.name, k.bech32] for k in keys]
@@ -192,8 +200,9 @@ def test_cli_tx_and_query(node, tmp_path, capsys):
     alice = Key.load(tmp_path / "alice.json")
     assert alice.bech32 in capsys.readouterr().out
 
-    assert flchain(["tx", "vote", "1", "yes", "--from", keys[4].name, "--keyring-dir", keyring,
-                    "--gateway", gateway]) == 2
+    assert (
+        flchain(["tx", "vote", "1", "yes", "--from", keys[4].name, "--keyring-dir", keyring, "--gateway", gateway]) == 2
+    )
     assert "tx rejected (code 3" in capsys.readouterr().err  # 30 wrong_phase or 34 not_voter: one line either way
     assert flchain(["tx", "bond", "10", "--from", "alice", "--keyring-dir", str(tmp_path), "--gateway", gateway]) == 2
     assert f"{alice.bech32} has no account on chain {net.chain_id}" in capsys.readouterr().err
@@ -212,7 +221,24 @@ def test_cli_submit_update_reaches_the_chain_checks(node, tmp_path, capsys):
     net, keys, client = node
     update = tmp_path / "update.npz"
     np.savez(update, **{name: np.zeros(shape, np.float32) for name, shape in DIGITS_MLP[:2]})
-    assert flchain(["tx", "submit-update", "1", str(update), "--num-samples", "10", "--from", keys[3].name,
-                    "--keyring-dir", str(commands.keys_dir(net.home)), "--gateway", net.ports(0).gateway_address]) == 2
+    assert (
+        flchain(
+            [
+                "tx",
+                "submit-update",
+                "1",
+                str(update),
+                "--num-samples",
+                "10",
+                "--from",
+                keys[3].name,
+                "--keyring-dir",
+                str(launch.keys_dir(net.home)),
+                "--gateway",
+                net.ports(0).gateway_address,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: tx rejected (code 3") and err.count("\n") == 1

@@ -1,4 +1,5 @@
 """The gateway's round feed, without a node: event parsing and snapshot publication."""
+
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from gateway.feed import RoundFeed, _event_height, websocket_url
 
 class FakeRPC:
     """Answers /round and /round/<id> from a dict, as a node's ABCI queries would."""
+
     url = "http://127.0.0.1:1"
 
     def __init__(self):
@@ -25,8 +27,17 @@ class FakeRPC:
 
 
 def test_event_height_reads_new_block_events():
-    event = {"jsonrpc": "2.0", "id": 1, "result": {"query": "tm.event='NewBlockEvents'", "data": {
-        "type": "tendermint/event/NewBlockEvents", "value": {"height": "42", "events": [], "num_txs": "0"}}}}
+    event = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {
+            "query": "tm.event='NewBlockEvents'",
+            "data": {
+                "type": "tendermint/event/NewBlockEvents",
+                "value": {"height": "42", "events": [], "num_txs": "0"},
+            },
+        },
+    }
     assert _event_height(event) == 42
     assert _event_height({"jsonrpc": "2.0", "id": 1, "result": {}}) is None  # the subscription's ack
     with pytest.raises(ValueError, match="subscription refused"):

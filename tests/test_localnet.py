@@ -3,6 +3,7 @@
 One 4-validator net is shared by the module (starting one costs a few seconds on two cores);
 tests run in file order and the last one takes it down.
 """
+
 import time
 
 import pytest
@@ -25,8 +26,9 @@ def _pid_alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory, cometbft_bin, port_base):
-    localnet = Localnet(tmp_path_factory.mktemp("localnet"), validators=4, cometbft=cometbft_bin,
-                        base_port=port_base(4))
+    localnet = Localnet(
+        tmp_path_factory.mktemp("localnet"), validators=4, cometbft=cometbft_bin, base_port=port_base(4)
+    )
     try:
         localnet.init(APP_STATE, block_max_bytes=BLOCK_MAX_BYTES, max_tx_bytes=MAX_TX_BYTES)
         localnet.up(timeout=60)
@@ -142,4 +144,3 @@ def test_unreachable_node_raises_one_line(closed_port):
     assert f"127.0.0.1:{closed_port}" in message and "\n" not in message
     with pytest.raises(TimeoutError, match="did not reach height 5"):
         rpc.wait_for_height(5, timeout=0.3)
-

@@ -1,11 +1,12 @@
 """SQLite persistence: a restarted machine resumes at the committed height with the same app hash."""
+
 import numpy as np
+from chain import Chain
 
 from abci_app import tensors
 from abci_app.machine import StateMachine
 from abci_app.queries import answer
 from abci_app.store import SqliteStore
-from chain import Chain
 from client import tx as txb
 from flchain.v1 import types_pb2
 
@@ -18,8 +19,11 @@ def drive(chain: Chain, blocks: int) -> list[bytes]:
         if chain.height:
             rnd = chain.round()
             if rnd.phase == types_pb2.PHASE_PROPOSE:
-                txs = [chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(), 10))
-                       for a in rnd.proposers if a not in rnd.submitted]
+                txs = [
+                    chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(), 10))
+                    for a in rnd.proposers
+                    if a not in rnd.submitted
+                ]
             elif rnd.phase == types_pb2.PHASE_VOTE:
                 voted = {b.voter for b in rnd.ballots}
                 txs = [chain.tx(chain.key(a), txb.vote(rnd.id, True)) for a in rnd.voters if a not in voted]
@@ -38,8 +42,10 @@ def test_restart_resumes_with_same_height_hash_and_future(tmp_path):
 
     resumed = StateMachine(SqliteStore(path))
     assert (resumed.height, resumed.app_hash) == (12, expected[11])
-    assert answer(resumed.committed_state(), "/model").value == answer(
-        StateMachine(SqliteStore(path)).committed_state(), "/model").value
+    assert (
+        answer(resumed.committed_state(), "/model").value
+        == answer(StateMachine(SqliteStore(path)).committed_state(), "/model").value
+    )
     # Continue on the restarted machine with the same client-side view (keys and nonces).
     first.machine = resumed
     assert drive(first, 18) == expected[12:]
@@ -76,5 +82,7 @@ def test_model_tensor_roundtrip_is_bit_exact(tmp_path):
     chain = Chain(machine=StateMachine(SqliteStore(tmp_path / "s.sqlite")))
     chain.block()
     model = chain.state().model()
-    genesis_fixed = [np.rint(np.ldexp(np.frombuffer(t.values, "<f4").astype(np.float64), 16)) for t in chain.genesis.model]
-    assert all((tensors.decode(t, 16).ravel() == g).all() for t, g in zip(model.tensors, genesis_fixed))
+    genesis_fixed = [
+        np.rint(np.ldexp(np.frombuffer(t.values, "<f4").astype(np.float64), 16)) for t in chain.genesis.model
+    ]
+    assert all((tensors.read(t).ravel() == g).all() for t, g in zip(model.tensors, genesis_fixed))

@@ -1,17 +1,18 @@
 """Property tests: exact, order-independent aggregation; random tx sequences never break the machine."""
+
 import hashlib
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregation, tensors
+from abci_app import aggregation, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
-from chain import MODEL_SHAPES, Chain
 from client import tx as txb
 from flchain.v1 import tx_pb2, types_pb2
 
@@ -22,8 +23,10 @@ int32s = st.integers(-(2**31), 2**31 - 1)
 def updates(draw):
     size = draw(st.integers(1, 6))
     count = draw(st.integers(1, 8))
-    return [(draw(st.integers(1, 10**6)), [np.array(draw(st.lists(int32s, min_size=size, max_size=size)),
-                                                     dtype=np.int64)]) for _ in range(count)]
+    return [
+        (draw(st.integers(1, 10**6)), [np.array(draw(st.lists(int32s, min_size=size, max_size=size)), dtype=np.int64)])
+        for _ in range(count)
+    ]
 
 
 @given(updates(), st.randoms())
@@ -45,8 +48,8 @@ def test_squared_norm_is_exact(values):
 
 @given(st.lists(st.floats(-30_000, 30_000, width=32), min_size=1, max_size=20))
 def test_float_to_fixed_conversion_is_exact_round_half_even(values):
-    t = tensors.encode_float("x", np.array(values, dtype=np.float32))
-    fixed = tensors.decode(t, 16)
+    t = wire.encode_float("x", np.array(values, dtype=np.float32))
+    fixed = wire.decode_tensor(t, 16)
     assert fixed.tolist() == [round(float(np.float32(v)) * 2**16) for v in values]
 
 
@@ -80,16 +83,24 @@ def tx_blocks(draw):
         block = []
         for _ in range(draw(st.integers(0, 4))):
             sender = draw(st.integers(0, KEYS - 1))
-            block.append((sender, draw(st.lists(messages(1 + height // 4), min_size=1, max_size=2)),
-                          draw(st.sampled_from(["next", "next", "next", "stale", "garbage"]))))
+            block.append(
+                (
+                    sender,
+                    draw(st.lists(messages(1 + height // 4), min_size=1, max_size=2)),
+                    draw(st.sampled_from(["next", "next", "next", "stale", "garbage"])),
+                )
+            )
         blocks.append(block)
     return blocks
 
 
 def supply(chain: Chain) -> int:
     state = chain.state()
-    return (sum(state.account(k.address).balance for k in chain.keys)
-            + sum(p.stake for p in state.participants()) + sum(e.amount for _, e in state.unbondings()))
+    return (
+        sum(state.account(k.address).balance for k in chain.keys)
+        + sum(p.stake for p in state.participants())
+        + sum(e.amount for _, e in state.unbondings())
+    )
 
 
 def run_blocks(chain: Chain, blocks) -> list[bytes]:
@@ -111,8 +122,12 @@ def run_blocks(chain: Chain, blocks) -> list[bytes]:
             chain.nonces[k.address] = chain.state().account(k.address).nonce
         hashes.append(out.app_hash)
         check_invariants(chain)
-        minted = sum(int(dict(e.attributes)["amount"]) for r in [*out.tx_results, None]
-                     for e in (out.events if r is None else r.events) if e.type == "rewarded")
+        minted = sum(
+            int(dict(e.attributes)["amount"])
+            for r in [*out.tx_results, None]
+            for e in (out.events if r is None else r.events)
+            if e.type == "rewarded"
+        )
         burned = sum(int(dict(e.attributes)["amount"]) for e in out.events if e.type == "slashed")
         if expected_supply is not None:
             expected_supply += minted - burned

@@ -1,9 +1,11 @@
 """ABCI query paths answer protobuf messages, or a code and a reason."""
+
+from chain import Chain
+
 from abci_app.codes import Code
 from abci_app.machine import StateMachine
 from abci_app.queries import answer
 from abci_app.store import MemoryStore
-from chain import Chain
 from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
 

@@ -1,20 +1,27 @@
 """The round game: draws, updates, ballots, tally, rewards, slashing, liveness and removal."""
+
 import numpy as np
 import pytest
+from chain import MODEL_SHAPES, Chain, make_params
 
 from abci_app import aggregation, rounds, tensors
 from abci_app.codes import Code
-from chain import MODEL_SHAPES, Chain, make_params
 from client import tx as txb
 from flchain.v1 import types_pb2
 
-PROPOSE, VOTE, SELECT, TALLY = (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE,
-                                types_pb2.PHASE_SELECT, types_pb2.PHASE_TALLY)
+PROPOSE, VOTE, SELECT, TALLY = (
+    types_pb2.PHASE_PROPOSE,
+    types_pb2.PHASE_VOTE,
+    types_pb2.PHASE_SELECT,
+    types_pb2.PHASE_TALLY,
+)
 
 
 def submit_all(chain: Chain, rnd, samples=(100, 300, 50), scale=0.01):
-    txs = [chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(scale * (i + 1)), samples[i]))
-           for i, a in enumerate(rnd.proposers)]
+    txs = [
+        chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(scale * (i + 1)), samples[i]))
+        for i, a in enumerate(rnd.proposers)
+    ]
     out = chain.block(*txs)
     assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
     chain.blocks_until(lambda s: s.round().phase != PROPOSE)
@@ -32,6 +39,7 @@ def stakes(chain: Chain) -> dict[bytes, int]:
 
 
 # --- draw ------------------------------------------------------------------------------------
+
 
 def test_draw_is_deterministic_disjoint_and_seed_dependent():
     eligible = [bytes([i]) * 20 for i in range(10)]
@@ -72,6 +80,7 @@ def test_round_started_event_and_deadlines():
 
 
 # --- updates ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def proposing() -> tuple[Chain, types_pb2.Round]:
@@ -145,7 +154,7 @@ def test_update_of_zeros_is_refused(proposing):
     zeros = chain.honest_update(0.0)
     res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, zeros, 10))
     assert res.code == Code.EMPTY_UPDATE and "changes nothing" in res.log
-    tiny = chain.honest_update(2.0 ** -18)  # below the fixed-point resolution (2^-16): zero as well
+    tiny = chain.honest_update(2.0**-18)  # below the fixed-point resolution (2^-16): zero as well
     assert submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, tiny, 10)).code == Code.EMPTY_UPDATE
 
 
@@ -164,6 +173,7 @@ def test_check_tx_sees_phase_and_role(proposing):
 
 # --- candidate and ballots -------------------------------------------------------------------
 
+
 def test_candidate_is_exact_weighted_fedavg():
     chain = Chain()
     rnd = chain.start_round()
@@ -172,7 +182,7 @@ def test_candidate_is_exact_weighted_fedavg():
     assert cand.round == rnd.id and cand.total_samples == 400 and list(cand.contributors) == list(rnd.proposers)
     scale = 1 << chain.params.frac_bits
     expected = round((100 * round(0.01 * scale) + 300 * round(0.02 * scale)) / 400)
-    delta = tensors.decode(cand.delta[0], chain.params.frac_bits)
+    delta = tensors.read(cand.delta[0])
     assert delta.shape == MODEL_SHAPES[0][1] and (delta == expected).all()
     assert chain.round().phase == VOTE
     assert chain.query("/candidate").code == Code.OK
@@ -194,15 +204,16 @@ def test_vote_rules():
 def test_accepted_round_moves_model_and_rewards():
     chain = Chain()
     rnd = chain.start_round()
-    model_before = [tensors.decode(t, 16) for t in chain.state().model().tensors]
+    model_before = [tensors.read(t) for t in chain.state().model().tensors]
     before = stakes(chain)
     submit_all(chain, rnd)
-    delta = [tensors.decode(t, 16) for t in chain.state().candidate().delta]
+    delta = [tensors.read(t) for t in chain.state().candidate().delta]
     vote_all(chain, rnd, [True, True, False])
     model = chain.state().model()
     assert model.version == 1 and model.round == rnd.id
-    assert all((tensors.decode(t, 16) == m).all() for t, m in zip(model.tensors,
-                                                                 aggregation.apply_delta(model_before, delta)))
+    assert all(
+        (tensors.read(t) == m).all() for t, m in zip(model.tensors, aggregation.apply_delta(model_before, delta))
+    )
     after = stakes(chain)
     p = chain.params
     for a in rnd.proposers:

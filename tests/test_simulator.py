@@ -1,4 +1,5 @@
 """The simulator drives the chain's own state machine: same txs, same state, same app hash."""
+
 import csv
 import json
 
@@ -9,20 +10,21 @@ from abci_app.application import FlchainApplication
 from abci_app.genesis import to_app_state
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
-from client.cli import main as flchain
-from client.simulator import sweep
-from client.simulator.baselines import aggregate
-from client.simulator.run import CHAIN_ID, SimConfig, Simulation
+from cli.main import main as flchain
+from experiments import sweep
+from experiments.baselines import aggregate
+from experiments.config import SimConfig
+from experiments.simulator import CHAIN_ID, Simulation
 from tendermint.abci import types_pb2 as abci
 
 
 def replay_through_abci(sim: Simulation, path) -> list[bytes]:
     """Feed the simulator's blocks to the ABCI application exactly as CometBFT would."""
     app = FlchainApplication(StateMachine(SqliteStore(path)))
-    app_state = json.dumps(to_app_state(sim.genesis)).encode()
+    app_state = json.dumps(to_app_state(sim.chain.genesis)).encode()
     app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, initial_height=1, app_state_bytes=app_state))
     hashes = []
-    for height, block_hash, txs in sim.blocks:
+    for height, block_hash, txs in sim.chain.blocks:
         hashes.append(app.finalize_block(abci.RequestFinalizeBlock(txs=txs, height=height, hash=block_hash)).app_hash)
         app.commit(abci.RequestCommit())
     return hashes
@@ -33,18 +35,19 @@ def test_simulator_and_chain_agree(tmp_path, mode):
     config = SimConfig(participants=8, attacker_fraction=0.25, rounds=6 if mode == "torch" else 15, mode=mode)
     sim = Simulation(config)
     hashes = []
-    original = sim._block
+    original = sim.chain.block
 
-    def recording(txs):
-        outcome = original(txs)
+    def recording(*txs):
+        outcome = original(*txs)
         hashes.append(outcome.app_hash)
         return outcome
-    sim._block = recording
+
+    sim.chain.block = recording
     result = sim.run()
     assert len(result.records) == config.rounds
     assert any(r.outcome == "rejected" for r in result.records)
     assert replay_through_abci(sim, tmp_path / "chain.sqlite") == hashes
-    assert sum(len(txs) for _, _, txs in sim.blocks) > 2 * config.rounds
+    assert sum(len(txs) for _, _, txs in sim.chain.blocks) > 2 * config.rounds
 
 
 def test_same_seed_same_history():
@@ -62,13 +65,15 @@ def test_metrics_follow_the_records():
     expected = np.mean([(result.final_wealth[i] - result.initial_wealth[i]) / 2_000 for i in honest])
     assert result.honest_return == pytest.approx(expected)
     assert result.attacker_return < 0 < result.honest_return
-    still_bonded = sum(not m and s >= result.config.threshold * 2_000 for s, m in
-                       zip(result.records[-1].stakes, result.malicious))
+    still_bonded = sum(
+        not m and s >= result.config.threshold * 2_000 for s, m in zip(result.records[-1].stakes, result.malicious)
+    )
     assert result.honest_removed_share == pytest.approx(1 - still_bonded / len(honest))
 
 
 def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
-    from client.simulator.baselines import run_baseline
+    from experiments.baselines import run_baseline
+
     config = SimConfig(attack="sign_flip", attacker_fraction=0.3, rounds=40)  # the chain's default params
     result = Simulation(config).run()
     assert result.rounds_until_attackers_removed is not None
@@ -78,15 +83,25 @@ def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
 
 
 def test_sweep_summary_is_computed_from_runs():
-    grid = sweep.Grid(threshold=(0.5,), proposer_reward_bps=(300, 1_000), proposer_slash_bps=(3_000,),
-                      num_proposers=(3,), num_voters=(5,), attacker_fraction=(0.1, 0.3), seeds=2)
+    grid = sweep.Grid(
+        threshold=(0.5,),
+        proposer_reward_bps=(300, 1_000),
+        proposer_slash_bps=(3_000,),
+        num_proposers=(3,),
+        num_voters=(5,),
+        attacker_fraction=(0.1, 0.3),
+        seeds=2,
+    )
     rows = sweep.run_sweep(grid, SimConfig(mode="fast", rounds=30))
     assert len(rows) == 2 * 2 * 2
     summary = sweep.summarize(rows, cap=30)
     assert len(summary) == 4
     for s in summary:
-        runs = [r for r in rows if r["proposer_reward_bps"] == s["proposer_reward_bps"]
-                and r["attacker_fraction"] == s["attacker_fraction"]]
+        runs = [
+            r
+            for r in rows
+            if r["proposer_reward_bps"] == s["proposer_reward_bps"] and r["attacker_fraction"] == s["attacker_fraction"]
+        ]
         assert s["honest_return"] == pytest.approx(np.mean([r["honest_return"] for r in runs]))
         assert s["rounds_until_removed"] == pytest.approx(np.mean([r["rounds_until_removed"] or 31 for r in runs]))
         assert s["removed_share"] == np.mean([r["all_attackers_removed"] for r in runs])
@@ -98,13 +113,21 @@ def test_sweep_summary_is_computed_from_runs():
 
 
 def test_sweep_baselines_follow_the_proposer_count():
-    grid = sweep.Grid(threshold=(0.5, 0.7), proposer_reward_bps=(1_000,), proposer_slash_bps=(3_000,),
-                      num_proposers=(1, 3), num_voters=(5,), attacker_fraction=(0.3,), seeds=1)
+    grid = sweep.Grid(
+        threshold=(0.5, 0.7),
+        proposer_reward_bps=(1_000,),
+        proposer_slash_bps=(3_000,),
+        num_proposers=(1, 3),
+        num_voters=(5,),
+        attacker_fraction=(0.3,),
+        seeds=1,
+    )
     calls = []
 
     def baseline(config):
         calls.append(config.num_proposers)
         return {"fake_accuracy": config.num_proposers / 10}
+
     rows = sweep.run_sweep(grid, SimConfig(mode="fast", rounds=5), baseline_fn=baseline)
     assert sorted(calls) == [1, 3]  # one undefended run per proposer count, shared across thresholds
     assert all(r["fake_accuracy"] == r["num_proposers"] / 10 for r in rows)
@@ -113,22 +136,50 @@ def test_sweep_baselines_follow_the_proposer_count():
 def test_recommend_rejects_params_with_negative_honest_return():
     base = {"threshold": 0.5, "proposer_slash_bps": 3_000, "num_proposers": 3, "num_voters": 5}
     summary = [
-        {**base, "proposer_reward_bps": 100, "attacker_fraction": 0.1, "removed_share": 1.0,
-         "rounds_until_removed": 3.0, "honest_return": -0.1},
-        {**base, "proposer_reward_bps": 500, "attacker_fraction": 0.1, "removed_share": 1.0,
-         "rounds_until_removed": 9.0, "honest_return": 0.2},
-        {**base, "proposer_reward_bps": 900, "attacker_fraction": 0.1, "removed_share": 0.5,
-         "rounds_until_removed": 2.0, "honest_return": 0.4},
-        {**base, "proposer_reward_bps": 700, "attacker_fraction": 0.1, "removed_share": 1.0,
-         "rounds_until_removed": 4.0, "honest_return": 0.3, "honest_removed_share": 0.5},
+        {
+            **base,
+            "proposer_reward_bps": 100,
+            "attacker_fraction": 0.1,
+            "removed_share": 1.0,
+            "rounds_until_removed": 3.0,
+            "honest_return": -0.1,
+        },
+        {
+            **base,
+            "proposer_reward_bps": 500,
+            "attacker_fraction": 0.1,
+            "removed_share": 1.0,
+            "rounds_until_removed": 9.0,
+            "honest_return": 0.2,
+        },
+        {
+            **base,
+            "proposer_reward_bps": 900,
+            "attacker_fraction": 0.1,
+            "removed_share": 0.5,
+            "rounds_until_removed": 2.0,
+            "honest_return": 0.4,
+        },
+        {
+            **base,
+            "proposer_reward_bps": 700,
+            "attacker_fraction": 0.1,
+            "removed_share": 1.0,
+            "rounds_until_removed": 4.0,
+            "honest_return": 0.3,
+            "honest_removed_share": 0.5,
+        },
     ]
     assert sweep.recommend(summary)["proposer_reward_bps"] == 500
     assert sweep.recommend(summary, max_honest_removed=0.5)["proposer_reward_bps"] == 700
 
 
 def test_robust_aggregators():
-    ups = [[("w", np.array([1.0, 10.0], np.float32))], [("w", np.array([2.0, 20.0], np.float32))],
-           [("w", np.array([100.0, -50.0], np.float32))]]
+    ups = [
+        [("w", np.array([1.0, 10.0], np.float32))],
+        [("w", np.array([2.0, 20.0], np.float32))],
+        [("w", np.array([100.0, -50.0], np.float32))],
+    ]
     assert aggregate("median", ups, [1, 1, 1])[0][1].tolist() == [2.0, 10.0]
     assert aggregate("trimmed_mean", ups, [1, 1, 1])[0][1].tolist() == [2.0, 10.0]
     assert aggregate("fedavg", ups, [2, 1, 1])[0][1].tolist() == pytest.approx([26.0, -2.5])
@@ -143,9 +194,33 @@ def test_cli_run_and_sweep_write_reports(tmp_path, capsys):
     assert sum(k.startswith("stake_") for k in rows[0]) == 20
     assert (folder / "stake.png").stat().st_size > 10_000
     assert '"rounds_played": 12' in capsys.readouterr().out
-    assert flchain(["simulate", "sweep", "--rounds", "15", "--threshold", "0.5", "--reward-bps", "500",
-                    "--slash-bps", "3000", "--proposers", "3", "--voters", "5", "--attacker-fraction", "0.1,0.3", "--seeds", "1",
-                    "--out", str(tmp_path)]) == 0
+    assert (
+        flchain(
+            [
+                "simulate",
+                "sweep",
+                "--rounds",
+                "15",
+                "--threshold",
+                "0.5",
+                "--reward-bps",
+                "500",
+                "--slash-bps",
+                "3000",
+                "--proposers",
+                "3",
+                "--voters",
+                "5",
+                "--attacker-fraction",
+                "0.1,0.3",
+                "--seeds",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| threshold |" in out
     assert (tmp_path / "sweep-sign_flip-fast-summary.csv").exists() and (tmp_path / "sweep-sign_flip-fast.png").exists()

@@ -1,8 +1,9 @@
 """Bonding, unbonding and the unbonding queue."""
+
 import pytest
+from chain import Chain, make_params
 
 from abci_app.codes import Code
-from chain import Chain, make_params
 from client import tx as txb
 from flchain.v1 import types_pb2
 

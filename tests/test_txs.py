@@ -1,8 +1,10 @@
 """Stateless and account checks: every bad tx gets its own code, a clear log, and changes nothing."""
+
+import numpy as np
 import pytest
+from chain import CHAIN_ID, Chain, make_params
 
 from abci_app.codes import Code
-from chain import CHAIN_ID, Chain, make_params
 from client import tx as txb
 from client.keys import Key
 from flchain.v1 import tx_pb2
@@ -17,8 +19,11 @@ def chain() -> Chain:
 
 def snapshot(chain: Chain) -> dict:
     s = chain.state()
-    return {"accounts": [s.account(k.address) for k in chain.keys], "participants": list(s.participants()),
-            "round": s.round()}
+    return {
+        "accounts": [s.account(k.address) for k in chain.keys],
+        "participants": list(s.participants()),
+        "round": s.round(),
+    }
 
 
 def assert_rejected(chain: Chain, raw: bytes, code: Code, text: str) -> None:
@@ -131,3 +136,49 @@ def test_process_proposal_checks(chain):
     good = chain.tx(chain.keys[0], txb.bond(10))
     assert chain.machine.verify_stateless(good).code == Code.OK
     assert chain.machine.verify_stateless(b"junk").code == Code.TX_UNDECODABLE
+
+
+# --- stateless checks (ValidateBasic) and one signature check per path ------------------------------
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        (txb.bond(0), Code.INVALID_AMOUNT),
+        (txb.unbond(0), Code.INVALID_AMOUNT),
+        (txb.submit_update(1, [("fc.bias", np.full(4, np.nan, np.float32))], 10), Code.NON_FINITE),
+        (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 0), Code.BAD_NUM_SAMPLES),
+    ],
+)
+def test_a_message_failing_its_stateless_check_makes_the_proposal_invalid(chain, message, code):
+    raw = chain.tx(chain.keys[0], txb.bond(1), message)
+    checked = chain.machine.verify_stateless(raw)
+    assert checked.code == code and "message 1:" in checked.log
+    assert chain.machine.check_tx(raw).code == code
+    assert chain.state().account(chain.keys[0].address).nonce == 0  # never got as far as the nonce
+
+
+def test_finalize_block_reuses_the_proposal_checks(chain, monkeypatch):
+    from abci_app import machine
+
+    calls = []
+    real = machine.verify_tx
+    monkeypatch.setattr(machine, "verify_tx", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    raw = chain.tx(chain.keys[-1], txb.bond(1_500))
+    assert chain.machine.verify_stateless(raw).code == Code.OK  # ProcessProposal
+    assert chain.block(raw).tx_results[0].code == Code.OK  # FinalizeBlock
+    assert calls == [raw]
+    calls.clear()
+    assert chain.machine.check_tx(chain.tx(chain.keys[-1], txb.bond(10))).code == Code.OK
+    assert len(calls) == 1  # CheckTx verifies on its own path
+
+
+def test_a_recheck_skips_only_the_signature(chain):
+    key = chain.keys[-1]
+    tx = tx_pb2.Tx.FromString(chain.tx(key, txb.bond(1_500)))
+    tx.signature = bytes(64)
+    forged = tx.SerializeToString()
+    assert chain.machine.check_tx(forged).code == Code.BAD_SIGNATURE
+    assert chain.machine.check_tx(forged, recheck=True).code == Code.OK  # only ever rechecked after passing
+    stale = chain.tx(key, txb.bond(1_500), nonce=7)
+    assert chain.machine.check_tx(stale, recheck=True).code == Code.BAD_NONCE

@@ -3,13 +3,16 @@
 Each round draws the same number of proposers from everyone (attackers are never removed) and
 aggregates their updates with plain FedAvg, a coordinate-wise median, or a trimmed mean.
 """
+
+from collections.abc import Sequence
+
 import numpy as np
 
-from client import behaviours
-from client.ml import data, models
-from client.ml.training import add, evaluate
-from client.participant import make_update
-from client.simulator.run import SimConfig
+from experiments.config import SimConfig
+from participant import behaviours
+from participant.duties import make_update, training_seed
+from participant.ml import data, models
+from participant.ml.training import add, evaluate
 
 AGGREGATORS = ("fedavg", "median", "trimmed_mean")
 
@@ -25,9 +28,14 @@ def aggregate(kind: str, updates: list[list[tuple[str, np.ndarray]]], weights: l
             value = np.median(stack, axis=0)
         else:  # trimmed mean: drop the largest and smallest value per coordinate when there are 3+
             k = 1 if len(updates) >= 3 else 0
-            value = np.sort(stack, axis=0)[k:len(updates) - k].mean(axis=0)
+            value = np.sort(stack, axis=0)[k : len(updates) - k].mean(axis=0)
         out.append((name, value.astype(np.float32)))
     return out
+
+
+def run_baselines(config: SimConfig, names: Sequence[str] = ("fedavg", "median")) -> dict[str, list[float]]:
+    """Accuracy per round of the same federation without the chain's defence, per aggregator."""
+    return {name: run_baseline(config, name) for name in names}
 
 
 def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
@@ -39,8 +47,17 @@ def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
     accuracy = []
     for round_id in range(1, config.rounds + 1):
         chosen = draw.choice(config.participants, config.num_proposers, replace=False)
-        updates = [make_update(behaviour[i], config.model, model, shards[i], config.train,
-                               seed=config.seed * 1_000_003 + round_id * 1_009 + int(i)) for i in chosen]
+        updates = [
+            make_update(
+                behaviour[i],
+                config.model,
+                model,
+                shards[i],
+                config.train,
+                seed=training_seed(config.seed, round_id, int(i)),
+            )
+            for i in chosen
+        ]
         model = add(model, aggregate(aggregator, updates, [len(shards[i].train) for i in chosen]))
         accuracy.append(evaluate(config.model, model, global_test)[0])
     return accuracy

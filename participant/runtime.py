@@ -7,23 +7,24 @@ joins late does whatever its role still allows. (A restart that comes before the
 committed signs the very same bytes again, training being seeded, and the node drops the copy;
 failing that, the chain refuses a second update or ballot from one participant in one round.)
 """
+
 import logging
 import threading
 from dataclasses import dataclass, field
 
 from abci_app import genesis
+from abci_app.codes import CODESPACE, Code
 from abci_app.tensors import named_floats
-from abci_app.codes import Code
 from client import tx as txb
-from client.behaviours import Behaviour, Honest
-from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected
+from client.gateway_client import ChainError, GatewayClient, NotFound, RoundWatch, TxRejected
 from client.keys import Key
-from client.ml.data import ClientData
-from client.ml.training import TrainConfig, evaluate
-from client.participant import judge, make_update
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
+from participant.behaviours import Behaviour, Honest
+from participant.duties import judge, make_update, training_seed
+from participant.ml.data import ClientData
+from participant.ml.training import TrainConfig, evaluate
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
@@ -46,7 +47,7 @@ class Participant:
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
         self.actions: list[tuple[int, str]] = []  # (round, "submitted"|"voted yes"|"voted no")
-        self._watch = None
+        self._watch: RoundWatch | None = None
         self._stopped = threading.Event()
         self._frac_bits: int | None = None
 
@@ -76,7 +77,9 @@ class Participant:
     def warm_up(self) -> None:
         """Evaluate the global model once: torch's first call is slow, and a proposer's first
         training must fit in the PROPOSE window."""
-        accuracy, _ = evaluate(self.model_kind, named_floats(self.client.model().tensors, self.frac_bits), self.data.test)
+        accuracy, _ = evaluate(
+            self.model_kind, named_floats(self.client.model().tensors, self.frac_bits), self.data.test
+        )
         log.info("%s ready: global model at %.3f held-out accuracy", self.name, accuracy)
 
     # -- duties ------------------------------------------------------------------------------
@@ -97,7 +100,7 @@ class Participant:
                     return None
                 return self._vote(rnd)
         except TxRejected as err:
-            if err.code in _MISSED and err.codespace == "flchain":
+            if err.code in _MISSED and err.codespace == CODESPACE:
                 log.warning("%s: round %d moved on before our tx (%s)", self.name, rnd.id, err.log)
                 return None
             raise
@@ -105,8 +108,14 @@ class Participant:
 
     def _propose(self, rnd: types_pb2.Round) -> str:
         model = self.client.model()
-        update = make_update(self.behaviour, self.model_kind, named_floats(model.tensors, self.frac_bits), self.data,
-                             self.train, seed=self.seed * 1_000_003 + rnd.id)
+        update = make_update(
+            self.behaviour,
+            self.model_kind,
+            named_floats(model.tensors, self.frac_bits),
+            self.data,
+            self.train,
+            seed=training_seed(self.seed, rnd.id),
+        )
         self.signer.send([txb.submit_update(rnd.id, update, len(self.data.train))])
         self.actions.append((rnd.id, "submitted"))
         log.info("%s submitted its update for round %d", self.name, rnd.id)

@@ -4,6 +4,7 @@ A behaviour decides three things: which labels it trains on, how it turns its ho
 into the one it submits, and whether it tells the truth when it votes. Each is small and named
 so that experiments (the simulator, the demo) can mix them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from client.ml.data import NUM_CLASSES, Split
+from participant.ml.data import NUM_CLASSES, Split
 
 if TYPE_CHECKING:
-    from client.ml.models import Params
+    from participant.ml.models import Params
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Honest(Behaviour):
 @dataclass(frozen=True)
 class LabelFlip(Behaviour):
     """Trains on labels mapped y -> 9 - y: a data-poisoning attack."""
+
     name: ClassVar[str] = "label_flip"
     malicious: ClassVar[bool] = True
 
@@ -51,6 +53,7 @@ class LabelFlip(Behaviour):
 @dataclass(frozen=True)
 class SignFlip(Behaviour):
     """Submits -factor times its honest update: pushes the model uphill."""
+
     name: ClassVar[str] = "sign_flip"
     malicious: ClassVar[bool] = True
     factor: float = 4.0
@@ -62,6 +65,7 @@ class SignFlip(Behaviour):
 @dataclass(frozen=True)
 class GaussianNoise(Behaviour):
     """Submits pure noise instead of an update."""
+
     name: ClassVar[str] = "gaussian_noise"
     malicious: ClassVar[bool] = True
     trains: ClassVar[bool] = False
@@ -74,6 +78,7 @@ class GaussianNoise(Behaviour):
 @dataclass(frozen=True)
 class Scaled(Behaviour):
     """Boosts its update by a large factor to dominate the average (model replacement)."""
+
     name: ClassVar[str] = "scaled"
     malicious: ClassVar[bool] = True
     factor: float = 20.0
@@ -85,6 +90,7 @@ class Scaled(Behaviour):
 @dataclass(frozen=True)
 class FreeRider(Behaviour):
     """Trains nothing and submits zeros, hoping to be paid for others' work."""
+
     name: ClassVar[str] = "free_rider"
     malicious: ClassVar[bool] = True
     trains: ClassVar[bool] = False
@@ -96,13 +102,15 @@ class FreeRider(Behaviour):
 @dataclass(frozen=True)
 class LyingVoter(Behaviour):
     """Trains honestly but always votes against the truth."""
+
     name: ClassVar[str] = "lying_voter"
     malicious: ClassVar[bool] = True
     lies: bool = True
 
 
-ATTACKS: dict[str, type[Behaviour]] = {b.name: b for b in
-                                       (LabelFlip, SignFlip, GaussianNoise, Scaled, FreeRider, LyingVoter)}
+ATTACKS: dict[str, type[Behaviour]] = {
+    b.name: b for b in (LabelFlip, SignFlip, GaussianNoise, Scaled, FreeRider, LyingVoter)
+}
 
 
 def make(name: str, lies: bool = False) -> Behaviour:
@@ -113,8 +121,9 @@ def make(name: str, lies: bool = False) -> Behaviour:
     return cls() if cls is LyingVoter else cls(lies=lies)
 
 
-def assign(participants: int, attacker_fraction: float, attack: str, lies: bool = False,
-           seed: int = 0) -> list[Behaviour]:
+def assign(
+    participants: int, attacker_fraction: float, attack: str, lies: bool = False, seed: int = 0
+) -> list[Behaviour]:
     """One behaviour per participant: round(fraction * participants) attackers at seeded positions.
 
     The simulator, its baselines and the demo all call this, so one seed means the same attackers."""

@@ -7,6 +7,7 @@ round it measures the global model on a test set no participant holds and reads 
 the chain. The report folder gets rounds.csv, summary.json, accuracy.png and stake.png, the same
 report `flchain simulate run` writes, so the two can be compared side by side.
 """
+
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -15,16 +16,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from abci_app.tensors import named_floats
-from client import behaviours
+from client import endpoints
 from client.gateway_client import GatewayClient
-from client.ml import data, models
-from client.ml.training import TrainConfig, evaluate
-from client.runtime import Participant
-from client.simulator.run import RoundRecord, SimConfig, SimResult
+from experiments.config import SimConfig
+from experiments.records import RoundRecord, SimResult, record_round
 from flchain.v1 import types_pb2
-from localnet import commands
+from localnet import Localnet, launch
 from localnet import config as cfg
 from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
+from participant import behaviours
+from participant.ml import data, models
+from participant.ml.training import TrainConfig, evaluate
+from participant.runtime import Participant
 
 log = logging.getLogger("flchain.demo")
 STALL_S = 120  # no round event for this long means the chain or the gateways are stuck
@@ -42,7 +45,7 @@ class DemoConfig:
     alpha: float | None = None
     seed: int = 0
     home: Path = cfg.DEFAULT_HOME
-    base_port: int = cfg.BASE_PORT
+    base_port: int = endpoints.BASE_PORT
     out: Path = Path("reports/demo")
     keep_running: bool = False
     baselines: tuple[str, ...] = ("fedavg", "median")
@@ -50,32 +53,48 @@ class DemoConfig:
 
     def sim_config(self) -> SimConfig:
         """The same experiment in the simulator's terms (for the report and the baselines)."""
-        return SimConfig(participants=self.participants, attacker_fraction=self.attacker_fraction,
-                         attack=self.attack, attackers_lie=self.attackers_lie, rounds=self.rounds, mode="localnet",
-                         model=self.model, alpha=self.alpha, seed=self.seed, train=self.train)
+        return SimConfig(
+            participants=self.participants,
+            attacker_fraction=self.attacker_fraction,
+            attack=self.attack,
+            attackers_lie=self.attackers_lie,
+            rounds=self.rounds,
+            mode="localnet",
+            model=self.model,
+            alpha=self.alpha,
+            seed=self.seed,
+            train=self.train,
+        )
 
 
 class Demo:
     def __init__(self, config: DemoConfig):
         self.config = config
-        self.behaviours = behaviours.assign(config.participants, config.attacker_fraction, config.attack,
-                                            config.attackers_lie, config.seed)
+        self.behaviours = behaviours.assign(
+            config.participants, config.attacker_fraction, config.attack, config.attackers_lie, config.seed
+        )
         self.malicious = [b.malicious for b in self.behaviours]
         self.shards, self.global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
-        self.net = None
+        self.net: Localnet | None = None
         self.participants: list[Participant] = []
         self.records: list[RoundRecord] = []
 
     def start(self) -> None:
         c = self.config
-        self.net = commands.start(c.home, c.validators, participants=c.participants, base_port=c.base_port,
-                                  fresh=True, model=models.initial_params(c.model, c.seed))
-        keys = participant_keys(commands.keys_dir(c.home), c.participants)
+        self.net = net = launch.start(
+            c.home,
+            c.validators,
+            participants=c.participants,
+            base_port=c.base_port,
+            fresh=True,
+            model=models.initial_params(c.model, c.seed),
+        )
+        keys = participant_keys(launch.keys_dir(c.home), c.participants)
         for i, key in enumerate(keys):
-            client = GatewayClient(self.net.ports(i % c.validators).gateway_address)
-            self.participants.append(Participant(key, client, self.shards[i], self.behaviours[i], c.model,
-                                                 c.train, seed=c.seed * 7919 + i))
-        self.index = {k.address: i for i, k in enumerate(keys)}
+            client = GatewayClient(net.ports(i % c.validators).gateway_address)
+            self.participants.append(
+                Participant(key, client, self.shards[i], self.behaviours[i], c.model, c.train, seed=c.seed * 7919 + i)
+            )
         for p in self.participants:
             threading.Thread(target=self._run_participant, args=(p,), name=p.name, daemon=True).start()
 
@@ -86,6 +105,11 @@ class Demo:
         except Exception as err:  # one participant's crash must not end the demo; say it in one line
             log.error("%s stopped: %s", participant.name, " ".join(str(err).split()))
 
+    def running_net(self) -> Localnet:
+        if self.net is None:
+            raise RuntimeError("the demo's localnet has not been started")
+        return self.net
+
     def stop(self) -> None:
         for p in self.participants:
             p.stop()
@@ -94,7 +118,8 @@ class Demo:
 
     def watch(self, bar: tqdm | None = None) -> SimResult:
         """Follow the rounds on node 0's gateway until `rounds` rounds have been tallied."""
-        observer = GatewayClient(self.net.ports(0).gateway_address)
+        net = self.running_net()
+        observer = GatewayClient(net.ports(0).gateway_address)
         frac_bits = observer.params().frac_bits
         accepted = rejected = 0
         watch = observer.watch_rounds()
@@ -108,15 +133,21 @@ class Demo:
                     bar.update()
             if bar is not None:
                 last = self.records[-1] if self.records else None
-                bar.set_postfix(round=event.round.id, phase=types_pb2.Phase.Name(event.round.phase)[6:].lower(),
-                                acc=f"{last.accuracy:.3f}" if last else "-", accepted=accepted, rejected=rejected,
-                                attackers=last.attackers_bonded if last else sum(self.malicious))
+                bar.set_postfix(
+                    round=event.round.id,
+                    phase=types_pb2.Phase.Name(event.round.phase)[6:].lower(),
+                    acc=f"{last.accuracy:.3f}" if last else "-",
+                    accepted=accepted,
+                    rejected=rejected,
+                    attackers=last.attackers_bonded if last else sum(self.malicious),
+                )
             if len(self.records) >= self.config.rounds:
                 watch.cancel()
                 break
         if len(self.records) < self.config.rounds:
-            raise RuntimeError(f"no round event for {STALL_S}s after {len(self.records)} rounds; "
-                               f"read the logs in {self.net.log_dir}")
+            raise RuntimeError(
+                f"no round event for {STALL_S}s after {len(self.records)} rounds; read the logs in {net.log_dir}"
+            )
         initial = [PARTICIPANT_BALANCE] * self.config.participants
         stakes = self.records[-1].stakes  # read after the last tally; nobody unbonds in the demo
         final = [observer.account(p.key.bech32).balance + stake for p, stake in zip(self.participants, stakes)]
@@ -124,18 +155,18 @@ class Demo:
         return SimResult(self.config.sim_config(), self.malicious, self.records, initial, final, None, None)
 
     def _record(self, observer: GatewayClient, finished: types_pb2.Round, frac_bits: int) -> RoundRecord:
-        chain = {p.address: p for p in observer.participants()}
-        keys = [p.key for p in self.participants]
-        stakes = [chain[k.address].stake if k.address in chain else 0 for k in keys]
-        bonded = [k.address in chain and chain[k.address].status == types_pb2.PARTICIPANT_STATUS_BONDED for k in keys]
-        accuracy, loss = evaluate(self.config.model, named_floats(observer.model().tensors, frac_bits), self.global_test)
-        return RoundRecord(
-            index=len(self.records) + 1, round_id=finished.id,
-            outcome=types_pb2.Outcome.Name(finished.outcome).removeprefix("OUTCOME_").lower(),
-            malicious_proposers=sum(self.malicious[self.index[a]] for a in finished.submitted if a in self.index),
-            attackers_bonded=sum(b and m for b, m in zip(bonded, self.malicious)),
-            honest_bonded=sum(b and not m for b, m in zip(bonded, self.malicious)),
-            stakes=stakes, accuracy=accuracy, loss=loss)
+        accuracy, loss = evaluate(
+            self.config.model, named_floats(observer.model().tensors, frac_bits), self.global_test
+        )
+        return record_round(
+            len(self.records) + 1,
+            finished,
+            [p.key.address for p in self.participants],
+            {p.address: p for p in observer.participants()},
+            self.malicious,
+            accuracy,
+            loss,
+        )
 
 
 def _events_with_stall_guard(watch):
@@ -152,4 +183,3 @@ def _events_with_stall_guard(watch):
     finally:
         if timer is not None:
             timer.cancel()
-

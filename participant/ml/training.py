@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from client.ml.config import TrainConfig
-from client.ml.data import Split
-from client.ml.models import Params, build, get_params, set_params
+from participant.ml.config import TrainConfig
+from participant.ml.data import Split
+from participant.ml.models import Params, build, get_params, set_params
 
 
 def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int) -> Params:

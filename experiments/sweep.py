@@ -1,6 +1,8 @@
 """Parameter sweeps: which stake threshold, reward and slash ratios and proposer count filter
 attackers out quickly while honest participants still earn?"""
+
 import csv
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -8,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from client.simulator.report import plt
-from client.simulator.run import SimConfig, SimResult, Simulation
+from experiments.config import SimConfig
+from experiments.records import SimResult
+from experiments.report import plt
+from experiments.simulator import Simulation
 
 PARAM_KEYS = ("threshold", "proposer_reward_bps", "proposer_slash_bps", "num_proposers", "num_voters")
 
@@ -26,18 +30,37 @@ class Grid:
 
     def configs(self, base: SimConfig) -> list[SimConfig]:
         values = [getattr(self, k) for k in (*PARAM_KEYS, "attacker_fraction")]
-        return [replace(base, threshold=t, proposer_reward_bps=r, proposer_slash_bps=s, num_proposers=p,
-                        num_voters=v, attacker_fraction=f, seed=base.seed + seed)
-                for t, r, s, p, v, f in itertools.product(*values) for seed in range(self.seeds)]
+        return [
+            replace(
+                base,
+                threshold=t,
+                proposer_reward_bps=r,
+                proposer_slash_bps=s,
+                num_proposers=p,
+                num_voters=v,
+                attacker_fraction=f,
+                seed=base.seed + seed,
+            )
+            for t, r, s, p, v, f in itertools.product(*values)
+            for seed in range(self.seeds)
+        ]
 
 
 def run_row(config: SimConfig, result: SimResult, baselines: dict[str, float]) -> dict:
     removal = result.rounds_until_attackers_removed
-    return {**{k: getattr(config, k) for k in PARAM_KEYS}, "attacker_fraction": config.attacker_fraction,
-            "seed": config.seed, "rounds": len(result.records), "all_attackers_removed": removal is not None,
-            "rounds_until_removed": removal, "honest_return": result.honest_return,
-            "attacker_return": result.attacker_return, "honest_removed_share": result.honest_removed_share,
-            "final_accuracy": result.final_accuracy, **baselines}
+    return {
+        **{k: getattr(config, k) for k in PARAM_KEYS},
+        "attacker_fraction": config.attacker_fraction,
+        "seed": config.seed,
+        "rounds": len(result.records),
+        "all_attackers_removed": removal is not None,
+        "rounds_until_removed": removal,
+        "honest_return": result.honest_return,
+        "attacker_return": result.attacker_return,
+        "honest_removed_share": result.honest_removed_share,
+        "final_accuracy": result.final_accuracy,
+        **baselines,
+    }
 
 
 def summarize(rows: list[dict], cap: int) -> list[dict]:
@@ -48,16 +71,27 @@ def summarize(rows: list[dict], cap: int) -> list[dict]:
         groups.setdefault(tuple(row[k] for k in (*PARAM_KEYS, "attacker_fraction")), []).append(row)
     out = []
     for key, runs in groups.items():
-        def mean(field):
-            values = [r[field] for r in runs if r.get(field) is not None]
-            return float(np.mean(values)) if values else None
-        out.append({**dict(zip((*PARAM_KEYS, "attacker_fraction"), key)), "runs": len(runs),
-                    "removed_share": float(np.mean([r["all_attackers_removed"] for r in runs])),
-                    "rounds_until_removed": float(np.mean([r["rounds_until_removed"] or cap + 1 for r in runs])),
-                    "honest_return": mean("honest_return"), "attacker_return": mean("attacker_return"),
-                    "honest_removed_share": mean("honest_removed_share"), "final_accuracy": mean("final_accuracy"),
-                    **{k: mean(k) for k in runs[0] if k.endswith("_accuracy") and k != "final_accuracy"}})
+        mean = functools.partial(_mean_of, runs)
+        out.append(
+            {
+                **dict(zip((*PARAM_KEYS, "attacker_fraction"), key)),
+                "runs": len(runs),
+                "removed_share": float(np.mean([r["all_attackers_removed"] for r in runs])),
+                "rounds_until_removed": float(np.mean([r["rounds_until_removed"] or cap + 1 for r in runs])),
+                "honest_return": mean("honest_return"),
+                "attacker_return": mean("attacker_return"),
+                "honest_removed_share": mean("honest_removed_share"),
+                "final_accuracy": mean("final_accuracy"),
+                **{k: mean(k) for k in runs[0] if k.endswith("_accuracy") and k != "final_accuracy"},
+            }
+        )
     return out
+
+
+def _mean_of(runs: list[dict], field: str) -> float | None:
+    """Mean of a field over the runs that have it; None when none has."""
+    values = [r[field] for r in runs if r.get(field) is not None]
+    return float(np.mean(values)) if values else None
 
 
 MIN_HONEST_RETURN = 0.1  # a margin above zero, so that noise between runs cannot flip the sign
@@ -66,8 +100,9 @@ MIN_HONEST_RETURN = 0.1  # a margin above zero, so that noise between runs canno
 MAX_HONEST_REMOVED = 0.3
 
 
-def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN,
-              max_honest_removed: float = MAX_HONEST_REMOVED) -> dict | None:
+def recommend(
+    summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN, max_honest_removed: float = MAX_HONEST_REMOVED
+) -> dict | None:
     """The params that remove every attacker in every run at every attacker fraction while the
     honest mean return clears the margin and at most `max_honest_removed` of the honest
     participants are removed too, fastest in the worst case (ties: higher honest return)."""
@@ -76,8 +111,12 @@ def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN,
         by_params.setdefault(tuple(row[k] for k in PARAM_KEYS), []).append(row)
     eligible = []
     for params, rows in by_params.items():
-        if all(r["removed_share"] == 1.0 and (r["honest_return"] or 0) > min_honest_return
-               and (r.get("honest_removed_share") or 0) <= max_honest_removed for r in rows):
+        if all(
+            r["removed_share"] == 1.0
+            and (r["honest_return"] or 0) > min_honest_return
+            and (r.get("honest_removed_share") or 0) <= max_honest_removed
+            for r in rows
+        ):
             worst = max(r["rounds_until_removed"] for r in rows)
             eligible.append((worst, -min(r["honest_return"] for r in rows), params))
     if not eligible:
@@ -86,8 +125,12 @@ def recommend(summary: list[dict], min_honest_return: float = MIN_HONEST_RETURN,
     return dict(zip(PARAM_KEYS, best))
 
 
-def run_sweep(grid: Grid, base: SimConfig, on_run: Callable[[], None] | None = None,
-              baseline_fn: Callable[[SimConfig], dict[str, float]] | None = None) -> list[dict]:
+def run_sweep(
+    grid: Grid,
+    base: SimConfig,
+    on_run: Callable[[], None] | None = None,
+    baseline_fn: Callable[[SimConfig], dict[str, float]] | None = None,
+) -> list[dict]:
     rows, baseline_cache = [], {}
     for config in grid.configs(base):
         result = Simulation(config).run()
@@ -125,8 +168,9 @@ def plot(path: Path, summary: list[dict], chosen: dict, rounds: int) -> Path:
         slash = [r["proposer_slash_bps"] / 100 for r in line]
         axes[0].plot(slash, [r["rounds_until_removed"] for r in line], marker="o", label=f"{f:.0%} attackers")
         axes[1].plot(slash, [r["honest_return"] for r in line], marker="o", label=f"{f:.0%} attackers")
-        axes[2].plot(slash, [100 * (r["honest_removed_share"] or 0) for r in line], marker="o",
-                     label=f"{f:.0%} attackers")
+        axes[2].plot(
+            slash, [100 * (r["honest_removed_share"] or 0) for r in line], marker="o", label=f"{f:.0%} attackers"
+        )
     axes[0].axhline(rounds + 1, color="grey", ls=":", lw=1, label="not removed")
     axes[0].set(xlabel="proposer slash (%)", ylabel="rounds until every attacker is removed")
     axes[1].axhline(0, color="black", lw=0.8)
@@ -138,14 +182,21 @@ def plot(path: Path, summary: list[dict], chosen: dict, rounds: int) -> Path:
     for ax in axes[:3]:
         ax.legend(fontsize=8)
     if has_accuracy:
-        at_choice = sorted((r for r in held if r["proposer_slash_bps"] == chosen["proposer_slash_bps"]),
-                           key=lambda r: r["attacker_fraction"])
+        at_choice = sorted(
+            (r for r in held if r["proposer_slash_bps"] == chosen["proposer_slash_bps"]),
+            key=lambda r: r["attacker_fraction"],
+        )
         xs = [r["attacker_fraction"] * 100 for r in at_choice]
         axes[3].plot(xs, [r["final_accuracy"] for r in at_choice], marker="o", lw=2, label="flchain")
         for name in ("fedavg_accuracy", "median_accuracy", "trimmed_mean_accuracy"):
             if name in at_choice[0]:
-                axes[3].plot(xs, [r[name] for r in at_choice], marker="s", ls="--",
-                             label=name.removesuffix("_accuracy") + " without defence")
+                axes[3].plot(
+                    xs,
+                    [r[name] for r in at_choice],
+                    marker="s",
+                    ls="--",
+                    label=name.removesuffix("_accuracy") + " without defence",
+                )
         axes[3].set(xlabel="attackers (%)", ylabel="final test accuracy", ylim=(0, 1))
         axes[3].legend(fontsize=8)
     fig.tight_layout()

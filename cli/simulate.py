@@ -1,11 +1,13 @@
 """`flchain simulate run` and `flchain simulate sweep`."""
+
 import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
 
-from client import behaviours
-from client.simulator.run import SimConfig, Simulation
+from experiments.config import SimConfig
+from experiments.simulator import Simulation
+from participant import behaviours
 
 DEFAULT_OUT = Path("reports")
 
@@ -19,34 +21,50 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _base_config(args) -> SimConfig:
-    return SimConfig(participants=args.participants, attack=args.attack, attackers_lie=not args.honest_votes,
-                     rounds=args.rounds, mode=args.mode, model=args.model, alpha=args.alpha, seed=args.seed,
-                     p_detect=args.p_detect, p_accept=args.p_accept)
-
-
-def baselines_for(config: SimConfig, names=("fedavg", "median")) -> dict[str, list[float]]:
-    """Accuracy per round of the same federation without the chain's defence, per aggregator."""
-    from client.simulator.baselines import run_baseline
-    return {name: run_baseline(config, name) for name in names}
+    return SimConfig(
+        participants=args.participants,
+        attack=args.attack,
+        attackers_lie=not args.honest_votes,
+        rounds=args.rounds,
+        mode=args.mode,
+        model=args.model,
+        alpha=args.alpha,
+        seed=args.seed,
+        p_detect=args.p_detect,
+        p_accept=args.p_accept,
+    )
 
 
 def cmd_run(args) -> int:
-    config = replace(_base_config(args), attacker_fraction=args.attacker_fraction, threshold=args.threshold,
-                     proposer_reward_bps=args.reward_bps, proposer_slash_bps=args.slash_bps,
-                     num_proposers=args.proposers, num_voters=args.voters)
+    config = replace(
+        _base_config(args),
+        attacker_fraction=args.attacker_fraction,
+        threshold=args.threshold,
+        proposer_reward_bps=args.reward_bps,
+        proposer_slash_bps=args.slash_bps,
+        num_proposers=args.proposers,
+        num_voters=args.voters,
+    )
     from tqdm import tqdm
 
-    from client.simulator import report
+    from experiments import report
+    from experiments.baselines import run_baselines
+
     with tqdm(total=config.rounds, desc="simulate", unit="round") as bar:
+
         def show(record):
-            bar.set_postfix(outcome=record.outcome, attackers=record.attackers_bonded,
-                            acc=f"{record.accuracy:.3f}" if record.accuracy is not None else "-")
+            bar.set_postfix(
+                outcome=record.outcome,
+                attackers=record.attackers_bonded,
+                acc=f"{record.accuracy:.3f}" if record.accuracy is not None else "-",
+            )
             bar.update()
+
         result = Simulation(config).run(show)
     baselines = {}
     if config.mode == "torch" and not args.no_baselines:
         print("running the baselines without defence (fedavg, median) ...")
-        baselines = baselines_for(config)
+        baselines = run_baselines(config)
     out = args.out / f"run-{config.attack}-{int(config.attacker_fraction * 100)}pct-{config.mode}"
     paths = report.write_run(out, result, baselines)
     summary = report.summary(result)
@@ -60,45 +78,75 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from client.simulator import sweep
-    grid = sweep.Grid(threshold=args.threshold, proposer_reward_bps=args.reward_bps,
-                      proposer_slash_bps=args.slash_bps, num_proposers=args.proposers, num_voters=args.voters,
-                      attacker_fraction=args.attacker_fraction, seeds=args.seeds)
+    from experiments import sweep
+    from experiments.baselines import run_baselines
+
+    grid = sweep.Grid(
+        threshold=args.threshold,
+        proposer_reward_bps=args.reward_bps,
+        proposer_slash_bps=args.slash_bps,
+        num_proposers=args.proposers,
+        num_voters=args.voters,
+        attacker_fraction=args.attacker_fraction,
+        seeds=args.seeds,
+    )
     base = _base_config(args)
     baseline_fn = None
     if base.mode == "torch" and not args.no_baselines:
+
         def baseline_fn(config):
-            return {f"{name}_accuracy": acc[-1] for name, acc in baselines_for(config).items()}
+            return {f"{name}_accuracy": acc[-1] for name, acc in run_baselines(config).items()}
+
     with tqdm(total=len(grid.configs(base)), desc="sweep", unit="run") as bar:
         rows = sweep.run_sweep(grid, base, bar.update, baseline_fn)
     summary = sweep.summarize(rows, base.rounds)
     chosen = sweep.recommend(summary)
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"sweep-{base.attack}-{base.mode}"
-    paths = [sweep.write_csv(args.out / f"{tag}-runs.csv", rows), sweep.write_csv(args.out / f"{tag}-summary.csv", summary)]
+    paths = [
+        sweep.write_csv(args.out / f"{tag}-runs.csv", rows),
+        sweep.write_csv(args.out / f"{tag}-summary.csv", summary),
+    ]
     print_table(summary, chosen)
     if chosen:
         print("recommended: " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
     else:
         print("no parameter set removed every attacker with a positive honest return; widen the grid")
-    paths.append(sweep.plot(args.out / f"{tag}.png", summary, chosen or {k: summary[0][k] for k in sweep.PARAM_KEYS},
-                            base.rounds))
+    paths.append(
+        sweep.plot(
+            args.out / f"{tag}.png", summary, chosen or {k: summary[0][k] for k in sweep.PARAM_KEYS}, base.rounds
+        )
+    )
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
 def print_table(summary: list[dict], chosen: dict | None) -> None:
     """The chosen params' rows (or all rows of a small sweep), as a Markdown table."""
-    from client.simulator.sweep import PARAM_KEYS
+    from experiments.sweep import PARAM_KEYS
+
     rows = [r for r in summary if chosen and all(r[k] == chosen[k] for k in PARAM_KEYS)] or summary[:30]
-    cols = [*PARAM_KEYS, "attacker_fraction", "removed_share", "rounds_until_removed", "honest_return",
-            "attacker_return", "honest_removed_share", "final_accuracy", "fedavg_accuracy", "median_accuracy"]
+    cols = [
+        *PARAM_KEYS,
+        "attacker_fraction",
+        "removed_share",
+        "rounds_until_removed",
+        "honest_return",
+        "attacker_return",
+        "honest_removed_share",
+        "final_accuracy",
+        "fedavg_accuracy",
+        "median_accuracy",
+    ]
     cols = [c for c in cols if c in rows[0]]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        print("| " + " | ".join("-" if r[c] is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])
-                                for c in cols) + " |")
+        print(
+            "| "
+            + " | ".join("-" if r[c] is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+            + " |"
+        )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -112,18 +160,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     common.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--p-detect", type=float, default=SimConfig.p_detect,
-                        help="fast mode: chance that a corrupt candidate is visibly bad (torch runs measure it)")
-    common.add_argument("--p-accept", type=float, default=SimConfig.p_accept,
-                        help="fast mode: chance that an honest voter judges right")
+    common.add_argument(
+        "--p-detect",
+        type=float,
+        default=SimConfig.p_detect,
+        help="fast mode: chance that a corrupt candidate is visibly bad (torch runs measure it)",
+    )
+    common.add_argument(
+        "--p-accept", type=float, default=SimConfig.p_accept, help="fast mode: chance that an honest voter judges right"
+    )
     common.add_argument("--no-baselines", action="store_true", help="skip the undefended comparisons")
     common.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default reports/)")
 
     run = actions.add_parser("run", parents=[common], help="one configuration, with per-round CSV and plots")
     run.add_argument("--mode", choices=["torch", "fast"], default="torch")
     run.add_argument("--attacker-fraction", type=float, default=0.3)
-    run.add_argument("--threshold", type=float, default=SimConfig.threshold,
-                     help="min stake as a fraction of the initial stake (default: the chain's)")
+    run.add_argument(
+        "--threshold",
+        type=float,
+        default=SimConfig.threshold,
+        help="min stake as a fraction of the initial stake (default: the chain's)",
+    )
     run.add_argument("--reward-bps", type=int, default=SimConfig.proposer_reward_bps)
     run.add_argument("--slash-bps", type=int, default=SimConfig.proposer_slash_bps)
     run.add_argument("--proposers", type=int, default=SimConfig.num_proposers)

@@ -1,4 +1,5 @@
-"""`flchain demo`: the command line of client/demo.py (imported lazily: validators have no torch)."""
+"""`flchain demo`: the command line of experiments/demo.py (imported lazily: validators have no torch)."""
+
 import argparse
 import contextlib
 import json
@@ -6,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from client.behaviours import ATTACKS
+from client import endpoints
 from localnet import config as cfg
-
+from participant.behaviours import ATTACKS
 
 
 @contextlib.contextmanager
@@ -41,8 +42,10 @@ def _run(demo, config, log_file: Path):
     print(f"starting a {config.validators}-validator localnet in {config.home} (logs in {config.home / 'logs'}) ...")
     try:
         demo.start()
-        print(f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
-              f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}")
+        print(
+            f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
+            f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}"
+        )
         with tqdm(total=config.rounds, desc="demo", unit="round") as bar:
             return demo.watch(bar)
     except (LocalnetError, RuntimeError) as err:
@@ -58,15 +61,26 @@ def _run(demo, config, log_file: Path):
 def cmd_demo(args) -> int:
     import torch
 
-    from client.demo import Demo, DemoConfig
-    from client.simulator import report
-    from client.simulator.cli import baselines_for
+    from experiments import report
+    from experiments.baselines import run_baselines
+    from experiments.demo import Demo, DemoConfig
 
     torch.set_num_threads(1)  # twenty trainers share the machine with four validators
-    config = DemoConfig(participants=args.participants, attacker_fraction=args.attacker_fraction, attack=args.attack,
-                        attackers_lie=not args.honest_votes, rounds=args.rounds, validators=args.validators,
-                        model=args.model, alpha=args.alpha, seed=args.seed, home=args.home.resolve(),
-                        base_port=args.base_port, out=args.out, keep_running=args.keep_running)
+    config = DemoConfig(
+        participants=args.participants,
+        attacker_fraction=args.attacker_fraction,
+        attack=args.attack,
+        attackers_lie=not args.honest_votes,
+        rounds=args.rounds,
+        validators=args.validators,
+        model=args.model,
+        alpha=args.alpha,
+        seed=args.seed,
+        home=args.home.resolve(),
+        base_port=args.base_port,
+        out=args.out,
+        keep_running=args.keep_running,
+    )
     out = config.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "participants.log"
@@ -77,7 +91,7 @@ def cmd_demo(args) -> int:
     baselines = {}
     if args.baselines:
         print(f"running the same federation without the chain's defence ({', '.join(config.baselines)}) ...")
-        baselines = baselines_for(config.sim_config(), config.baselines)
+        baselines = run_baselines(config.sim_config(), config.baselines)
     paths = report.write_run(out, result, baselines)
     summary = report.summary(result)
     summary.update({f"{name}_final_accuracy": acc[-1] for name, acc in baselines.items()})
@@ -100,9 +114,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID split (default IID)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
-    p.add_argument("--base-port", type=int, default=cfg.BASE_PORT)
+    p.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
     p.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
-    p.add_argument("--no-baselines", dest="baselines", action="store_false",
-                   help="skip the undefended FedAvg/median comparison")
+    p.add_argument(
+        "--no-baselines", dest="baselines", action="store_false", help="skip the undefended FedAvg/median comparison"
+    )
     p.set_defaults(func=cmd_demo)

@@ -1,16 +1,24 @@
 """What a participant computes when drawn: an update as proposer, a judgement as voter."""
+
 import numpy as np
 
-from client.behaviours import Behaviour
-from client.ml.data import ClientData
-from client.ml.models import Params
-from client.ml.training import TrainConfig, add, delta, evaluate, train
+from participant.behaviours import Behaviour
+from participant.ml.data import ClientData
+from participant.ml.models import Params
+from participant.ml.training import TrainConfig, add, delta, evaluate, train
 
 LOSS_MARGIN = 0.05  # a candidate may cost this much held-out loss before a voter rejects it
 
 
-def make_update(behaviour: Behaviour, kind: str, global_params: Params, data: ClientData,
-                config: TrainConfig, seed: int) -> Params:
+def training_seed(seed: int, round_id: int, participant: int = 0) -> int:
+    """The seed of one participant's local training in one round: a rerun trains the very same update
+    (so a restarted participant signs the same bytes again, and experiments reproduce)."""
+    return seed * 1_000_003 + round_id * 1_009 + participant
+
+
+def make_update(
+    behaviour: Behaviour, kind: str, global_params: Params, data: ClientData, config: TrainConfig, seed: int
+) -> Params:
     """New weights minus the global model, after the behaviour has had its way."""
     if behaviour.trains:
         honest = delta(train(kind, global_params, behaviour.training_data(data.train), config, seed), global_params)

@@ -3,6 +3,7 @@
 Each client keeps its own shard and splits it into train and held-out test; a separate global
 test set (never given to any client) measures the federation's model for reports.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ class ClientData:
 
 def load() -> Split:
     from sklearn.datasets import load_digits  # imported here: validators load this package without sklearn
+
     digits = load_digits()
     return Split((digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64))
 
@@ -36,8 +38,14 @@ def _take(data: Split, idx: np.ndarray) -> Split:
     return Split(data.x[idx], data.y[idx])
 
 
-def partition(num_clients: int, *, alpha: float | None = None, global_test_fraction: float = 0.2,
-              client_test_fraction: float = 0.25, seed: int = 0) -> tuple[list[ClientData], Split]:
+def partition(
+    num_clients: int,
+    *,
+    alpha: float | None = None,
+    global_test_fraction: float = 0.2,
+    client_test_fraction: float = 0.25,
+    seed: int = 0,
+) -> tuple[list[ClientData], Split]:
     """Shards for num_clients plus the global test set.
 
     alpha=None: IID (a uniform shuffle). alpha>0: non-IID, each class spread over clients by a
@@ -60,8 +68,9 @@ def partition(num_clients: int, *, alpha: float | None = None, global_test_fract
     return clients, global_test
 
 
-def _dirichlet_shards(labels: np.ndarray, pool: np.ndarray, num_clients: int, alpha: float,
-                      rng: np.random.Generator, min_size: int = 4) -> list[np.ndarray]:
+def _dirichlet_shards(
+    labels: np.ndarray, pool: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator, min_size: int = 4
+) -> list[np.ndarray]:
     for _ in range(100):  # redraw until no client is left (almost) empty
         shards: list[list[int]] = [[] for _ in range(num_clients)]
         for label in range(NUM_CLASSES):

@@ -1,4 +1,5 @@
 """How a participant trains locally (kept apart from training.py so that it loads without torch)."""
+
 from dataclasses import dataclass
 
 

@@ -2,11 +2,12 @@
 
 Parameter names and shapes are what the chain's global model carries (see localnet/genesis.py).
 """
+
 import numpy as np
 import torch
 from torch import nn
 
-from client.ml.data import NUM_CLASSES, NUM_FEATURES
+from participant.ml.data import NUM_CLASSES, NUM_FEATURES
 
 Params = list[tuple[str, np.ndarray]]
 

@@ -1,4 +1,5 @@
 """What a simulation leaves behind: CSV tables a person can open, and plots of what matters."""
+
 import csv
 import json
 from dataclasses import asdict
@@ -9,20 +10,24 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from client.simulator.run import SimResult  # noqa: E402
+from experiments.records import SimResult  # noqa: E402
 
 HONEST_COLOUR, MALICIOUS_COLOUR = "tab:blue", "tab:red"
 
 
 def summary(result: SimResult) -> dict:
-    return {"rounds_played": len(result.records),
-            "rounds_until_attackers_removed": result.rounds_until_attackers_removed,
-            "honest_return": result.honest_return, "attacker_return": result.attacker_return,
-            "honest_removed_share": result.honest_removed_share,
-            "final_accuracy": result.final_accuracy, "detect_rate": result.detect_rate,
-            "clean_accept_rate": result.clean_accept_rate,
-            "accepted": sum(r.outcome == "accepted" for r in result.records),
-            "rejected": sum(r.outcome == "rejected" for r in result.records)}
+    return {
+        "rounds_played": len(result.records),
+        "rounds_until_attackers_removed": result.rounds_until_attackers_removed,
+        "honest_return": result.honest_return,
+        "attacker_return": result.attacker_return,
+        "honest_removed_share": result.honest_removed_share,
+        "final_accuracy": result.final_accuracy,
+        "detect_rate": result.detect_rate,
+        "clean_accept_rate": result.clean_accept_rate,
+        "accepted": sum(r.outcome == "accepted" for r in result.records),
+        "rejected": sum(r.outcome == "rejected" for r in result.records),
+    }
 
 
 def write_run(folder: Path, result: SimResult, baselines: dict[str, list[float]]) -> list[Path]:
@@ -31,13 +36,35 @@ def write_run(folder: Path, result: SimResult, baselines: dict[str, list[float]]
     rounds_csv = folder / "rounds.csv"
     with rounds_csv.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["round", "round_id", "outcome", "malicious_proposers", "attackers_bonded", "honest_bonded",
-                         "accuracy", "loss", *(f"{name}_accuracy" for name in baselines),
-                         *(f"stake_{i:02d}_{t}" for i, t in enumerate(tags))])
+        writer.writerow(
+            [
+                "round",
+                "round_id",
+                "outcome",
+                "malicious_proposers",
+                "attackers_bonded",
+                "honest_bonded",
+                "accuracy",
+                "loss",
+                *(f"{name}_accuracy" for name in baselines),
+                *(f"stake_{i:02d}_{t}" for i, t in enumerate(tags)),
+            ]
+        )
         for k, r in enumerate(result.records):
-            writer.writerow([r.index, r.round_id, r.outcome, r.malicious_proposers, r.attackers_bonded,
-                             r.honest_bonded, r.accuracy, r.loss,
-                             *(acc[k] if k < len(acc) else "" for acc in baselines.values()), *r.stakes])
+            writer.writerow(
+                [
+                    r.index,
+                    r.round_id,
+                    r.outcome,
+                    r.malicious_proposers,
+                    r.attackers_bonded,
+                    r.honest_bonded,
+                    r.accuracy,
+                    r.loss,
+                    *(acc[k] if k < len(acc) else "" for acc in baselines.values()),
+                    *r.stakes,
+                ]
+            )
     config = asdict(result.config)
     (folder / "summary.json").write_text(json.dumps({"config": config, **summary(result)}, indent=2) + "\n")
     paths = [rounds_csv, folder / "summary.json", plot_stakes(folder / "stake.png", result)]
@@ -66,11 +93,20 @@ def plot_stakes(path: Path, result: SimResult) -> Path:
 
 def plot_accuracy(path: Path, result: SimResult, baselines: dict[str, list[float]]) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot([r.index for r in result.records], [r.accuracy for r in result.records], lw=2, label="flchain (voting + stake)")
+    ax.plot(
+        [r.index for r in result.records],
+        [r.accuracy if r.accuracy is not None else float("nan") for r in result.records],
+        lw=2,
+        label="flchain (voting + stake)",
+    )
     for name, acc in baselines.items():
         ax.plot(range(1, len(acc) + 1), acc, lw=1.2, ls="--", label=f"{name} without defence")
-    ax.set(xlabel="round", ylabel="test accuracy", ylim=(0, 1),
-           title=f"Global model accuracy, {result.config.attacker_fraction:.0%} {result.config.attack}")
+    ax.set(
+        xlabel="round",
+        ylabel="test accuracy",
+        ylim=(0, 1),
+        title=f"Global model accuracy, {result.config.attacker_fraction:.0%} {result.config.attack}",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,0 +1,87 @@
+"""Messages as the rules see them: typed, decoded and checked without state (Cosmos' ValidateBasic).
+
+`validate_basic` is the trust boundary for a message's contents: it turns a wire `tx_pb2.Msg`
+into one of the dataclasses below or raises a coded TxError. CheckTx, PrepareProposal and
+ProcessProposal all run it (through txs.verify_tx), so a block never carries a message that
+fails it, and the handlers in staking.py and rounds.py never touch transport types.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from abci_app import wire
+from abci_app.codes import Code, TxError
+from flchain.v1 import tx_pb2, types_pb2
+
+
+@dataclass(frozen=True)
+class Bond:
+    action: ClassVar[str] = "bond"
+    amount: int
+
+
+@dataclass(frozen=True)
+class Unbond:
+    action: ClassVar[str] = "unbond"
+    amount: int
+
+
+@dataclass(frozen=True)
+class FixedTensor:
+    name: str
+    values: np.ndarray  # int64 fixed point, within the int32 range
+
+    def __post_init__(self) -> None:
+        self.values.setflags(write=False)  # shared by every replay of a cached, verified tx
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape)
+
+
+@dataclass(frozen=True)
+class SubmitUpdate:
+    action: ClassVar[str] = "submit_update"
+    round: int
+    num_samples: int
+    tensors: tuple[FixedTensor, ...]
+
+
+@dataclass(frozen=True)
+class Vote:
+    action: ClassVar[str] = "vote"
+    round: int
+    accept: bool
+    score: int
+
+
+Message = Bond | Unbond | SubmitUpdate | Vote
+
+
+def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
+    """The checks that need nothing but the message and the chain's params."""
+    kind = msg.WhichOneof("sum")
+    if kind == "bond":
+        if msg.bond.amount == 0:
+            raise TxError(Code.INVALID_AMOUNT, "bond amount must be positive")
+        return Bond(msg.bond.amount)
+    if kind == "unbond":
+        if msg.unbond.amount == 0:
+            raise TxError(Code.INVALID_AMOUNT, "unbond amount must be positive")
+        return Unbond(msg.unbond.amount)
+    if kind == "submit_update":
+        update = msg.submit_update
+        if not 1 <= update.num_samples <= params.max_num_samples:
+            raise TxError(
+                Code.BAD_NUM_SAMPLES, f"num_samples must be in 1..{params.max_num_samples}, got {update.num_samples}"
+            )
+        return SubmitUpdate(
+            update.round,
+            update.num_samples,
+            tuple(FixedTensor(t.name, wire.decode_tensor(t, params.frac_bits)) for t in update.tensors),
+        )
+    if kind == "vote":
+        return Vote(msg.vote.round, msg.vote.accept, msg.vote.score)
+    raise TxError(Code.TX_UNDECODABLE, "message is empty or of an unknown type")

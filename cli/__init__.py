@@ -1,0 +1,1 @@
+"""`flchain`, the command line: argument parsing and printing only, calling the packages below it."""

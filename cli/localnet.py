@@ -1,0 +1,81 @@
+"""`flchain localnet up|down|status`: N validators on this machine (see localnet/)."""
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from client import endpoints
+from localnet import Localnet, LocalnetError, launch
+from localnet import config as cfg
+
+
+def _up(args: argparse.Namespace) -> int:
+    from participant.ml import models  # the demo federation's model: the digits MLP
+
+    net = launch.start(
+        args.home,
+        args.validators,
+        args.participants,
+        args.bonded,
+        args.base_port,
+        args.fresh,
+        model=models.initial_params("mlp"),
+    )
+    _print_status(net)
+    print(f"\nparticipant keys: {launch.keys_dir(args.home)}   logs: {net.log_dir}")
+    print(f"try: flchain query params --node {net.ports(0).rpc_url}")
+    print(
+        f"     flchain participant --from participant-00 --keyring-dir {launch.keys_dir(args.home)} --shard 0 "
+        f"--shards {args.participants} --gateway {net.ports(0).gateway_address}"
+    )
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    Localnet(args.home).down()
+    print(f"localnet in {args.home} stopped")
+    return 0
+
+
+def _print_status(net: Localnet) -> None:
+    print(f"{'node':<5} {'rpc':<24} {'gateway (gRPC)':<17} {'running':<8} {'height':>7}  app hash")
+    for row in net.status():
+        running = "yes" if row["running"] else "no"
+        print(
+            f"{row['index']:<5} {row['rpc']:<24} {row['gateway']:<17} {running:<8} {row['height'] or '-':>7}  "
+            f"{row['app_hash'] or '-'}"
+        )
+
+
+def _status(args: argparse.Namespace) -> int:
+    _print_status(Localnet(args.home))
+    return 0
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """LocalnetError is a user-facing condition: one line, exit code 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except LocalnetError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("localnet", help="run N validators on this machine")
+    parser.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="data folder (default .localnet/)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="create (first time) and start the localnet")
+    up.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
+    up.add_argument("--participants", type=int, default=launch.DEFAULT_PARTICIPANTS, help="funded participant keys")
+    up.add_argument("--bonded", type=int, default=0, help="of those, how many are bonded at genesis")
+    up.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
+    up.add_argument("--fresh", action="store_true", help="wipe an existing localnet first")
+    up.set_defaults(func=_guard(_up))
+    actions.add_parser("down", help="stop every process of the localnet").set_defaults(func=_guard(_down))
+    actions.add_parser("status", help="height and app hash of each node").set_defaults(func=_guard(_status))

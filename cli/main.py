@@ -1,0 +1,43 @@
+"""`flchain`: the command line, in the style of a Cosmos chain's CLI.
+
+flchain localnet up|down|status          run N validators on this machine
+flchain app | gateway                    one node's flchain processes (beside its cometbft)
+flchain keys add NAME | list             ed25519 keys in a keyring folder
+flchain tx bond|unbond|submit-update|vote ...   sign and broadcast a tx through a node's gateway (gRPC)
+flchain query params|round|participant|participants|account|model|candidate [--output json]
+                                         read state with ABCI queries through a node's RPC
+flchain participant --from KEY ...       run a participant: train when drawn proposer, vote when voter
+flchain demo                             a torch federation with attackers on a 4-validator localnet
+flchain simulate run|sweep               in-process federations and parameter studies
+"""
+
+import argparse
+import sys
+
+from cli import demo, keys, localnet, node, participate, query, simulate, tx
+from client.gateway_client import ChainError
+from client.rpc import NodeUnavailable, RPCError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flchain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (query, keys, tx, participate, localnet, demo, simulate):
+        module.add_parser(sub)
+    node.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (NodeUnavailable, RPCError, ChainError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

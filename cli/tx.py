@@ -1,0 +1,57 @@
+"""`flchain tx bond|unbond|submit-update|vote`: sign a tx and broadcast it through a node's gateway."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from cli import options
+from client import tx as txb
+from client.gateway_client import GatewayClient
+from client.signer import Signer
+from flchain.v1 import tx_pb2
+
+
+def load_update(path: Path) -> list[tuple[str, np.ndarray]]:
+    """An update saved with numpy.savez: arrays named and ordered like the model's tensors."""
+    try:
+        with np.load(path) as archive:
+            return [(name, archive[name]) for name in archive.files]
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"cannot read update {path}: {err}") from None
+
+
+def tx_message(args: argparse.Namespace) -> tx_pb2.Msg:
+    if args.action == "bond":
+        return txb.bond(args.amount)
+    if args.action == "unbond":
+        return txb.unbond(args.amount)
+    if args.action == "submit-update":
+        return txb.submit_update(args.round, load_update(Path(args.update)), args.num_samples)
+    return txb.vote(args.round, args.accept == "yes", args.score)
+
+
+def cmd_tx(args: argparse.Namespace) -> int:
+    key = options.load_key(args)
+    message = tx_message(args)
+    with GatewayClient(args.gateway, retry_for=args.retry_for) as client:
+        tx_hash = Signer(client, key).send([message])
+    print(f"tx {tx_hash} accepted into the mempool (from {key.bech32})")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    common = [options.gateway(), options.signing_key()]
+    t = sub.add_parser("tx", help="sign and broadcast a tx")
+    tsub = t.add_subparsers(dest="action", required=True)
+    for action in ("bond", "unbond"):
+        tsub.add_parser(action, parents=common).add_argument("amount", type=int)
+    u = tsub.add_parser("submit-update", parents=common, help="a proposer's update from a .npz file")
+    u.add_argument("round", type=int)
+    u.add_argument("update", help="numpy .npz of new-minus-global weights, named and ordered like the model")
+    u.add_argument("--num-samples", type=int, required=True, help="training samples behind the update")
+    v = tsub.add_parser("vote", parents=common)
+    v.add_argument("round", type=int)
+    v.add_argument("accept", choices=["yes", "no"])
+    v.add_argument("--score", type=int, default=0)
+    t.set_defaults(func=cmd_tx)

@@ -1,0 +1,103 @@
+"""What an experiment records: one row per tallied round, and the run's result with its metrics.
+
+The simulator and the demo both build their rows with `record_round`, from the tallied round and
+the participants as the chain holds them, so their reports mean the same thing.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.config import SimConfig
+from flchain.v1 import types_pb2
+
+
+@dataclass
+class RoundRecord:
+    index: int  # 1 for the first tallied round
+    round_id: int
+    outcome: str
+    malicious_proposers: int
+    attackers_bonded: int
+    honest_bonded: int
+    stakes: list[int]  # per participant, in participant order
+    accuracy: float | None = None
+    loss: float | None = None
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    malicious: list[bool]
+    records: list[RoundRecord]
+    initial_wealth: list[int]
+    final_wealth: list[int]
+    detect_rate: float | None  # torch mode: share of corrupt candidates most honest verdicts rejected
+    clean_accept_rate: float | None  # torch mode: share of truthful verdicts accepting a clean candidate
+
+    @property
+    def rounds_until_attackers_removed(self) -> int | None:
+        if not any(self.malicious):
+            return 0
+        return next((r.index for r in self.records if r.attackers_bonded == 0), None)
+
+    def _mean_return(self, malicious: bool) -> float | None:
+        idx = [i for i, m in enumerate(self.malicious) if m == malicious]
+        if not idx:
+            return None
+        return float(
+            np.mean([(self.final_wealth[i] - self.initial_wealth[i]) / self.config.initial_stake for i in idx])
+        )
+
+    @property
+    def honest_removed_share(self) -> float | None:
+        """Share of honest participants no longer bonded at the end: the defence's collateral."""
+        honest = self.malicious.count(False)
+        if not honest or not self.records:
+            return None
+        return 1 - self.records[-1].honest_bonded / honest
+
+    @property
+    def honest_return(self) -> float | None:
+        return self._mean_return(False)
+
+    @property
+    def attacker_return(self) -> float | None:
+        return self._mean_return(True)
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.records[-1].accuracy if self.records else None
+
+
+def outcome_name(outcome: int) -> str:
+    """OUTCOME_ACCEPTED -> "accepted"."""
+    return types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower()
+
+
+def record_round(
+    index: int,
+    finished: types_pb2.Round,
+    addresses: Sequence[bytes],
+    on_chain: Mapping[bytes, types_pb2.Participant],
+    malicious: Sequence[bool],
+    accuracy: float | None = None,
+    loss: float | None = None,
+) -> RoundRecord:
+    """The row of a tallied round. addresses and malicious are in participant order; a participant
+    the chain does not hold counts as unbonded with stake 0."""
+    position = {address: i for i, address in enumerate(addresses)}
+    stakes = [on_chain[a].stake if a in on_chain else 0 for a in addresses]
+    bonded = [a in on_chain and on_chain[a].status == types_pb2.PARTICIPANT_STATUS_BONDED for a in addresses]
+    return RoundRecord(
+        index=index,
+        round_id=finished.id,
+        outcome=outcome_name(finished.outcome),
+        malicious_proposers=sum(malicious[position[a]] for a in finished.submitted if a in position),
+        attackers_bonded=sum(b and m for b, m in zip(bonded, malicious)),
+        honest_bonded=sum(b and not m for b, m in zip(bonded, malicious)),
+        stakes=stakes,
+        accuracy=accuracy,
+        loss=loss,
+    )

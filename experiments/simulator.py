@@ -1,0 +1,195 @@
+"""One simulated federation: participants with behaviours drive the chain's StateMachine in process.
+
+Every action is a real signed tx in a real block, so stakes, draws, slashes and the model evolve
+exactly as on chain; only CometBFT and the sockets are left out. Two ways to decide votes:
+  torch: proposers train on their shard of the digits, voters evaluate the candidate on theirs;
+  fast:  no ML, for large sweeps. A candidate that contains a corrupting attacker is visibly bad
+         with probability p_detect, once for all voters (they judge the same candidate); each honest
+         voter then judges right with probability p_accept. Both rates are measured by torch runs.
+"""
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+
+from abci_app import genesis, tensors
+from abci_app.machine import StateMachine
+from client import tx as txb
+from client.in_process import InProcessChain
+from client.keys import Key
+from experiments.config import SimConfig
+from experiments.records import RoundRecord, SimResult, record_round
+from flchain.v1 import types_pb2
+from participant import behaviours
+from participant.duties import training_seed
+
+CHAIN_ID = "flchain-sim"
+FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the chain accepts
+CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled"}  # attacks that spoil the aggregate
+
+
+class Simulation:
+    def __init__(self, config: SimConfig, machine: StateMachine | None = None):
+        self.config = config
+        self.behaviours = behaviours.assign(
+            config.participants, config.attacker_fraction, config.attack, config.attackers_lie, config.seed
+        )
+        self.malicious = [b.malicious for b in self.behaviours]
+        self.keys = [
+            Key.from_seed(f"sim-{i}", hashlib.sha256(b"flchain-sim/%d/%d" % (config.seed, i)).digest())
+            for i in range(config.participants)
+        ]
+        self.index = {k.address: i for i, k in enumerate(self.keys)}
+        self.learner = _TorchLearner(config) if config.mode == "torch" else None
+        model = self.learner.initial_model() if self.learner else [("w", np.zeros(4, np.float32))]
+        self.params = config.chain_params()
+        self.chain = InProcessChain(
+            genesis.build(
+                {k.address: 0 for k in self.keys},
+                {k.address: config.initial_stake for k in self.keys},
+                model,
+                self.params,
+            ),
+            CHAIN_ID,
+            machine=machine,
+            block_label=b"sim-block/%d/" % config.seed,
+        )
+        self.verdicts: list[tuple[bool, list[bool]]] = []  # (candidate corrupt, truthful accepts) per round
+
+    def _tx(self, address: bytes, msg) -> bytes:
+        return self.chain.sign(self.keys[self.index[address]], msg)
+
+    def state(self):
+        return self.chain.state()
+
+    def global_model(self) -> list[tuple[str, np.ndarray]]:
+        return tensors.named_floats(self.state().model().tensors, self.params.frac_bits)
+
+    # --- one round ---------------------------------------------------------------------------
+    def play_round(self, index: int) -> RoundRecord | None:
+        """Draw, propose, vote, tally; None when too few eligible participants remain to draw."""
+        if self.chain.height == 0 or self.state().round().phase != types_pb2.PHASE_PROPOSE:
+            self.chain.block()
+        rnd = self.state().round()
+        if rnd.phase != types_pb2.PHASE_PROPOSE:
+            return None
+        global_model = self.global_model()
+        updates = [
+            self._tx(a, txb.submit_update(rnd.id, *self._update(a, rnd.id, global_model))) for a in rnd.proposers
+        ]
+        self.chain.block(*updates)
+        while self.state().round().phase == types_pb2.PHASE_PROPOSE:
+            self.chain.block()
+        if self.state().round().phase == types_pb2.PHASE_VOTE:
+            candidate = self.state().candidate()
+            corrupt = any(self.behaviours[self.index[a]].name in CORRUPTING for a in candidate.contributors)
+            delta = tensors.named_floats(candidate.delta, self.params.frac_bits)
+            visibly_bad = corrupt and np.random.default_rng([self.config.seed, rnd.id]).random() < self.config.p_detect
+            votes, truths = [], []
+            for a in rnd.voters:
+                truth, score = self._judge(a, rnd.id, global_model, delta, visibly_bad)
+                truths.append(truth)
+                votes.append(
+                    self._tx(a, txb.vote(rnd.id, self.behaviours[self.index[a]].vote(truth), int(score * 10_000)))
+                )
+            self.verdicts.append((corrupt, truths))
+            self.chain.block(*votes)
+        while self.state().round().id == rnd.id:
+            self.chain.block()
+        return self._record(index, rnd)
+
+    def _update(self, address: bytes, round_id: int, global_model) -> tuple[list, int]:
+        i = self.index[address]
+        if self.learner is None:
+            return [(n, np.full_like(v, FAST_UPDATE)) for n, v in global_model], 100
+        return self.learner.update(i, self.behaviours[i], global_model, round_id)
+
+    def _judge(self, address: bytes, round_id: int, global_model, delta, visibly_bad: bool) -> tuple[bool, float]:
+        """A truthful verdict: measured in torch mode, drawn in fast mode."""
+        i = self.index[address]
+        if self.learner is not None:
+            return self.learner.judge(i, global_model, delta)
+        right = np.random.default_rng([self.config.seed, round_id, i]).random() < self.config.p_accept
+        return bool(right != visibly_bad), 0.0
+
+    def _record(self, index: int, rnd: types_pb2.Round) -> RoundRecord:
+        state = self.state()
+        accuracy = loss = None
+        if self.learner is not None:
+            accuracy, loss = self.learner.global_score(self.global_model())
+        return record_round(
+            index,
+            state.round_by_id(rnd.id),
+            [k.address for k in self.keys],
+            {p.address: p for p in state.participants()},
+            self.malicious,
+            accuracy,
+            loss,
+        )
+
+    def wealth(self) -> list[int]:
+        """Balance + stake + stake still unbonding, per participant."""
+        state = self.state()
+        unbonding: dict[bytes, int] = {}
+        for _, entry in state.unbondings():
+            unbonding[entry.address] = unbonding.get(entry.address, 0) + entry.amount
+        return [
+            state.account(k.address).balance + state.participant(k.address).stake + unbonding.get(k.address, 0)
+            for k in self.keys
+        ]
+
+    def run(self, on_round: Callable[[RoundRecord], None] | None = None) -> SimResult:
+        initial = [self.config.initial_stake] * self.config.participants
+        records = []
+        for index in range(1, self.config.rounds + 1):
+            record = self.play_round(index)
+            if record is None:
+                break
+            records.append(record)
+            if on_round:
+                on_round(record)
+        detect = clean = None
+        if self.learner is not None:
+            corrupt = [truths for bad, truths in self.verdicts if bad]
+            clean_votes = [t for bad, truths in self.verdicts if not bad for t in truths]
+            detect = float(np.mean([sum(truths) * 2 < len(truths) for truths in corrupt])) if corrupt else None
+            clean = float(np.mean(clean_votes)) if clean_votes else None
+        return SimResult(self.config, self.malicious, records, initial, self.wealth(), detect, clean)
+
+
+class _TorchLearner:
+    """The ML half of the torch mode: shards of the digits, local training, held-out judgement."""
+
+    def __init__(self, config: SimConfig):
+        from participant.ml import data, models  # torch is only needed in this mode
+
+        self.config = config
+        self.models = models
+        self.shards, self.global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
+
+    def initial_model(self):
+        return self.models.initial_params(self.config.model, self.config.seed)
+
+    def update(self, i: int, behaviour, global_model, round_id: int):
+        from participant.duties import make_update
+
+        update = make_update(
+            behaviour,
+            self.config.model,
+            global_model,
+            self.shards[i],
+            self.config.train,
+            seed=training_seed(self.config.seed, round_id, i),
+        )
+        return update, len(self.shards[i].train)
+
+    def judge(self, i: int, global_model, delta) -> tuple[bool, float]:
+        from participant.duties import judge
+
+        return judge(self.config.model, global_model, delta, self.shards[i])
+
+    def global_score(self, model) -> tuple[float, float]:
+        from participant.ml.training import evaluate
+
+        return evaluate(self.config.model, model, self.global_test)

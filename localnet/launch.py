@@ -1,0 +1,56 @@
+"""The flchain flavour of a Localnet: each node runs the flchain app and a gateway beside CometBFT,
+and the genesis funds a set of participant keys kept in the localnet's folder."""
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from abci_app.genesis import to_app_state
+from client import endpoints
+from flchain.v1 import types_pb2
+from localnet import config as cfg
+from localnet.genesis import localnet_genesis, participant_keys
+from localnet.net import Localnet, LocalnetError
+
+DEFAULT_PARTICIPANTS = 8
+
+
+def app_command(index: int, node_home: Path, abci_address: str) -> list[str]:
+    """The flchain app of node i: its SQLite state lives beside the node's CometBFT data."""
+    return [sys.executable, "-m", "cli", "app", "--home", str(node_home / "app"), "--address", abci_address]
+
+
+def gateway_command(index: int, rpc_url: str, listen: str) -> list[str]:
+    """Node i's participant gateway (gRPC), talking to that node's CometBFT RPC."""
+    return [sys.executable, "-m", "cli", "gateway", "--node", rpc_url, "--listen", listen]
+
+
+def keys_dir(home: Path) -> Path:
+    return home / "keys"
+
+
+def start(
+    home: Path = cfg.DEFAULT_HOME,
+    validators: int = cfg.DEFAULT_VALIDATORS,
+    participants: int = DEFAULT_PARTICIPANTS,
+    bonded_at_genesis: int = 0,
+    base_port: int = endpoints.BASE_PORT,
+    fresh: bool = False,
+    params: types_pb2.Params | None = None,
+    model: Sequence[tuple[str, np.ndarray]] | None = None,
+    **init_options,
+) -> Localnet:
+    """Create the localnet if needed (participant keys, genesis, node configs), then start it.
+
+    model: the initial global model as (name, float array) pairs; needed only to create one."""
+    net = Localnet(home, validators=validators, base_port=base_port)
+    if fresh or not any(home.glob("node[0-9]*")):
+        if model is None:
+            raise LocalnetError(f"no localnet in {home} yet: creating one needs an initial model")
+        keys = participant_keys(keys_dir(home), participants)
+        app_state = to_app_state(localnet_genesis(keys, model, params, bonded_at_genesis))
+        net.init(app_state, force=fresh, **init_options)
+    net.up(app_command, gateway_command=gateway_command)
+    return net

@@ -21,6 +21,7 @@ import torch
 from abci_app import genesis
 from client.gateway_client import GatewayClient
 from experiments.baselines import aggregate
+from experiments.config import SimConfig
 from experiments.demo import Demo, DemoConfig
 from participant.behaviours import Honest
 from participant.duties import judge, make_update
@@ -51,11 +52,8 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
 def localnet_round_s(participants: int, rounds: int, base_port: int) -> tuple[float, float, float]:
     """(mean seconds per round, mean blocks per round, mean seconds per block) on a 4-validator localnet."""
     with tempfile.TemporaryDirectory() as home:
-        demo = Demo(
-            DemoConfig(
-                participants=participants, attacker_fraction=0.0, rounds=rounds, home=Path(home), base_port=base_port
-            )
-        )
+        federation = SimConfig(participants=participants, attacker_fraction=0.0, rounds=rounds, mode="localnet")
+        demo = Demo(DemoConfig(federation, home=Path(home), base_port=base_port))
         try:
             demo.start()
             observer = GatewayClient(demo.running_net().ports(0).gateway_address)

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+from cli import options
 from client import endpoints
 from localnet import config as cfg
-from participant.behaviours import ATTACKS
 
 
 @contextlib.contextmanager
@@ -38,15 +38,15 @@ def _run(demo, config, log_file: Path):
 
     from localnet import LocalnetError
 
-    attackers = sum(demo.malicious)
+    attackers, fed = sum(demo.malicious), config.federation
     print(f"starting a {config.validators}-validator localnet in {config.home} (logs in {config.home / 'logs'}) ...")
     try:
         demo.start()
         print(
-            f"{config.participants} participants joined ({attackers} malicious: {config.attack}"
-            f"{', lying voters' if config.attackers_lie and attackers else ''}); their log: {log_file}"
+            f"{fed.participants} participants joined ({attackers} malicious: {fed.attack}"
+            f"{', lying voters' if fed.attackers_lie and attackers else ''}); their log: {log_file}"
         )
-        with tqdm(total=config.rounds, desc="demo", unit="round") as bar:
+        with tqdm(total=fed.rounds, desc="demo", unit="round") as bar:
             return demo.watch(bar)
     except (LocalnetError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -67,15 +67,8 @@ def cmd_demo(args) -> int:
 
     torch.set_num_threads(1)  # twenty trainers share the machine with four validators
     config = DemoConfig(
-        participants=args.participants,
-        attacker_fraction=args.attacker_fraction,
-        attack=args.attack,
-        attackers_lie=not args.honest_votes,
-        rounds=args.rounds,
+        federation=options.federation_config(args, attacker_fraction=args.attacker_fraction, mode="localnet"),
         validators=args.validators,
-        model=args.model,
-        alpha=args.alpha,
-        seed=args.seed,
         home=args.home.resolve(),
         base_port=args.base_port,
         out=args.out,
@@ -91,7 +84,7 @@ def cmd_demo(args) -> int:
     baselines = {}
     if args.baselines:
         print(f"running the same federation without the chain's defence ({', '.join(config.baselines)}) ...")
-        baselines = run_baselines(config.sim_config(), config.baselines)
+        baselines = run_baselines(config.federation, config.baselines)
     paths = report.write_run(out, result, baselines)
     summary = report.summary(result)
     summary.update({f"{name}_final_accuracy": acc[-1] for name, acc in baselines.items()})
@@ -103,16 +96,13 @@ def cmd_demo(args) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a torch federation with attackers on a real localnet, with a report")
-    p.add_argument("--participants", type=int, default=20)
+    p = sub.add_parser(
+        "demo",
+        parents=[options.federation(rounds=20)],
+        help="a torch federation with attackers on a real localnet, with a report",
+    )
     p.add_argument("--attacker-fraction", type=float, default=0.3)
-    p.add_argument("--attack", choices=ATTACKS, default="sign_flip")
-    p.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
-    p.add_argument("--rounds", type=int, default=20, help="tallied rounds to run")
     p.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID split (default IID)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
     p.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")

@@ -2,9 +2,12 @@
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from client import endpoints
 from client.keys import Key
+from experiments.config import SimConfig
+from participant.behaviours import ATTACKS
 
 DEFAULT_KEYRING = Path.home() / ".flchain" / "keys"
 
@@ -48,3 +51,29 @@ def load_key(args: argparse.Namespace) -> Key:
     if not path.exists():
         raise SystemExit(f"no key {args.sender!r} (neither a file nor in {args.keyring_dir})")
     return Key.load(path)
+
+
+def federation(rounds: int) -> argparse.ArgumentParser:
+    """What a simulated or demo federation is made of (see experiments.config.SimConfig)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--participants", type=int, default=20)
+    parser.add_argument("--attack", choices=sorted(ATTACKS), default="sign_flip")
+    parser.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
+    parser.add_argument("--rounds", type=int, default=rounds, help="tallied rounds to run")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    parser.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def federation_config(args: argparse.Namespace, **settings: Any) -> SimConfig:
+    return SimConfig(
+        participants=args.participants,
+        attack=args.attack,
+        attackers_lie=not args.honest_votes,
+        rounds=args.rounds,
+        model=args.model,
+        alpha=args.alpha,
+        seed=args.seed,
+        **settings,
+    )

@@ -5,9 +5,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from cli import options
 from experiments.config import SimConfig
 from experiments.simulator import Simulation
-from participant import behaviours
 
 DEFAULT_OUT = Path("reports")
 
@@ -21,18 +21,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _base_config(args) -> SimConfig:
-    return SimConfig(
-        participants=args.participants,
-        attack=args.attack,
-        attackers_lie=not args.honest_votes,
-        rounds=args.rounds,
-        mode=args.mode,
-        model=args.model,
-        alpha=args.alpha,
-        seed=args.seed,
-        p_detect=args.p_detect,
-        p_accept=args.p_accept,
-    )
+    return options.federation_config(args, mode=args.mode, p_detect=args.p_detect, p_accept=args.p_accept)
 
 
 def cmd_run(args) -> int:
@@ -152,14 +141,7 @@ def print_table(summary: list[dict], chosen: dict | None) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("simulate", help="simulate federations on the chain's state machine (no CometBFT)")
     actions = parser.add_subparsers(dest="action", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--participants", type=int, default=20)
-    common.add_argument("--attack", choices=sorted(behaviours.ATTACKS), default="sign_flip")
-    common.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
-    common.add_argument("--rounds", type=int, default=40)
-    common.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    common.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
-    common.add_argument("--seed", type=int, default=0)
+    common = argparse.ArgumentParser(add_help=False, parents=[options.federation(rounds=40)])
     common.add_argument(
         "--p-detect",
         type=float,

@@ -10,8 +10,9 @@ import numpy as np
 
 from experiments.config import SimConfig
 from participant import behaviours
-from participant.duties import make_update, training_seed
+from participant.duties import make_update
 from participant.ml import data, models
+from participant.ml.config import training_seed
 from participant.ml.training import add, evaluate
 
 AGGREGATORS = ("fedavg", "median", "trimmed_mean")

@@ -26,7 +26,7 @@ from localnet import config as cfg
 from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
 from participant import behaviours
 from participant.ml import data, models
-from participant.ml.training import TrainConfig, evaluate
+from participant.ml.training import evaluate
 from participant.runtime import Participant
 
 log = logging.getLogger("flchain.demo")
@@ -35,65 +35,47 @@ STALL_S = 120  # no round event for this long means the chain or the gateways ar
 
 @dataclass
 class DemoConfig:
-    participants: int = 20
-    attacker_fraction: float = 0.3
-    attack: str = "sign_flip"
-    attackers_lie: bool = True
-    rounds: int = 20
+    """The federation (in the simulator's terms, so reports and baselines compare) and where it runs."""
+
+    federation: SimConfig = field(default_factory=lambda: SimConfig(rounds=20, mode="localnet"))
     validators: int = cfg.DEFAULT_VALIDATORS
-    model: str = "mlp"
-    alpha: float | None = None
-    seed: int = 0
     home: Path = cfg.DEFAULT_HOME
     base_port: int = endpoints.BASE_PORT
     out: Path = Path("reports/demo")
     keep_running: bool = False
     baselines: tuple[str, ...] = ("fedavg", "median")
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def sim_config(self) -> SimConfig:
-        """The same experiment in the simulator's terms (for the report and the baselines)."""
-        return SimConfig(
-            participants=self.participants,
-            attacker_fraction=self.attacker_fraction,
-            attack=self.attack,
-            attackers_lie=self.attackers_lie,
-            rounds=self.rounds,
-            mode="localnet",
-            model=self.model,
-            alpha=self.alpha,
-            seed=self.seed,
-            train=self.train,
-        )
 
 
 class Demo:
     def __init__(self, config: DemoConfig):
         self.config = config
+        fed = config.federation
         self.behaviours = behaviours.assign(
-            config.participants, config.attacker_fraction, config.attack, config.attackers_lie, config.seed
+            fed.participants, fed.attacker_fraction, fed.attack, fed.attackers_lie, fed.seed
         )
         self.malicious = [b.malicious for b in self.behaviours]
-        self.shards, self.global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
+        self.shards, self.global_test = data.partition(fed.participants, alpha=fed.alpha, seed=fed.seed)
         self.net: Localnet | None = None
         self.participants: list[Participant] = []
         self.records: list[RoundRecord] = []
 
     def start(self) -> None:
-        c = self.config
+        c, fed = self.config, self.config.federation
         self.net = net = launch.start(
             c.home,
             c.validators,
-            participants=c.participants,
+            participants=fed.participants,
             base_port=c.base_port,
             fresh=True,
-            model=models.initial_params(c.model, c.seed),
+            model=models.initial_params(fed.model, fed.seed),
         )
-        keys = participant_keys(launch.keys_dir(c.home), c.participants)
+        keys = participant_keys(launch.keys_dir(c.home), fed.participants)
         for i, key in enumerate(keys):
             client = GatewayClient(net.ports(i % c.validators).gateway_address)
             self.participants.append(
-                Participant(key, client, self.shards[i], self.behaviours[i], c.model, c.train, seed=c.seed * 7919 + i)
+                Participant(
+                    key, client, self.shards[i], self.behaviours[i], fed.model, fed.train, seed=fed.seed * 7919 + i
+                )
             )
         for p in self.participants:
             threading.Thread(target=self._run_participant, args=(p,), name=p.name, daemon=True).start()
@@ -141,22 +123,22 @@ class Demo:
                     rejected=rejected,
                     attackers=last.attackers_bonded if last else sum(self.malicious),
                 )
-            if len(self.records) >= self.config.rounds:
+            if len(self.records) >= self.config.federation.rounds:
                 watch.cancel()
                 break
-        if len(self.records) < self.config.rounds:
+        if len(self.records) < self.config.federation.rounds:
             raise RuntimeError(
                 f"no round event for {STALL_S}s after {len(self.records)} rounds; read the logs in {net.log_dir}"
             )
-        initial = [PARTICIPANT_BALANCE] * self.config.participants
+        initial = [PARTICIPANT_BALANCE] * self.config.federation.participants
         stakes = self.records[-1].stakes  # read after the last tally; nobody unbonds in the demo
         final = [observer.account(p.key.bech32).balance + stake for p, stake in zip(self.participants, stakes)]
         observer.close()
-        return SimResult(self.config.sim_config(), self.malicious, self.records, initial, final, None, None)
+        return SimResult(self.config.federation, self.malicious, self.records, initial, final, None, None)
 
     def _record(self, observer: GatewayClient, finished: types_pb2.Round, frac_bits: int) -> RoundRecord:
         accuracy, loss = evaluate(
-            self.config.model, named_floats(observer.model().tensors, frac_bits), self.global_test
+            self.config.federation.model, named_floats(observer.model().tensors, frac_bits), self.global_test
         )
         return record_round(
             len(self.records) + 1,

@@ -22,7 +22,7 @@ from experiments.config import SimConfig
 from experiments.records import RoundRecord, SimResult, record_round
 from flchain.v1 import types_pb2
 from participant import behaviours
-from participant.duties import training_seed
+from participant.ml.config import training_seed
 
 CHAIN_ID = "flchain-sim"
 FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the chain accepts

@@ -10,12 +10,6 @@ from participant.ml.training import TrainConfig, add, delta, evaluate, train
 LOSS_MARGIN = 0.05  # a candidate may cost this much held-out loss before a voter rejects it
 
 
-def training_seed(seed: int, round_id: int, participant: int = 0) -> int:
-    """The seed of one participant's local training in one round: a rerun trains the very same update
-    (so a restarted participant signs the same bytes again, and experiments reproduce)."""
-    return seed * 1_000_003 + round_id * 1_009 + participant
-
-
 def make_update(
     behaviour: Behaviour, kind: str, global_params: Params, data: ClientData, config: TrainConfig, seed: int
 ) -> Params:

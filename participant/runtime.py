@@ -22,7 +22,8 @@ from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
 from participant.behaviours import Behaviour, Honest
-from participant.duties import judge, make_update, training_seed
+from participant.duties import judge, make_update
+from participant.ml.config import training_seed
 from participant.ml.data import ClientData
 from participant.ml.training import TrainConfig, evaluate
 

@@ -32,9 +32,7 @@ def module_name(root: Path, path: Path) -> str:
 
 def project_imports(root: Path) -> dict[str, set[str]]:
     """{module: project modules it imports}, for every module of the layered packages."""
-    modules = {
-        module_name(root, path): path for package in LAYERS for path in sorted((root / package).rglob("*.py"))
-    }
+    modules = {module_name(root, path): path for package in LAYERS for path in sorted((root / package).rglob("*.py"))}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets: set[str] = set()
@@ -43,8 +41,10 @@ def project_imports(root: Path) -> dict[str, set[str]]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # `from pkg import mod` may name a submodule: prefer it when it is one
-                names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                         for a in node.names]
+                names = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                ]
             else:
                 continue
             targets.update(n for n in names if n.split(".")[0] in LAYERS)

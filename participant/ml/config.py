@@ -1,4 +1,4 @@
-"""How a participant trains locally (kept apart from training.py so that it loads without torch)."""
+"""How a participant trains locally, and its seeds (kept apart from training.py so that it loads without torch)."""
 
 from dataclasses import dataclass
 
@@ -8,3 +8,9 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 16
     lr: float = 0.1
+
+
+def training_seed(seed: int, round_id: int, participant: int = 0) -> int:
+    """The seed of one participant's local training in one round: a rerun trains the very same update
+    (so a restarted participant signs the same bytes again, and experiments reproduce)."""
+    return seed * 1_000_003 + round_id * 1_009 + participant

@@ -1,6 +1,7 @@
 """Small torch models for 8x8 digits, and the conversion between a model and named numpy arrays.
 
-Parameter names and shapes are what the chain's global model carries (see localnet/genesis.py).
+`initial_params` is the genesis model of the demo federation and of `flchain localnet up`: its names and
+shapes are what the chain's global model carries.
 """
 
 import numpy as np

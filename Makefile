@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 setup:
 	VENV=$(VENV) bash scripts/setup.sh
 
-demo: setup
-	$(VENV)/bin/flchain demo
+demo: setup  # extra options: make demo DEMO_ARGS="--alpha 0.5 --attack label_flip"
+	$(VENV)/bin/flchain demo $(DEMO_ARGS)
 
 localnet: setup
 	$(VENV)/bin/flchain localnet up

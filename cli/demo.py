@@ -108,6 +108,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
     p.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
     p.add_argument(
-        "--no-baselines", dest="baselines", action="store_false", help="skip the undefended FedAvg/median comparison"
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="skip the comparisons (undefended FedAvg/median, and FedAvg without attackers)",
     )
     p.set_defaults(func=cmd_demo)

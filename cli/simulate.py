@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def cmd_run(args) -> int:
         result = Simulation(config).run(show)
     baselines = {}
     if config.mode == "torch" and not args.no_baselines:
-        print("running the baselines without defence (fedavg, median) ...")
+        print("running the baselines without defence (fedavg, median) and without attackers (reference) ...")
         baselines = run_baselines(config)
     out = args.out / f"run-{config.attack}-{int(config.attacker_fraction * 100)}pct-{config.mode}"
     paths = report.write_run(out, result, baselines)
@@ -106,6 +107,60 @@ def cmd_sweep(args) -> int:
             args.out / f"{tag}.png", summary, chosen or {k: summary[0][k] for k in sweep.PARAM_KEYS}, base.rounds
         )
     )
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _splits(text: str) -> tuple[float | None, ...]:
+    """ "iid,0.5,0.1" -> (None, 0.5, 0.1)."""
+    return tuple(None if v.strip() == "iid" else float(v) for v in text.split(","))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(","))
+    unknown = [n for n in names if n not in matrix_attacks()]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown attack(s) {unknown}; known: {', '.join(matrix_attacks())}")
+    return names
+
+
+def matrix_attacks() -> tuple[str, ...]:
+    from experiments.matrix import ATTACKS
+
+    return ATTACKS
+
+
+def cmd_matrix(args) -> int:
+    import shlex
+    import sys
+
+    from tqdm import tqdm
+
+    from experiments import matrix as mx
+    from experiments import matrix_report
+
+    base = SimConfig(
+        participants=args.participants,
+        rounds=args.rounds,
+        model=args.model,
+        seed=args.seed,
+        attackers_lie=not args.honest_votes,
+        mode="torch",
+    )
+    attacks = args.attacks or mx.ATTACKS
+    m = mx.Matrix(splits=args.splits, fractions=args.fractions, attacks=attacks, seeds=args.seeds, base=base)
+    total = len(m.configs()) + len(m.references())
+    print(f"{len(m.configs())} defended runs and {len(m.references())} reference runs on {args.workers} workers")
+    with tqdm(total=total, desc="matrix", unit="run") as bar:
+        rows, refs = mx.run_matrix(m, args.workers, bar.update)
+    cells = mx.summarize(rows, refs)
+    command = "flchain simulate matrix " + shlex.join(sys.argv[3:] if sys.argv[1:3] == ["simulate", "matrix"] else [])
+    paths = matrix_report.write(args.out, m, rows, refs, cells, command.strip(), args.note)
+    met = sum(not c["missed"] for c in cells)
+    print(f"{met} of {len(cells)} cells meet every target")
+    for c in cells:
+        if c["missed"]:
+            print(f"  {c['split']}, {c['attacker_fraction']:.0%} {c['attack']}: missed {c['missed']}")
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -168,6 +223,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--proposers", type=int, default=SimConfig.num_proposers)
     run.add_argument("--voters", type=int, default=SimConfig.num_voters)
     run.set_defaults(func=cmd_run)
+
+    mat = actions.add_parser(
+        "matrix", help="the defence's scenario matrix (splits x attacker fractions x attacks x seeds), torch mode"
+    )
+    mat.add_argument("--participants", type=int, default=20)
+    mat.add_argument("--rounds", type=int, default=30)
+    mat.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    mat.add_argument("--seed", type=int, default=0, help="first seed")
+    mat.add_argument("--seeds", type=int, default=3, help="seeds per cell")
+    mat.add_argument("--splits", type=_splits, default=(None, 0.5, 0.1), help="iid and Dirichlet alphas (iid,0.5,0.1)")
+    mat.add_argument("--fractions", type=_floats, default=(0.0, 0.1, 0.3, 0.45))
+    mat.add_argument("--attacks", type=_names, default=None, help="comma-separated (default: every attack)")
+    mat.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
+    mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")
+    mat.add_argument("--note", default="", help="a paragraph for the report's head (what was measured, and why)")
+    mat.set_defaults(func=cmd_matrix)
 
     sw = actions.add_parser("sweep", parents=[common], help="a grid of parameters; CSV, plot, recommendation")
     sw.add_argument("--mode", choices=["torch", "fast"], default="fast")

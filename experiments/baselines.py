@@ -1,14 +1,17 @@
 """Federations without the chain's defence, for comparison under the same attack and data.
 
 Each round draws the same number of proposers from everyone (attackers are never removed) and
-aggregates their updates with plain FedAvg, a coordinate-wise median, or a trimmed mean.
+aggregates their updates with plain FedAvg, a coordinate-wise median, or a trimmed mean. The
+reference is plain FedAvg of the same federation with no attacker at all: what a defence should
+reach on that data split.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from experiments.config import SimConfig
+from experiments.config import REFERENCE, SimConfig
 from participant import behaviours
 from participant.duties import make_update
 from participant.ml import data, models
@@ -34,13 +37,15 @@ def aggregate(kind: str, updates: list[list[tuple[str, np.ndarray]]], weights: l
     return out
 
 
-def run_baselines(config: SimConfig, names: Sequence[str] = ("fedavg", "median")) -> dict[str, list[float]]:
+def run_baselines(config: SimConfig, names: Sequence[str] = ("fedavg", "median", REFERENCE)) -> dict[str, list[float]]:
     """Accuracy per round of the same federation without the chain's defence, per aggregator."""
     return {name: run_baseline(config, name) for name in names}
 
 
 def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
-    """Global test accuracy after each round."""
+    """Global test accuracy after each round (aggregator: one of AGGREGATORS, or REFERENCE)."""
+    if aggregator == REFERENCE:
+        config, aggregator = replace(config, attacker_fraction=0.0), "fedavg"
     behaviour = behaviours.assign(config.participants, config.attacker_fraction, config.attack, seed=config.seed)
     shards, global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
     model = models.initial_params(config.model, config.seed)

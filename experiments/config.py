@@ -7,6 +7,7 @@ from flchain.v1 import types_pb2
 from participant.ml.config import TrainConfig
 
 CHAIN_DEFAULTS = genesis.default_params()  # experiments start from the chain's own defaults
+REFERENCE = "fedavg_no_attack"  # the baseline of plain FedAvg with no attacker: what a defence should reach
 
 
 @dataclass

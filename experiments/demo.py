@@ -18,7 +18,7 @@ from tqdm import tqdm
 from abci_app.tensors import named_floats
 from client import endpoints
 from client.gateway_client import GatewayClient
-from experiments.config import SimConfig
+from experiments.config import REFERENCE, SimConfig
 from experiments.records import RoundRecord, SimResult, record_round
 from flchain.v1 import types_pb2
 from localnet import Localnet, launch
@@ -43,7 +43,7 @@ class DemoConfig:
     base_port: int = endpoints.BASE_PORT
     out: Path = Path("reports/demo")
     keep_running: bool = False
-    baselines: tuple[str, ...] = ("fedavg", "median")
+    baselines: tuple[str, ...] = ("fedavg", "median", REFERENCE)
 
 
 class Demo:

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments.config import REFERENCE  # noqa: E402
 from experiments.records import SimResult  # noqa: E402
 
 HONEST_COLOUR, MALICIOUS_COLOUR = "tab:blue", "tab:red"
@@ -100,7 +101,8 @@ def plot_accuracy(path: Path, result: SimResult, baselines: dict[str, list[float
         label="flchain (voting + stake)",
     )
     for name, acc in baselines.items():
-        ax.plot(range(1, len(acc) + 1), acc, lw=1.2, ls="--", label=f"{name} without defence")
+        label = "FedAvg without attackers (reference)" if name == REFERENCE else f"{name} without defence"
+        ax.plot(range(1, len(acc) + 1), acc, lw=1.2, ls=":" if name == REFERENCE else "--", label=label)
     ax.set(
         xlabel="round",
         ylabel="test accuracy",

@@ -26,7 +26,8 @@ from participant.ml.config import training_seed
 
 CHAIN_ID = "flchain-sim"
 FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the chain accepts
-CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled"}  # attacks that spoil the aggregate
+# attacks that spoil the aggregate (fast mode treats an intermittent attacker as attacking every round)
+CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled", "intermittent", "stealthy", "colluding"}
 
 
 class Simulation:
@@ -84,6 +85,7 @@ class Simulation:
         if self.state().round().phase == types_pb2.PHASE_VOTE:
             candidate = self.state().candidate()
             corrupt = any(self.behaviours[self.index[a]].name in CORRUPTING for a in candidate.contributors)
+            accomplice = any(self.malicious[self.index[a]] for a in candidate.contributors)
             delta = tensors.named_floats(candidate.delta, self.params.frac_bits)
             visibly_bad = corrupt and np.random.default_rng([self.config.seed, rnd.id]).random() < self.config.p_detect
             votes, truths = [], []
@@ -91,7 +93,10 @@ class Simulation:
                 truth, score = self._judge(a, rnd.id, global_model, delta, visibly_bad)
                 truths.append(truth)
                 votes.append(
-                    self._tx(a, txb.vote(rnd.id, self.behaviours[self.index[a]].vote(truth), int(score * 10_000)))
+                    self._tx(
+                        a,
+                        txb.vote(rnd.id, self.behaviours[self.index[a]].vote(truth, accomplice), int(score * 10_000)),
+                    )
                 )
             self.verdicts.append((corrupt, truths))
             self.chain.block(*votes)

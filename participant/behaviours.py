@@ -2,7 +2,9 @@
 
 A behaviour decides three things: which labels it trains on, how it turns its honest update
 into the one it submits, and whether it tells the truth when it votes. Each is small and named
-so that experiments (the simulator, the demo) can mix them.
+so that experiments (the simulator, the demo) can mix them. The last three attacks adapt: they
+behave honestly part of the time, keep their poison at an honest update's size, or coordinate
+their votes with their accomplices.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class Behaviour:
     def transform(self, update: Params, rng: np.random.Generator) -> Params:
         return update
 
-    def vote(self, truthful_accept: bool) -> bool:
+    def vote(self, truthful_accept: bool, accomplice_involved: bool = False) -> bool:
+        """The ballot cast; accomplice_involved: the candidate carries a fellow attacker's update
+        (known to colluding attackers only; the others ignore it)."""
         return truthful_accept != self.lies
 
 
@@ -100,6 +104,63 @@ class FreeRider(Behaviour):
 
 
 @dataclass(frozen=True)
+class TinyStep(Behaviour):
+    """A free rider that hides: trains nothing and submits a tiny random step, which is not zero."""
+
+    name: ClassVar[str] = "tiny_step"
+    malicious: ClassVar[bool] = True
+    trains: ClassVar[bool] = False
+    sigma: float = 1e-3
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, rng.normal(0.0, self.sigma, u.shape).astype(np.float32)) for n, u in update]
+
+
+@dataclass(frozen=True)
+class Intermittent(Behaviour):
+    """Attacks (a boosted sign flip) in a seeded share of its rounds and is honest in the others,
+    to keep its stake while still poisoning."""
+
+    name: ClassVar[str] = "intermittent"
+    malicious: ClassVar[bool] = True
+    attack_share: float = 0.5
+    factor: float = 4.0
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        if rng.random() >= self.attack_share:
+            return update
+        return [(n, -self.factor * u) for n, u in update]
+
+
+@dataclass(frozen=True)
+class Stealthy(Behaviour):
+    """Negates its update without boosting it: the size of an honest update, the least harm that
+    still points the model the wrong way, to stay under any threshold on size or loss."""
+
+    name: ClassVar[str] = "stealthy"
+    malicious: ClassVar[bool] = True
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, -u) for n, u in update]
+
+
+@dataclass(frozen=True)
+class Colluding(Behaviour):
+    """A boosted sign flip whose accomplices coordinate their votes: as voters they accept every
+    candidate that carries an accomplice's update and reject every other one."""
+
+    name: ClassVar[str] = "colluding"
+    malicious: ClassVar[bool] = True
+    factor: float = 4.0
+
+    def transform(self, update: Params, rng: np.random.Generator) -> Params:
+        return [(n, -self.factor * u) for n, u in update]
+
+    def vote(self, truthful_accept: bool, accomplice_involved: bool = False) -> bool:
+        return accomplice_involved
+
+
+@dataclass(frozen=True)
 class LyingVoter(Behaviour):
     """Trains honestly but always votes against the truth."""
 
@@ -109,7 +170,19 @@ class LyingVoter(Behaviour):
 
 
 ATTACKS: dict[str, type[Behaviour]] = {
-    b.name: b for b in (LabelFlip, SignFlip, GaussianNoise, Scaled, FreeRider, LyingVoter)
+    b.name: b
+    for b in (
+        LabelFlip,
+        SignFlip,
+        GaussianNoise,
+        Scaled,
+        FreeRider,
+        TinyStep,
+        LyingVoter,
+        Intermittent,
+        Stealthy,
+        Colluding,
+    )
 }
 
 
@@ -118,7 +191,7 @@ def make(name: str, lies: bool = False) -> Behaviour:
     if name == "honest":
         return Honest()
     cls = ATTACKS[name]
-    return cls() if cls is LyingVoter else cls(lies=lies)
+    return cls() if cls in (LyingVoter, Colluding) else cls(lies=lies)
 
 
 def assign(

@@ -22,6 +22,18 @@ def test_sign_flip_scaled_free_rider_and_noise_transforms():
     assert behaviours.Honest().transform(UPDATE, RNG(0)) is UPDATE
 
 
+def test_adaptive_attacks_and_the_hidden_free_rider():
+    tiny = behaviours.TinyStep().transform([("w", np.zeros(10_000, np.float32))], RNG(0))[0][1]
+    assert 0 < np.abs(tiny).max() < 0.01 and tiny.std() == pytest.approx(1e-3, rel=0.05)  # never zero, never useful
+    assert behaviours.Stealthy().transform(UPDATE, RNG(0))[0][1].tolist() == [-1.0, 2.0, -3.0]
+    intermittent = behaviours.Intermittent(attack_share=0.5)
+    firsts = [intermittent.transform(UPDATE, RNG(seed))[0][1][0] for seed in range(200)]
+    assert set(firsts) == {1.0, -4.0} and 70 < firsts.count(-4.0) < 130  # honest in about half of its rounds
+    colluder = behaviours.make("colluding", lies=False)
+    assert colluder.vote(True, accomplice_involved=True) and not colluder.vote(True, accomplice_involved=False)
+    assert colluder.transform(UPDATE, RNG(0))[0][1].tolist() == [-4.0, 8.0, -12.0]
+
+
 def test_label_flip_changes_only_labels():
     split = data.Split(np.ones((3, 64), np.float32), np.array([0, 3, 9]))
     flipped = behaviours.LabelFlip().training_data(split)

@@ -1,0 +1,182 @@
+"""The defence's scenario matrix: every data split x attacker fraction x attack, several seeds, in
+torch mode, each cell held against the targets the defence must meet.
+
+A cell's reference is plain FedAvg without any attacker on the same split and seeds: what an
+honest federation reaches with no defence at all. Runs are independent, so they are spread over
+worker processes; every result is a pure function of its (split, fraction, attack, seed).
+"""
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from experiments.config import REFERENCE, SimConfig
+
+FREE_RIDERS = ("free_rider", "tiny_step")
+ATTACKS = (
+    "sign_flip",
+    "label_flip",
+    "gaussian_noise",
+    "scaled",
+    "free_rider",
+    "tiny_step",
+    "lying_voter",
+    "intermittent",
+    "stealthy",
+    "colluding",
+)
+NO_ATTACK = "none"  # the fraction-0 cell of a split
+
+# The targets of every cell.
+MAX_HONEST_REMOVED = 0.05
+REMOVAL_DEADLINE = 20  # rounds within which every (non free-riding) attacker must be removed
+MAX_ACCURACY_GAP = 0.02  # final accuracy at most this far below the no-attack FedAvg reference
+
+
+def split_name(alpha: float | None) -> str:
+    return "iid" if alpha is None else f"dirichlet-{alpha:g}"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    splits: tuple[float | None, ...] = (None, 0.5, 0.1)  # None: IID; else Dirichlet alpha
+    fractions: tuple[float, ...] = (0.0, 0.1, 0.3, 0.45)
+    attacks: tuple[str, ...] = ATTACKS
+    seeds: int = 3
+    base: SimConfig = field(default_factory=lambda: SimConfig(mode="torch", attackers_lie=True))
+
+    def configs(self) -> list[tuple[str, SimConfig]]:
+        """(attack label, config) of every run; a fraction of 0 is one cell per split, not one per attack."""
+        runs = []
+        for alpha in self.splits:
+            for fraction in self.fractions:
+                attacks = [NO_ATTACK] if fraction == 0 else list(self.attacks)
+                for attack in attacks:
+                    for seed in range(self.seeds):
+                        config = replace(
+                            self.base,
+                            alpha=alpha,
+                            attacker_fraction=fraction,
+                            attack=self.base.attack if attack == NO_ATTACK else attack,
+                            seed=self.base.seed + seed,
+                        )
+                        runs.append((attack, config))
+        return runs
+
+    def references(self) -> list[SimConfig]:
+        """The no-attack FedAvg runs: one per split and seed."""
+        return [
+            replace(self.base, alpha=alpha, attacker_fraction=0.0, seed=self.base.seed + seed)
+            for alpha in self.splits
+            for seed in range(self.seeds)
+        ]
+
+
+def run_one(job: tuple[str, SimConfig]) -> dict:
+    """One defended federation; a row of the runs table."""
+    import torch
+
+    from experiments.simulator import Simulation
+
+    torch.set_num_threads(1)
+    attack, config = job
+    result = Simulation(config).run()
+    return {
+        "split": split_name(config.alpha),
+        "attacker_fraction": config.attacker_fraction,
+        "attack": attack,
+        "seed": config.seed,
+        "rounds": len(result.records),
+        "final_accuracy": result.final_accuracy,
+        "rounds_until_removed": result.rounds_until_attackers_removed,
+        "honest_removed_share": result.honest_removed_share,
+        "honest_return": result.honest_return,
+        "attacker_return": result.attacker_return,
+    }
+
+
+def run_reference(config: SimConfig) -> dict:
+    import torch
+
+    from experiments.baselines import run_baseline
+
+    torch.set_num_threads(1)
+    return {"split": split_name(config.alpha), "seed": config.seed, "accuracy": run_baseline(config, REFERENCE)[-1]}
+
+
+def run_matrix(
+    matrix: Matrix, workers: int | None = None, on_done: Callable[[], None] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """(rows of every defended run, rows of every reference run)."""
+    jobs = matrix.configs()
+    references = matrix.references()
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        ref_futures = [pool.submit(run_reference, c) for c in references]
+        run_futures = [pool.submit(run_one, job) for job in jobs]
+        rows = []
+        for future in run_futures:
+            rows.append(future.result())
+            if on_done:
+                on_done()
+        refs = []
+        for future in ref_futures:
+            refs.append(future.result())
+            if on_done:
+                on_done()
+    return rows, refs
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
+    """One row per cell: means over seeds (and the worst seed where a target is about the worst case),
+    with each target checked."""
+    reference = {(r["split"], r["seed"]): r["accuracy"] for r in refs}
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["split"], row["attacker_fraction"], row["attack"]), []).append(row)
+    cells = []
+    for (split, fraction, attack), runs in groups.items():
+        gaps = [r["final_accuracy"] - reference[(split, r["seed"])] for r in runs]
+        removal = [r["rounds_until_removed"] for r in runs]
+        cell = {
+            "split": split,
+            "attacker_fraction": fraction,
+            "attack": attack,
+            "seeds": len(runs),
+            "final_accuracy": _mean(r["final_accuracy"] for r in runs),
+            "reference_accuracy": _mean(reference[(split, r["seed"])] for r in runs),
+            "accuracy_gap": _mean(gaps),
+            "worst_rounds_until_removed": None if None in removal else max(removal),
+            "removed_in_all_seeds": None not in removal,
+            "max_honest_removed_share": max(r["honest_removed_share"] or 0.0 for r in runs),
+            "honest_return": _mean(r["honest_return"] for r in runs),
+            "attacker_return": _mean(r["attacker_return"] for r in runs),
+        }
+        cell["missed"] = ",".join(missed_targets(cell))
+        cells.append(cell)
+    return cells
+
+
+def missed_targets(cell: dict) -> list[str]:
+    """The targets this cell misses (empty: it meets them all)."""
+    missed = []
+    if cell["max_honest_removed_share"] > MAX_HONEST_REMOVED:
+        missed.append("honest_removed")
+    if (cell["honest_return"] or 0.0) <= 0:
+        missed.append("honest_return")
+    if (cell["accuracy_gap"] or 0.0) < -MAX_ACCURACY_GAP:
+        missed.append("accuracy")
+    if cell["attacker_fraction"] > 0:
+        if cell["attack"] in FREE_RIDERS:
+            if (cell["attacker_return"] or 0.0) > 0:
+                missed.append("free_rider_return")
+        elif not cell["removed_in_all_seeds"] or cell["worst_rounds_until_removed"] > REMOVAL_DEADLINE:
+            missed.append("removal")
+    return missed

@@ -1,0 +1,151 @@
+"""What the scenario matrix leaves behind: CSV tables, a Markdown report with every cell held against
+the targets, and heatmaps of accuracy against the reference and of honest participants removed."""
+
+import csv
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from experiments import matrix as mx
+from experiments.report import plt
+
+
+def _write_csv(path: Path, rows: Sequence[dict]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _fmt(value, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{100 * value:.0f}%" if pct else f"{value:+.3f}" if value < 0 else f"{value:.3f}"
+    return str(value)
+
+
+def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") -> str:
+    met = sum(not c["missed"] for c in cells)
+    votes = "lie" if m.base.attackers_lie else "vote truthfully"
+    lines = [
+        "# Defence scenario matrix",
+        "",
+        f"Made by `{command}`: {m.seeds} seeds per cell, {m.base.participants} participants, "
+        f"{m.base.rounds} rounds, model `{m.base.model}`, attackers {votes}"
+        " when drawn as voters, chain params at their defaults except as listed below.",
+        "",
+        "Chain params: "
+        + ", ".join(
+            f"{k}={v}"
+            for k, v in dataclasses.asdict(m.base).items()
+            if k
+            in (
+                "threshold",
+                "num_proposers",
+                "num_voters",
+                "proposer_reward_bps",
+                "proposer_slash_bps",
+                "voter_reward_bps",
+                "voter_slash_bps",
+                "liveness_slash_bps",
+                "quorum_bps",
+            )
+        )
+        + ".",
+        "",
+        f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
+        "honest mean return > 0, every attacker removed within "
+        f"{mx.REMOVAL_DEADLINE} rounds in every seed (free riders: mean return <= 0 instead), final accuracy at "
+        f"most {mx.MAX_ACCURACY_GAP * 100:.0f} points below plain FedAvg without attackers on the same split "
+        "and seeds (the reference).",
+        "",
+        f"**{met} of {len(cells)} cells meet every target.**",
+    ]
+    if note:
+        lines[2:2] = [note, ""]
+    for split in dict.fromkeys(c["split"] for c in cells):
+        rows = [c for c in cells if c["split"] == split]
+        lines += [
+            "",
+            f"## {split}",
+            "",
+            "| attackers | attack | accuracy | reference | gap | rounds to remove (worst) | honest removed (max) "
+            "| honest return | attacker return | missed targets |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in sorted(rows, key=lambda c: (c["attacker_fraction"], c["attack"])):
+            removal = c["worst_rounds_until_removed"] if c["removed_in_all_seeds"] else "not all"
+            lines.append(
+                f"| {c['attacker_fraction']:.0%} | {c['attack']} | {_fmt(c['final_accuracy'])} | "
+                f"{_fmt(c['reference_accuracy'])} | {_fmt(c['accuracy_gap'])} | "
+                f"{removal if c['attacker_fraction'] else '-'} | {_fmt(c['max_honest_removed_share'], pct=True)} | "
+                f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])} | {c['missed'] or 'none'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def heatmaps(path: Path, cells: Sequence[dict]) -> Path:
+    """Per split: accuracy gap to the reference, and honest participants removed, attack x fraction."""
+    splits = list(dict.fromkeys(c["split"] for c in cells))
+    attacks = sorted({c["attack"] for c in cells}, key=lambda a: (a != mx.NO_ATTACK, a))  # "none": the 0% cell
+    fractions = sorted({c["attacker_fraction"] for c in cells})
+    fig, axes = plt.subplots(
+        len(splits), 2, figsize=(4 + 1.2 * len(fractions) * 2, 1 + 0.45 * len(attacks) * len(splits)), squeeze=False
+    )
+    for row, split in enumerate(splits):
+        by_key = {(c["attacker_fraction"], c["attack"]): c for c in cells if c["split"] == split}
+        for col, (metric, label, cmap, vmin, vmax) in enumerate(
+            [
+                ("accuracy_gap", "accuracy - reference", "RdYlGn", -0.3, 0.05),
+                ("max_honest_removed_share", "honest removed (max over seeds)", "Reds", 0.0, 1.0),
+            ]
+        ):
+            grid = np.array(
+                [[by_key[(f, a)][metric] if (f, a) in by_key else np.nan for f in fractions] for a in attacks],
+                dtype=float,
+            )
+            ax = axes[row][col]
+            ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+            for i in range(len(attacks)):
+                for j in range(len(fractions)):
+                    if not np.isnan(grid[i, j]):
+                        ax.text(
+                            j,
+                            i,
+                            f"{grid[i, j]:+.2f}" if col == 0 else f"{grid[i, j]:.0%}",
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                        )
+            ax.set_xticks(range(len(fractions)), [f"{f:.0%}" for f in fractions])
+            ax.set_yticks(range(len(attacks)), attacks, fontsize=8)
+            ax.set_title(f"{split}: {label}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(
+    folder: Path,
+    m: mx.Matrix,
+    rows: Sequence[dict],
+    refs: Sequence[dict],
+    cells: Sequence[dict],
+    command: str,
+    note: str = "",
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "README.md"
+    report.write_text(markdown(m, cells, command, note))
+    return [
+        _write_csv(folder / "runs.csv", rows),
+        _write_csv(folder / "references.csv", refs),
+        _write_csv(folder / "cells.csv", cells),
+        report,
+        heatmaps(folder / "matrix.png", cells),
+    ]

@@ -31,6 +31,7 @@ class Code(IntEnum):
     ALREADY_SUBMITTED = 33
     NOT_VOTER = 34
     ALREADY_VOTED = 35
+    BAD_BALLOT = 36
     # Update contents.
     BAD_SHAPE = 40
     NON_FINITE = 41

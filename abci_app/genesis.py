@@ -30,13 +30,18 @@ def default_params() -> types_pb2.Params:
         quorum_bps=5_000,
         proposer_reward_bps=1_000,
         proposer_slash_bps=2_000,
-        voter_reward_bps=100,
-        voter_slash_bps=1_000,
+        voter_reward_bps=500,
+        voter_slash_bps=1_500,
         liveness_slash_bps=500,
         frac_bits=16,
         max_update_norm=100 << 16,
         max_num_samples=1_000_000,
         max_tx_bytes=4 << 20,
+        harm_bps=500,
+        full_credit_bps=500,
+        condemn_bps=2_000,
+        include_bps=50,
+        conflict_bps=2_000,
     )
 
 
@@ -75,6 +80,7 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
             "basis points must be at most 10000",
         ),
         (p.frac_bits <= 24, "frac_bits must be at most 24"),
+        (p.full_credit_bps >= 1, "full_credit_bps must be positive"),
         (p.min_stake >= 1, "min_stake must be positive"),
         (
             p.max_num_samples >= 1 and p.max_num_samples * p.num_proposers < 2**32,

@@ -53,11 +53,12 @@ class SubmitUpdate:
 class Vote:
     action: ClassVar[str] = "vote"
     round: int
-    accept: bool
-    score: int
+    loss: int  # held-out loss with every update, 1e-4 nats
+    scores: tuple[int, ...]  # per update: loss without it minus `loss`, 1e-4 nats
 
 
 Message = Bond | Unbond | SubmitUpdate | Vote
+MAX_LOSS = 10**9  # 1e5 nats: far beyond any real loss, and small enough that products stay in int64
 
 
 def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
@@ -83,5 +84,14 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             tuple(FixedTensor(t.name, wire.decode_tensor(t, params.frac_bits)) for t in update.tensors),
         )
     if kind == "vote":
-        return Vote(msg.vote.round, msg.vote.accept, msg.vote.score)
+        vote = msg.vote
+        if vote.loss == 0 or vote.loss > MAX_LOSS:
+            raise TxError(Code.BAD_BALLOT, f"a ballot's loss must be in 1..{MAX_LOSS} (1e-4 nats), got {vote.loss}")
+        if len(vote.scores) > params.num_proposers:
+            raise TxError(
+                Code.BAD_BALLOT, f"a ballot scores at most {params.num_proposers} updates, got {len(vote.scores)}"
+            )
+        if any(abs(s) > MAX_LOSS for s in vote.scores):
+            raise TxError(Code.BAD_BALLOT, f"a score must be within +-{MAX_LOSS} (1e-4 nats)")
+        return Vote(vote.round, vote.loss, tuple(vote.scores))
     raise TxError(Code.TX_UNDECODABLE, "message is empty or of an unknown type")

@@ -6,7 +6,7 @@ from abci_app import query_paths as qp
 from abci_app.address import from_bech32
 from abci_app.codes import Code
 from abci_app.state import State
-from flchain.v1 import query_pb2
+from flchain.v1 import query_pb2, types_pb2
 
 
 @dataclass
@@ -46,6 +46,11 @@ def answer(state: State, path: str) -> QueryAnswer:
         case [qp.CANDIDATE]:
             candidate = state.candidate()
             return _found(candidate) if candidate else QueryAnswer(Code.NOT_FOUND, log="no candidate under vote")
+        case [qp.UPDATES]:
+            rnd = state.round()
+            if rnd.phase != types_pb2.PHASE_VOTE:
+                return QueryAnswer(Code.NOT_FOUND, log="no updates under vote")
+            return _found(query_pb2.UpdateList(updates=[state.must_update(rnd.id, a) for a in rnd.submitted]))
         case [qp.PARTICIPANTS]:
             return _found(query_pb2.ParticipantList(participants=list(state.participants())))
         case [qp.PARTICIPANT | qp.ACCOUNT as kind, text]:

@@ -15,6 +15,7 @@ PARTICIPANTS = "participants"
 ACCOUNT = "account"  # /account/<bech32 address>
 MODEL = "model"
 CANDIDATE = "candidate"
+UPDATES = "updates"  # the updates under vote, in Round.submitted order
 
 ANSWERS: dict[str, type[Message]] = {
     PARAMS: types_pb2.Params,
@@ -24,6 +25,7 @@ ANSWERS: dict[str, type[Message]] = {
     ACCOUNT: types_pb2.Account,
     MODEL: types_pb2.GlobalModel,
     CANDIDATE: types_pb2.Candidate,
+    UPDATES: query_pb2.UpdateList,
 }
 BY_ADDRESS = (PARTICIPANT, ACCOUNT)
 

@@ -7,7 +7,7 @@ block h's end left behind, and CheckTx (which reads committed state) predicts it
 import hashlib
 import struct
 
-from abci_app import aggregation, staking, tensors
+from abci_app import aggregation, judgement, staking, tensors
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.messages import SubmitUpdate, Vote
@@ -99,9 +99,14 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
         raise TxError(Code.NOT_VOTER, f"sender is not a voter of round {rnd.id}")
     if any(b.voter == sender for b in rnd.ballots):
         raise TxError(Code.ALREADY_VOTED, f"sender already voted in round {rnd.id}")
-    rnd.ballots.append(types_pb2.Ballot(voter=sender, accept=msg.accept, score=msg.score, height=ctx.height))
+    if len(msg.scores) != len(rnd.submitted):
+        raise TxError(
+            Code.BAD_BALLOT,
+            f"round {rnd.id} has {len(rnd.submitted)} updates under vote; the ballot scores {len(msg.scores)}",
+        )
+    rnd.ballots.append(types_pb2.Ballot(voter=sender, loss=msg.loss, scores=msg.scores, height=ctx.height))
     ctx.state.set_round(rnd)
-    ctx.emit("vote_cast", round=rnd.id, voter=sender, accept=msg.accept, score=msg.score)
+    ctx.emit("vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores))
 
 
 # --- end of block ------------------------------------------------------------------------------
@@ -176,39 +181,87 @@ def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
     for address in rnd.voters:
         if address not in voted:
             staking.slash(ctx, address, rnd.id, params.liveness_slash_bps, "liveness_voter")
-    accepts = [b.voter for b in rnd.ballots if b.accept]
-    rejects = [b.voter for b in rnd.ballots if not b.accept]
     cast = len(rnd.ballots)
     if cast * staking.BPS < params.quorum_bps * len(rnd.voters):
-        _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, accepts=len(accepts), rejects=len(rejects))
+        _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
         return
-    accepted = not len(rejects) * 2 > cast
-    winners, losers = (accepts, rejects) if accepted else (rejects, accepts)
-    for address in rnd.submitted:
-        if accepted:
-            staking.reward(ctx, address, rnd.id, params.proposer_reward_bps, "proposer_accepted")
-        else:
-            staking.slash(ctx, address, rnd.id, params.proposer_slash_bps, "proposer_rejected")
-    for address in winners:
-        staking.reward(ctx, address, rnd.id, params.voter_reward_bps, "voter_majority")
-    if len(losers) < len(winners):
-        for address in losers:
-            staking.slash(ctx, address, rnd.id, params.voter_slash_bps, "voter_minority")
-    if accepted:
-        candidate = ctx.state.must_candidate()
-        model = ctx.state.model()
-        current = [tensors.read(t) for t in model.tensors]
-        delta = [tensors.read(t) for t in candidate.delta]
-        new = aggregation.apply_delta(current, delta)
-        ctx.state.set_model(
-            types_pb2.GlobalModel(
-                version=model.version + 1,
-                round=rnd.id,
-                tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
+    stakes = {b.voter: ctx.state.must_participant(b.voter).stake for b in rnd.ballots}
+    updates, voters = judgement.judge(
+        list(rnd.submitted),
+        list(rnd.ballots),
+        stakes,
+        params.harm_bps,
+        params.condemn_bps,
+        params.include_bps,
+        params.conflict_bps,
+    )
+    for verdict in updates:
+        _pay_proposer(ctx, rnd.id, verdict)
+        rnd.verdicts.append(
+            types_pb2.Verdict(
+                proposer=verdict.proposer,
+                included=verdict.included,
+                condemned=verdict.condemned,
+                harmful_bps=verdict.harmful_bps,
+                contribution_bps=verdict.contribution_bps,
             )
         )
-    outcome = types_pb2.OUTCOME_ACCEPTED if accepted else types_pb2.OUTCOME_REJECTED
-    _finish(ctx, rnd, outcome, accepts=len(accepts), rejects=len(rejects))
+        ctx.emit(
+            "update_judged",
+            round=rnd.id,
+            proposer=verdict.proposer,
+            included=verdict.included,
+            condemned=verdict.condemned,
+            harmful_bps=verdict.harmful_bps,
+            contribution_bps=verdict.contribution_bps,
+        )
+    for voter in voters:
+        _pay_voter(ctx, rnd.id, voter)
+    included = [v.proposer for v in updates if v.included]
+    if included:
+        _apply(ctx, rnd, included)
+    outcome = types_pb2.OUTCOME_ACCEPTED if included else types_pb2.OUTCOME_REJECTED
+    _finish(ctx, rnd, outcome, included=len(included), condemned=sum(v.condemned for v in updates), ballots=cast)
+
+
+def _pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:
+    """Slash a condemned update's proposer; pay an included one in proportion to its contribution."""
+    params = ctx.params
+    if verdict.condemned:
+        staking.slash(ctx, verdict.proposer, round_id, params.proposer_slash_bps, "update_condemned")
+    elif verdict.included and verdict.contribution_bps > 0:
+        credit = min(verdict.contribution_bps, params.full_credit_bps)
+        bps = params.proposer_reward_bps * credit // max(1, params.full_credit_bps)
+        staking.reward(ctx, verdict.proposer, round_id, bps, "update_included")
+
+
+def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> None:
+    """Reward agreement, charge contradiction, each in proportion to the round's verdicts: evidence
+    that reverses the consensus costs stake every round, evidence that does not see an update's
+    effect (unusual data) costs nothing."""
+    params = ctx.params
+    net = (
+        params.voter_reward_bps * verdict.agreement_bps - params.voter_slash_bps * verdict.contradiction_bps
+    ) // staking.BPS
+    if net > 0:
+        staking.reward(ctx, verdict.voter, round_id, net, "voter_agreed")
+    elif net < 0:
+        staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")
+
+
+def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
+    """The global model moves by the FedAvg of the included updates."""
+    updates = [ctx.state.must_update(rnd.id, a) for a in included]
+    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
+    model = ctx.state.model()
+    new = aggregation.apply_delta([tensors.read(t) for t in model.tensors], delta)
+    ctx.state.set_model(
+        types_pb2.GlobalModel(
+            version=model.version + 1,
+            round=rnd.id,
+            tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
+        )
+    )
 
 
 def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **counts: int) -> None:

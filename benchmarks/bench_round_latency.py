@@ -2,7 +2,7 @@
 the same round computed in process, with the same clients, model and data.
 
 In process, a round is what a FedAvg server does: the drawn proposers train, their updates are
-averaged (float FedAvg), the drawn voters evaluate the candidate on their held-out splits. On the
+averaged (float FedAvg), the drawn voters measure each update (leave-one-out) on their held-out splits. On the
 localnet the same participants do the same work through their gateways, and the round also waits
 for consensus: its phases last a fixed number of blocks (Params.select/propose/vote_blocks), so
 the chain's latency is mostly blocks x block interval. The ratio says what decentralisation costs.
@@ -41,10 +41,14 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
         order = [(r * 7 + i) % participants for i in range(params.num_proposers + params.num_voters)]
         proposers, voters = order[: params.num_proposers], order[params.num_proposers :]
         updates = [make_update(Honest(), "mlp", model, shards[i], TrainConfig(), seed=r * 100 + i) for i in proposers]
-        candidate = aggregate("fedavg", updates, [len(shards[i].train) for i in proposers])
-        verdicts = [judge("mlp", model, candidate, shards[i])[0] for i in voters]
-        if sum(verdicts) * 2 >= len(verdicts):
-            model = add(model, candidate)
+        sizes = [len(shards[i].train) for i in proposers]
+        evidence = [judge("mlp", model, list(zip(updates, sizes)), shards[i]) for i in voters]
+        harm = params.harm_bps / 10_000
+        included = [
+            k for k in range(len(updates)) if sum(e.scores[k] < -harm * e.loss for e in evidence) * 2 < len(voters)
+        ]
+        if included:
+            model = add(model, aggregate("fedavg", [updates[k] for k in included], [sizes[k] for k in included]))
         times.append(time.perf_counter() - start)
     return statistics.mean(times[1:])
 

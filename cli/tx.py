@@ -12,6 +12,10 @@ from client.signer import Signer
 from flchain.v1 import tx_pb2
 
 
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
 def load_update(path: Path) -> list[tuple[str, np.ndarray]]:
     """An update saved with numpy.savez: arrays named and ordered like the model's tensors."""
     try:
@@ -28,7 +32,7 @@ def tx_message(args: argparse.Namespace) -> tx_pb2.Msg:
         return txb.unbond(args.amount)
     if args.action == "submit-update":
         return txb.submit_update(args.round, load_update(Path(args.update)), args.num_samples)
-    return txb.vote(args.round, args.accept == "yes", args.score)
+    return txb.vote(args.round, args.loss, args.scores)
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -50,8 +54,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     u.add_argument("round", type=int)
     u.add_argument("update", help="numpy .npz of new-minus-global weights, named and ordered like the model")
     u.add_argument("--num-samples", type=int, required=True, help="training samples behind the update")
-    v = tsub.add_parser("vote", parents=common)
+    v = tsub.add_parser(
+        "vote", parents=common, help="a voter's evidence on every update of the round (see proto/flchain/v1/tx.proto)"
+    )
     v.add_argument("round", type=int)
-    v.add_argument("accept", choices=["yes", "no"])
-    v.add_argument("--score", type=int, default=0)
+    v.add_argument("--loss", type=int, required=True, help="held-out loss with every update, in 1e-4 nats")
+    v.add_argument(
+        "--scores",
+        type=_ints,
+        required=True,
+        help="per update, in the round's submitted order: loss without it minus --loss, in 1e-4 nats (e.g. 120,-3000)",
+    )
     t.set_defaults(func=cmd_tx)

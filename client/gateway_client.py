@@ -147,6 +147,10 @@ class GatewayClient:
     def candidate(self) -> types_pb2.Candidate:
         return self._call("GetCandidate", gw.GetCandidateRequest())
 
+    def updates(self) -> list[types_pb2.Update]:
+        """The updates under vote, in Round.submitted order."""
+        return list(self._call("GetUpdates", gw.GetUpdatesRequest()).updates)
+
     # -- txs ---------------------------------------------------------------------------------
 
     def broadcast(self, tx: bytes) -> gw.BroadcastTxResponse:

@@ -35,5 +35,12 @@ def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_s
     )
 
 
-def vote(round_id: int, accept: bool, score: int = 0) -> tx_pb2.Msg:
-    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, accept=accept, score=score))
+def vote(round_id: int, loss: int, scores: Sequence[int]) -> tx_pb2.Msg:
+    """A voter's evidence: held-out loss with every update, and per update (in Round.submitted order)
+    the loss without it minus that loss; both in 1e-4 nats (see evidence_units)."""
+    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores)))
+
+
+def evidence_units(nats: float) -> int:
+    """A loss or loss difference in nats -> the integer 1e-4 nats a ballot carries."""
+    return int(round(nats * 10_000))

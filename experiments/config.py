@@ -31,8 +31,15 @@ class SimConfig:
     voter_slash_bps: int = CHAIN_DEFAULTS.voter_slash_bps
     liveness_slash_bps: int = CHAIN_DEFAULTS.liveness_slash_bps
     quorum_bps: int = CHAIN_DEFAULTS.quorum_bps
-    p_detect: float = 0.9  # torch runs measured 0.86-1.0 for sign_flip and scaled, ~0.2 for label_flip and noise
-    p_accept: float = 0.95
+    harm_bps: int = CHAIN_DEFAULTS.harm_bps
+    condemn_bps: int = CHAIN_DEFAULTS.condemn_bps
+    include_bps: int = CHAIN_DEFAULTS.include_bps
+    conflict_bps: int = CHAIN_DEFAULTS.conflict_bps
+    full_credit_bps: int = CHAIN_DEFAULTS.full_credit_bps
+    # fast mode: chance that an honest voter finds a corrupting update clearly harmful, and a clean one
+    # clearly helpful (torch runs, IID, 30% sign_flip: 0.97 and 0.85 per update and honest voter)
+    p_detect: float = 0.95
+    p_accept: float = 0.85
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def chain_params(self) -> types_pb2.Params:
@@ -53,6 +60,11 @@ class SimConfig:
                 voter_slash_bps=self.voter_slash_bps,
                 liveness_slash_bps=self.liveness_slash_bps,
                 quorum_bps=self.quorum_bps,
+                harm_bps=self.harm_bps,
+                condemn_bps=self.condemn_bps,
+                include_bps=self.include_bps,
+                conflict_bps=self.conflict_bps,
+                full_credit_bps=self.full_credit_bps,
             )
         )
         params.max_tx_bytes = 4 << 20

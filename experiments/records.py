@@ -24,6 +24,8 @@ class RoundRecord:
     stakes: list[int]  # per participant, in participant order
     accuracy: float | None = None
     loss: float | None = None
+    excluded_updates: int = 0  # left out of the round's FedAvg
+    condemned_updates: int = 0  # of those, condemned (their proposers slashed)
 
 
 @dataclass
@@ -33,8 +35,8 @@ class SimResult:
     records: list[RoundRecord]
     initial_wealth: list[int]
     final_wealth: list[int]
-    detect_rate: float | None  # torch mode: share of corrupt candidates most honest verdicts rejected
-    clean_accept_rate: float | None  # torch mode: share of truthful verdicts accepting a clean candidate
+    detect_rate: float | None  # torch mode: share of honest verdicts finding a corrupting update harmful
+    clean_accept_rate: float | None  # torch mode: share of honest verdicts finding a clean update harmless
 
     @property
     def rounds_until_attackers_removed(self) -> int | None:
@@ -100,4 +102,6 @@ def record_round(
         stakes=stakes,
         accuracy=accuracy,
         loss=loss,
+        excluded_updates=sum(not v.included for v in finished.verdicts),
+        condemned_updates=sum(v.condemned for v in finished.verdicts),
     )

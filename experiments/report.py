@@ -28,6 +28,8 @@ def summary(result: SimResult) -> dict:
         "clean_accept_rate": result.clean_accept_rate,
         "accepted": sum(r.outcome == "accepted" for r in result.records),
         "rejected": sum(r.outcome == "rejected" for r in result.records),
+        "updates_excluded": sum(r.excluded_updates for r in result.records),
+        "updates_condemned": sum(r.condemned_updates for r in result.records),
     }
 
 
@@ -43,6 +45,8 @@ def write_run(folder: Path, result: SimResult, baselines: dict[str, list[float]]
                 "round_id",
                 "outcome",
                 "malicious_proposers",
+                "excluded_updates",
+                "condemned_updates",
                 "attackers_bonded",
                 "honest_bonded",
                 "accuracy",
@@ -58,6 +62,8 @@ def write_run(folder: Path, result: SimResult, baselines: dict[str, list[float]]
                     r.round_id,
                     r.outcome,
                     r.malicious_proposers,
+                    r.excluded_updates,
+                    r.condemned_updates,
                     r.attackers_bonded,
                     r.honest_bonded,
                     r.accuracy,

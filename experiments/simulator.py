@@ -56,7 +56,8 @@ class Simulation:
             machine=machine,
             block_label=b"sim-block/%d/" % config.seed,
         )
-        self.verdicts: list[tuple[bool, list[bool]]] = []  # (candidate corrupt, truthful accepts) per round
+        # (update corrupt, an honest voter found it harmful), per honest voter and update
+        self.verdicts: list[tuple[bool, bool]] = []
 
     def _tx(self, address: bytes, msg) -> bytes:
         return self.chain.sign(self.keys[self.index[address]], msg)
@@ -83,23 +84,7 @@ class Simulation:
         while self.state().round().phase == types_pb2.PHASE_PROPOSE:
             self.chain.block()
         if self.state().round().phase == types_pb2.PHASE_VOTE:
-            candidate = self.state().candidate()
-            corrupt = any(self.behaviours[self.index[a]].name in CORRUPTING for a in candidate.contributors)
-            accomplice = any(self.malicious[self.index[a]] for a in candidate.contributors)
-            delta = tensors.named_floats(candidate.delta, self.params.frac_bits)
-            visibly_bad = corrupt and np.random.default_rng([self.config.seed, rnd.id]).random() < self.config.p_detect
-            votes, truths = [], []
-            for a in rnd.voters:
-                truth, score = self._judge(a, rnd.id, global_model, delta, visibly_bad)
-                truths.append(truth)
-                votes.append(
-                    self._tx(
-                        a,
-                        txb.vote(rnd.id, self.behaviours[self.index[a]].vote(truth, accomplice), int(score * 10_000)),
-                    )
-                )
-            self.verdicts.append((corrupt, truths))
-            self.chain.block(*votes)
+            self.chain.block(*self._ballots(rnd.id, global_model))
         while self.state().round().id == rnd.id:
             self.chain.block()
         return self._record(index, rnd)
@@ -110,13 +95,39 @@ class Simulation:
             return [(n, np.full_like(v, FAST_UPDATE)) for n, v in global_model], 100
         return self.learner.update(i, self.behaviours[i], global_model, round_id)
 
-    def _judge(self, address: bytes, round_id: int, global_model, delta, visibly_bad: bool) -> tuple[bool, float]:
-        """A truthful verdict: measured in torch mode, drawn in fast mode."""
-        i = self.index[address]
+    def _ballots(self, round_id: int, global_model) -> list[bytes]:
+        """Every drawn voter's ballot on the round's updates (truthful evidence, then its behaviour's report)."""
+        state = self.state()
+        rnd = state.round()
+        updates = [state.must_update(round_id, a) for a in rnd.submitted]
+        corrupt = [self.behaviours[self.index[a]].name in CORRUPTING for a in rnd.submitted]
+        accomplices = [self.malicious[self.index[a]] for a in rnd.submitted]
+        named = [(tensors.named_floats(u.tensors, self.params.frac_bits), u.num_samples) for u in updates]
+        ballots = []
+        for voter in rnd.voters:
+            i = self.index[voter]
+            loss, scores = self._evidence(i, round_id, global_model, named, corrupt)
+            if not self.malicious[i]:
+                harm = -self.params.harm_bps / 10_000 * loss
+                self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, scores))
+            reported = self.behaviours[i].report(loss, scores, accomplices)
+            ballots.append(
+                self._tx(voter, txb.vote(round_id, txb.evidence_units(loss), [txb.evidence_units(s) for s in reported]))
+            )
+        return ballots
+
+    def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> tuple[float, list[float]]:
+        """A voter's leave-one-out evidence: measured in torch mode, drawn in fast mode (a corrupting
+        update looks harmful with probability p_detect, a clean one harmless with p_accept)."""
         if self.learner is not None:
-            return self.learner.judge(i, global_model, delta)
-        right = np.random.default_rng([self.config.seed, round_id, i]).random() < self.config.p_accept
-        return bool(right != visibly_bad), 0.0
+            evidence = self.learner.judge(i, global_model, updates)
+            return evidence.loss, evidence.scores
+        rng = np.random.default_rng([self.config.seed, round_id, i])
+        # decisive evidence either way: a corrupting update clearly worth condemning, a clean one clearly helping
+        harmful = -(self.params.condemn_bps + self.params.harm_bps) / 10_000
+        helpful = 2 * self.params.harm_bps / 10_000
+        chances = [self.config.p_detect if bad else 1 - self.config.p_accept for bad in corrupt]
+        return 1.0, [harmful if rng.random() < chance else helpful for chance in chances]
 
     def _record(self, index: int, rnd: types_pb2.Round) -> RoundRecord:
         state = self.state()
@@ -156,10 +167,10 @@ class Simulation:
                 on_round(record)
         detect = clean = None
         if self.learner is not None:
-            corrupt = [truths for bad, truths in self.verdicts if bad]
-            clean_votes = [t for bad, truths in self.verdicts if not bad for t in truths]
-            detect = float(np.mean([sum(truths) * 2 < len(truths) for truths in corrupt])) if corrupt else None
-            clean = float(np.mean(clean_votes)) if clean_votes else None
+            on_corrupt = [harmful for bad, harmful in self.verdicts if bad]
+            on_clean = [not harmful for bad, harmful in self.verdicts if not bad]
+            detect = float(np.mean(on_corrupt)) if on_corrupt else None
+            clean = float(np.mean(on_clean)) if on_clean else None
         return SimResult(self.config, self.malicious, records, initial, self.wealth(), detect, clean)
 
 
@@ -189,10 +200,10 @@ class _TorchLearner:
         )
         return update, len(self.shards[i].train)
 
-    def judge(self, i: int, global_model, delta) -> tuple[bool, float]:
+    def judge(self, i: int, global_model, updates):
         from participant.duties import judge
 
-        return judge(self.config.model, global_model, delta, self.shards[i])
+        return judge(self.config.model, global_model, updates, self.shards[i])
 
     def global_score(self, model) -> tuple[float, float]:
         from participant.ml.training import evaluate

@@ -123,6 +123,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
     def GetCandidate(self, request, context):
         return self._query(context, qp.CANDIDATE)
 
+    def GetUpdates(self, request, context):
+        return self._query(context, qp.UPDATES)
+
     # -- stream ------------------------------------------------------------------------------
 
     def WatchRounds(self, request, context):

@@ -9,6 +9,7 @@ their votes with their accomplices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,7 +26,7 @@ class Behaviour:
     name: ClassVar[str] = "honest"
     malicious: ClassVar[bool] = False
     trains: ClassVar[bool] = True
-    lies: bool = False  # votes against its own judgement
+    lies: bool = False  # reports the opposite of what it measured
 
     def training_data(self, data: Split) -> Split:
         return data
@@ -33,10 +34,10 @@ class Behaviour:
     def transform(self, update: Params, rng: np.random.Generator) -> Params:
         return update
 
-    def vote(self, truthful_accept: bool, accomplice_involved: bool = False) -> bool:
-        """The ballot cast; accomplice_involved: the candidate carries a fellow attacker's update
-        (known to colluding attackers only; the others ignore it)."""
-        return truthful_accept != self.lies
+    def report(self, loss: float, scores: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
+        """The per-update scores put in the ballot (see participant.duties.Evidence); accomplices
+        marks the updates of fellow attackers (known to colluding attackers only)."""
+        return [-s for s in scores] if self.lies else list(scores)
 
 
 class Honest(Behaviour):
@@ -146,8 +147,8 @@ class Stealthy(Behaviour):
 
 @dataclass(frozen=True)
 class Colluding(Behaviour):
-    """A boosted sign flip whose accomplices coordinate their votes: as voters they accept every
-    candidate that carries an accomplice's update and reject every other one."""
+    """A boosted sign flip whose accomplices coordinate their votes: as voters they praise every
+    accomplice's update and condemn every other one."""
 
     name: ClassVar[str] = "colluding"
     malicious: ClassVar[bool] = True
@@ -156,13 +157,14 @@ class Colluding(Behaviour):
     def transform(self, update: Params, rng: np.random.Generator) -> Params:
         return [(n, -self.factor * u) for n, u in update]
 
-    def vote(self, truthful_accept: bool, accomplice_involved: bool = False) -> bool:
-        return accomplice_involved
+    def report(self, loss: float, scores: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
+        """Far on the helpful side for an accomplice's update, far on the harmful side otherwise."""
+        return [abs(s) + loss / 2 if mine else -abs(s) - loss / 2 for s, mine in zip(scores, accomplices)]
 
 
 @dataclass(frozen=True)
 class LyingVoter(Behaviour):
-    """Trains honestly but always votes against the truth."""
+    """Trains honestly but always reports the opposite of what it measured."""
 
     name: ClassVar[str] = "lying_voter"
     malicious: ClassVar[bool] = True

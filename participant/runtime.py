@@ -29,7 +29,6 @@ from participant.ml.training import TrainConfig, evaluate
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
-SCORE_SCALE = 10_000  # a vote's score is the candidate's held-out accuracy in basis points
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
 _MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED}
 
@@ -47,7 +46,7 @@ class Participant:
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
-        self.actions: list[tuple[int, str]] = []  # (round, "submitted"|"voted yes"|"voted no")
+        self.actions: list[tuple[int, str]] = []  # (round, "submitted"|"voted")
         self._watch: RoundWatch | None = None
         self._stopped = threading.Event()
         self._frac_bits: int | None = None
@@ -123,17 +122,28 @@ class Participant:
         return "submitted"
 
     def _vote(self, rnd: types_pb2.Round) -> str:
-        candidate = self.client.candidate()
-        if candidate.round != rnd.id:
-            raise ChainError(f"candidate is for round {candidate.round}, not {rnd.id}")
+        updates = self.client.updates()
+        if [u.proposer for u in updates] != list(rnd.submitted) or any(u.round != rnd.id for u in updates):
+            raise ChainError(f"the updates under vote are not round {rnd.id}'s")
         base = named_floats(self.client.model().tensors, self.frac_bits)
-        truthful, accuracy = judge(self.model_kind, base, named_floats(candidate.delta, self.frac_bits), self.data)
-        accept = self.behaviour.vote(truthful)
-        self.signer.send([txb.vote(rnd.id, accept, int(round(accuracy * SCORE_SCALE)))])
-        action = "voted yes" if accept else "voted no"
-        self.actions.append((rnd.id, action))
-        log.info("%s %s on round %d (held-out accuracy %.3f)", self.name, action, rnd.id, accuracy)
-        return action
+        evidence = judge(
+            self.model_kind,
+            base,
+            [(named_floats(u.tensors, self.frac_bits), u.num_samples) for u in updates],
+            self.data,
+        )
+        scores = self.behaviour.report(evidence.loss, evidence.scores, [False] * len(updates))
+        self.signer.send([txb.vote(rnd.id, txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores])])
+        self.actions.append((rnd.id, "voted"))
+        log.info(
+            "%s voted on round %d's %d updates (held-out loss %.3f, accuracy %.3f with all of them)",
+            self.name,
+            rnd.id,
+            len(updates),
+            evidence.loss,
+            evidence.accuracy,
+        )
+        return "voted"
 
     # -- loop --------------------------------------------------------------------------------
 

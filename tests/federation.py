@@ -1,7 +1,8 @@
 """A scripted federation for integration tests: participants that follow the round game over RPC.
 
-Proposers submit small updates, or large poisoned ones when told to; voters judge the candidate
-for real by the size of the step it would take (a poisoned candidate moves far) and vote.
+Proposers submit small updates, or large poisoned ones when told to; voters judge every update
+for real by the size of the step it would take (a poisoned one moves far) and report it as
+leave-one-out evidence: a far step is harmful, a small one helps.
 """
 
 import time
@@ -13,10 +14,11 @@ from abci_app.codes import Code
 from client import tx as txb
 from client.keys import Key
 from client.rpc import CometRPC
-from flchain.v1 import types_pb2
+from flchain.v1 import query_pb2, types_pb2
 
 POISON_SCALE = 1.5  # within the norm bound, so only the voters can stop it
 HONEST_SCALE = 0.001
+LOSS = 10_000  # every scripted voter's held-out loss, in 1e-4 nats
 
 
 class ScriptedFederation:
@@ -60,14 +62,17 @@ class ScriptedFederation:
                     if self.send(self.keys[address], txb.submit_update(rnd.id, update, 50), late_ok=True):
                         self.done.add((rnd.id, address))
         elif rnd.phase == types_pb2.PHASE_VOTE:
-            answer = self.rpc.abci_query("/candidate")
+            answer = self.rpc.abci_query("/updates")
             if answer.code:  # the round was tallied between the two queries: act on the next one
                 return rnd
-            candidate = types_pb2.Candidate.FromString(answer.value)
-            step = max(float(np.abs(tensors.to_float(tensors.read(t), 16)).max()) for t in candidate.delta)
+            updates = query_pb2.UpdateList.FromString(answer.value).updates
+            steps = [
+                max(float(np.abs(tensors.to_float(tensors.read(t), 16)).max()) for t in u.tensors) for u in updates
+            ]
+            scores = [LOSS // 10 if step < 1.0 else -LOSS // 2 for step in steps]  # +10% helps, -50% harms
             for address in rnd.voters:
                 if (rnd.id, address) not in self.done and address in self.keys:
-                    if self.send(self.keys[address], txb.vote(rnd.id, step < 1.0, int(step * 1000)), late_ok=True):
+                    if self.send(self.keys[address], txb.vote(rnd.id, LOSS, scores), late_ok=True):
                         self.done.add((rnd.id, address))
         return rnd
 

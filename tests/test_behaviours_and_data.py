@@ -30,7 +30,7 @@ def test_adaptive_attacks_and_the_hidden_free_rider():
     firsts = [intermittent.transform(UPDATE, RNG(seed))[0][1][0] for seed in range(200)]
     assert set(firsts) == {1.0, -4.0} and 70 < firsts.count(-4.0) < 130  # honest in about half of its rounds
     colluder = behaviours.make("colluding", lies=False)
-    assert colluder.vote(True, accomplice_involved=True) and not colluder.vote(True, accomplice_involved=False)
+    assert colluder.report(1.0, [-0.3, 0.2], [True, False]) == [0.8, -0.7]  # praise the accomplice, damn the rest
     assert colluder.transform(UPDATE, RNG(0))[0][1].tolist() == [-4.0, 8.0, -12.0]
 
 
@@ -40,12 +40,11 @@ def test_label_flip_changes_only_labels():
     assert flipped.y.tolist() == [9, 6, 0] and flipped.x is split.x
 
 
-def test_votes_truthful_or_lying():
-    assert behaviours.Honest().vote(True) and not behaviours.Honest().vote(False)
-    liar = behaviours.LyingVoter()
-    assert not liar.vote(True) and liar.vote(False)
-    assert behaviours.make("sign_flip", lies=True).vote(True) is False
-    assert behaviours.make("sign_flip", lies=False).vote(True) is True
+def test_reports_truthful_or_lying():
+    assert behaviours.Honest().report(1.0, [0.1, -0.2], [False, False]) == [0.1, -0.2]
+    assert behaviours.LyingVoter().report(1.0, [0.1, -0.2], [False, False]) == [-0.1, 0.2]
+    assert behaviours.make("sign_flip", lies=True).report(1.0, [0.1], [False]) == [-0.1]
+    assert behaviours.make("sign_flip", lies=False).report(1.0, [0.1], [False]) == [0.1]
     assert {b.malicious for b in map(behaviours.make, behaviours.ATTACKS)} == {True}
 
 
@@ -75,15 +74,15 @@ def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
     honest = make_update(behaviours.Honest(), kind, initial, clients[0], TrainConfig(epochs=10), seed=1)
     trained = [(n, p + d) for (n, p), (_, d) in zip(initial, honest)]
     assert evaluate(kind, trained, test)[0] > evaluate(kind, initial, test)[0] + 0.2
-    # From a model that has learned something, another honest step is accepted, a flipped one is not.
-    assert (
-        judge(kind, trained, make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2), clients[1])[
-            0
-        ]
-        is True
-    )
-    attack = make_update(behaviours.SignFlip(), kind, trained, clients[2], TrainConfig(), seed=2)
-    assert judge(kind, trained, attack, clients[1])[0] is False
+    # From a model that has learned something, leaving the honest update out costs held-out loss,
+    # leaving a flipped one out saves a lot of it; with one update, leaving it out is the model itself.
+    good = make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2)
+    attack = make_update(behaviours.SignFlip(), kind, trained, clients[3], TrainConfig(), seed=2)
+    evidence = judge(kind, trained, [(good, 100), (attack, 100)], clients[1])
+    assert evidence.scores[1] < -0.1 * evidence.loss < 0.1 * evidence.loss < evidence.scores[0]
+    alone = judge(kind, trained, [(good, 50)], clients[1])
+    assert alone.scores[0] == pytest.approx(evaluate(kind, trained, clients[1].test)[1] - alone.loss, abs=1e-6)
+    assert alone.scores[0] > 0
 
 
 def test_mlp_names_and_shapes_are_the_genesis_models():

@@ -1,7 +1,7 @@
 """The flchain app under real CometBFT: one node, then the 4-validator localnet.
 
 A scripted federation bonds six participants over RPC and plays rounds: honest rounds are
-accepted, a poisoned round is rejected by the voters and its proposers are slashed.
+accepted, a poisoned round's updates are condemned by the voters' evidence and their proposers slashed.
 """
 
 import pytest
@@ -68,7 +68,7 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
             Code.WRONG_CHAIN_ID: txb.sign_tx(key, "another-chain", 0, [txb.bond(BOND)]),
             Code.UNKNOWN_ACCOUNT: txb.sign_tx(stranger, net.chain_id, 0, [txb.bond(BOND)]),
             Code.BOND_BELOW_THRESHOLD: txb.sign_tx(key, net.chain_id, 0, [txb.bond(10)]),
-            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, True)]),
+            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, 10_000, [])]),
         }
         height = rpc.latest_height()
         for code, raw in bad.items():
@@ -88,7 +88,7 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
         params = fed.query("/params", types_pb2.Params)
         for address in poisoned.proposers:
             info = fed.query(f"/participant/{fed.keys[address].bech32}", query_pb2.ParticipantInfo)
-            slashes = [e for e in info.history if e.reason == "proposer_rejected"]
+            slashes = [e for e in info.history if e.reason == "update_condemned"]
             assert [e.round for e in slashes] == [poisoned.id]
             assert (
                 slashes[0].amount == (slashes[0].stake_after + slashes[0].amount) * params.proposer_slash_bps // 10_000

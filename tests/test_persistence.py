@@ -12,7 +12,7 @@ from flchain.v1 import types_pb2
 
 
 def drive(chain: Chain, blocks: int) -> list[bytes]:
-    """Blocks in which every drawn proposer submits and every voter accepts."""
+    """Blocks in which every drawn proposer submits and every voter finds every update helpful."""
     hashes = []
     for _ in range(blocks):
         txs = []
@@ -26,7 +26,8 @@ def drive(chain: Chain, blocks: int) -> list[bytes]:
                 ]
             elif rnd.phase == types_pb2.PHASE_VOTE:
                 voted = {b.voter for b in rnd.ballots}
-                txs = [chain.tx(chain.key(a), txb.vote(rnd.id, True)) for a in rnd.voters if a not in voted]
+                helpful = [500] * len(rnd.submitted)
+                txs = [chain.tx(chain.key(a), txb.vote(rnd.id, 10_000, helpful)) for a in rnd.voters if a not in voted]
         hashes.append(chain.block(*txs).app_hash)
     return hashes
 

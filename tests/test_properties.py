@@ -67,7 +67,8 @@ def messages(draw, round_hint: int):
     if kind == "unbond":
         return txb.unbond(draw(st.sampled_from([0, 1, 500, 2_000, 10**9])))
     if kind == "vote":
-        return txb.vote(round_id, draw(st.booleans()), draw(st.integers(-100, 100)))
+        scores = draw(st.lists(st.integers(-30_000, 30_000), max_size=3))  # right or wrong count
+        return txb.vote(round_id, draw(st.sampled_from([0, 1, 10_000, 10**9 + 1])), scores)
     scale = draw(st.sampled_from([0.0, 0.01, -1.0, 80.0, float("nan"), float("inf"), 1e9]))
     update = [(name, np.full(shape, scale, dtype=np.float32)) for name, shape in MODEL_SHAPES]
     msg = txb.submit_update(round_id, update, draw(st.sampled_from([0, 1, 50, 10**7])))

@@ -7,7 +7,7 @@ from chain import MODEL_SHAPES, Chain, make_params
 from abci_app import aggregation, rounds, tensors
 from abci_app.codes import Code
 from client import tx as txb
-from flchain.v1 import types_pb2
+from flchain.v1 import query_pb2, types_pb2
 
 PROPOSE, VOTE, SELECT, TALLY = (
     types_pb2.PHASE_PROPOSE,
@@ -27,8 +27,13 @@ def submit_all(chain: Chain, rnd, samples=(100, 300, 50), scale=0.01):
     chain.blocks_until(lambda s: s.round().phase != PROPOSE)
 
 
-def vote_all(chain: Chain, rnd, accept_flags):
-    txs = [chain.tx(chain.key(a), txb.vote(rnd.id, ok, 9_000)) for a, ok in zip(rnd.voters, accept_flags)]
+LOSS = 10_000  # every test voter's held-out loss with all updates: 1 nat, in 1e-4 nats
+GOOD, BAD = 1_000, -5_000  # leave-one-out scores: 10% of the loss better with the update, 50% worse
+
+
+def vote_all(chain: Chain, rnd, evidence):
+    """One ballot per listed voter (in rnd.voters order): its scores, one per submitted update."""
+    txs = [chain.tx(chain.key(a), txb.vote(rnd.id, LOSS, scores)) for a, scores in zip(rnd.voters, evidence)]
     out = chain.block(*txs)
     assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
     chain.blocks_until(lambda s: s.round().id != rnd.id)
@@ -167,7 +172,7 @@ def test_update_num_samples_bounds(proposing, samples):
 
 def test_check_tx_sees_phase_and_role(proposing):
     chain, rnd = proposing
-    vote = chain.tx(chain.key(rnd.voters[0]), txb.vote(rnd.id, True))
+    vote = chain.tx(chain.key(rnd.voters[0]), txb.vote(rnd.id, LOSS, [GOOD, GOOD]))
     assert chain.machine.check_tx(vote).code == Code.WRONG_PHASE
 
 
@@ -189,69 +194,131 @@ def test_candidate_is_exact_weighted_fedavg():
 
 
 def test_vote_rules():
-    chain = Chain(params=make_params(vote_blocks=6))
+    chain = Chain(params=make_params(vote_blocks=12))
     rnd = chain.start_round()
     submit_all(chain, rnd)
     voter = chain.key(rnd.voters[0])
-    assert submit(chain, chain.key(rnd.proposers[0]), txb.vote(rnd.id, True)).code == Code.NOT_VOTER
-    assert submit(chain, voter, txb.vote(rnd.id + 1, True)).code == Code.WRONG_ROUND
-    assert submit(chain, voter, txb.vote(rnd.id, True)).code == Code.OK
-    assert submit(chain, voter, txb.vote(rnd.id, False)).code == Code.ALREADY_VOTED
+    ballot = txb.vote(rnd.id, LOSS, [GOOD, BAD])
+    assert submit(chain, chain.key(rnd.proposers[0]), ballot).code == Code.NOT_VOTER
+    assert submit(chain, voter, txb.vote(rnd.id + 1, LOSS, [GOOD, BAD])).code == Code.WRONG_ROUND
+    short = submit(chain, voter, txb.vote(rnd.id, LOSS, [GOOD]))
+    assert short.code == Code.BAD_BALLOT and "has 2 updates under vote" in short.log
+    assert submit(chain, voter, txb.vote(rnd.id, 0, [GOOD, BAD])).code == Code.BAD_BALLOT  # no loss: no evidence
+    chain.nonces[voter.address] -= 1  # refused by the stateless check: the nonce was not used
+    assert submit(chain, voter, ballot).code == Code.OK
+    assert submit(chain, voter, txb.vote(rnd.id, LOSS, [BAD, BAD])).code == Code.ALREADY_VOTED
     ballots = chain.round().ballots
-    assert [(b.voter, b.accept) for b in ballots] == [(voter.address, True)]
+    assert [(b.voter, b.loss, list(b.scores)) for b in ballots] == [(voter.address, LOSS, [GOOD, BAD])]
+    updates = query_pb2.UpdateList.FromString(chain.query("/updates").value).updates
+    assert [u.proposer for u in updates] == list(rnd.proposers) and [u.num_samples for u in updates] == [100, 300]
 
 
-def test_accepted_round_moves_model_and_rewards():
+def test_included_updates_move_the_model_and_earn_by_contribution():
     chain = Chain()
     rnd = chain.start_round()
     model_before = [tensors.read(t) for t in chain.state().model().tensors]
     before = stakes(chain)
     submit_all(chain, rnd)
-    delta = [tensors.read(t) for t in chain.state().candidate().delta]
-    vote_all(chain, rnd, [True, True, False])
+    delta = [tensors.read(t) for t in chain.state().candidate().delta]  # both included: the candidate
+    half = chain.params.full_credit_bps // 2
+    vote_all(chain, rnd, [[GOOD, half], [GOOD, half], [GOOD, half]])
     model = chain.state().model()
     assert model.version == 1 and model.round == rnd.id
     assert all(
         (tensors.read(t) == m).all() for t, m in zip(model.tensors, aggregation.apply_delta(model_before, delta))
     )
-    after = stakes(chain)
-    p = chain.params
-    for a in rnd.proposers:
-        assert after[a] == before[a] + before[a] * p.proposer_reward_bps // 10_000
-    assert after[rnd.voters[0]] == before[rnd.voters[0]] * (10_000 + p.voter_reward_bps) // 10_000
-    assert after[rnd.voters[2]] == before[rnd.voters[2]] - before[rnd.voters[2]] * p.voter_slash_bps // 10_000
+    after, p = stakes(chain), chain.params
+    assert GOOD >= p.full_credit_bps  # the first update earns the full reward, the second half of it
+    first, second = rnd.proposers
+    assert after[first] == before[first] + before[first] * p.proposer_reward_bps // 10_000
+    assert after[second] == before[second] + before[second] * (p.proposer_reward_bps // 2) // 10_000
+    for v in rnd.voters:  # decisive on the first update only (the second helps by less than harm_bps)
+        assert after[v] == before[v] + before[v] * (p.voter_reward_bps // 2) // 10_000
     finished = chain.state().round_by_id(rnd.id)
     assert (finished.phase, finished.outcome) == (TALLY, types_pb2.OUTCOME_ACCEPTED)
+    assert [(v.included, v.condemned, v.harmful_bps, v.contribution_bps) for v in finished.verdicts] == [
+        (True, False, 0, GOOD),
+        (True, False, 0, half),
+    ]
     assert chain.round().id == rnd.id + 1 and chain.round().model_version == 1
     assert chain.state().candidate() is None
 
 
-def test_rejected_round_slashes_proposers_and_redraws():
+def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():
     chain = Chain(participants=8)
     rnd = chain.start_round()
-    model_before = chain.state().model()
+    model_before = [tensors.read(t) for t in chain.state().model().tensors]
     before = stakes(chain)
     submit_all(chain, rnd)
-    vote_all(chain, rnd, [False, False, True])
-    after = stakes(chain)
-    for a in rnd.proposers:
-        assert after[a] == before[a] - before[a] * chain.params.proposer_slash_bps // 10_000
-    assert chain.state().model() == model_before
-    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_REJECTED
-    slashed = [e for e in chain.last.events if e.type == "slashed"]
-    assert {dict(e.attributes)["reason"] for e in slashed} == {"proposer_rejected", "voter_minority"}
+    bad, good = rnd.proposers  # submitted in this order
+    kept = [tensors.read(t) for t in chain.state().must_update(rnd.id, good).tensors]
+    # the third voter has unusual data: it does not see the condemned update's harm, yet agrees on the other
+    vote_all(chain, rnd, [[BAD, GOOD], [BAD, GOOD], [100, GOOD]])
+    after, p = stakes(chain), chain.params
+    assert after[bad] == before[bad] - before[bad] * p.proposer_slash_bps // 10_000
+    assert after[good] == before[good] + before[good] * p.proposer_reward_bps // 10_000
+    model = [tensors.read(t) for t in chain.state().model().tensors]
+    assert all((m == e).all() for m, e in zip(model, aggregation.apply_delta(model_before, kept)))
+    finished = chain.state().round_by_id(rnd.id)
+    assert finished.outcome == types_pb2.OUTCOME_ACCEPTED
+    assert [(v.proposer, v.included, v.condemned, v.harmful_bps) for v in finished.verdicts] == [
+        (bad, False, True, 6_666),
+        (good, True, False, 0),
+    ]
+    unusual = rnd.voters[2]
+    assert after[unusual] == before[unusual] + before[unusual] * (p.voter_reward_bps // 2) // 10_000  # agreed on one
+    slashed = [dict(e.attributes) for e in chain.last.events if e.type == "slashed"]
+    assert [s["reason"] for s in slashed] == ["update_condemned"]
     nxt = chain.start_round()
     assert nxt.id == rnd.id + 1 and nxt.seed != rnd.seed
 
 
-def test_tie_is_accepted_and_nobody_in_the_tie_is_slashed():
+def test_a_voter_contradicting_most_clear_verdicts_is_slashed():
+    chain = Chain(participants=8)
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[BAD, GOOD], [BAD, GOOD], [GOOD, BAD]])  # the third reports the opposite of both
+    liar = rnd.voters[2]
+    p = chain.params
+    assert stakes(chain)[liar] == before[liar] - before[liar] * p.voter_slash_bps // 10_000
+    reasons = {dict(e.attributes)["reason"] for e in chain.last.events if e.type == "slashed"}
+    assert reasons == {"update_condemned", "voter_contradicted"}
+
+
+def test_an_update_half_the_stake_finds_harmful_is_left_out_unpunished():
     chain = Chain(participants=6, params=make_params(num_voters=4))
     rnd = chain.start_round()
     before = stakes(chain)
     submit_all(chain, rnd)
-    vote_all(chain, rnd, [True, True, False, False])
-    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
-    assert all(stakes(chain)[a] >= before[a] for a in rnd.voters)
+    close, clean = rnd.proposers
+    vote_all(chain, rnd, [[BAD, GOOD], [BAD, GOOD], [GOOD, GOOD], [GOOD, GOOD]])
+    finished = chain.state().round_by_id(rnd.id)
+    assert [(v.included, v.condemned) for v in finished.verdicts] == [(False, False), (True, False)]
+    after = stakes(chain)
+    assert after[close] == before[close]  # neither paid nor slashed: a close call
+    assert all(after[v] >= before[v] for v in rnd.voters)  # a close call: differing on it costs nothing
+
+
+def test_votes_weigh_by_stake():
+    chain = Chain(participants=6)
+    rnd = chain.start_round()
+    heavy = rnd.voters[0]
+    chain.block(chain.tx(chain.key(heavy), txb.bond(8_000)))  # 10000 against 2000 + 2000
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[BAD, GOOD], [GOOD, GOOD], [GOOD, GOOD]])
+    verdicts = chain.state().round_by_id(rnd.id).verdicts
+    assert (verdicts[0].condemned, verdicts[0].harmful_bps) == (True, 7_142)
+
+
+def test_nothing_included_keeps_the_model():
+    chain = Chain()
+    rnd = chain.start_round()
+    model_before = chain.state().model()
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[BAD, BAD]] * 3)
+    assert chain.state().model() == model_before
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_REJECTED
 
 
 def test_no_quorum_keeps_model_and_spares_proposers():
@@ -259,7 +326,7 @@ def test_no_quorum_keeps_model_and_spares_proposers():
     rnd = chain.start_round()
     before = stakes(chain)
     submit_all(chain, rnd)
-    vote_all(chain, rnd, [False])  # 1 of 3 ballots
+    vote_all(chain, rnd, [[BAD, BAD]])  # 1 of 3 ballots
     assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_QUORUM
     assert all(stakes(chain)[a] == before[a] for a in rnd.proposers)
     silent = rnd.voters[1]
@@ -290,7 +357,7 @@ def test_slash_below_threshold_removes_and_unbonds_the_rest():
     chain = Chain(participants=6, params=params)
     rnd = chain.start_round()
     submit_all(chain, rnd)
-    vote_all(chain, rnd, [False, False, False])
+    vote_all(chain, rnd, [[BAD, BAD]] * 3)
     for a in rnd.proposers:
         p = chain.state().participant(a)
         assert (p.stake, p.status) == (0, types_pb2.PARTICIPANT_STATUS_REMOVED)

@@ -1,0 +1,117 @@
+"""Judging each update on the voters' evidence: which updates join the round's FedAvg, which
+proposers are condemned, how much each contributed, and how far each voter agreed.
+
+A voter reports, for every update, how much its held-out loss rises when that update is left out
+of the round's FedAvg (leave-one-out), next to its loss with every update. The chain reads each
+score relative to that voter's own loss, so voters whose data are easy or hard, or skewed (non-IID),
+weigh alike, and every threshold scales with the model's current loss. Votes are weighted by stake:
+  contribution  the stake-weighted median relative score
+  harmful   a voter's relative score is below -harm_bps (leaving the update out helps it clearly)
+  included  less than half of the voting stake finds the update harmful, and, in a conflicted round
+            (one update's contribution reaches conflict_bps: the others pull against each other, as
+            several attackers masking each other do, leaving one of them out changing little), its
+            contribution reaches include_bps
+  condemned at least two thirds of the voting stake finds it harmful and the contribution is below
+            -condemn_bps: clear harm, beyond what an honest update from skewed data does (its
+            proposer is slashed)
+A voter agrees with a verdict when its evidence clearly says the same (helpful beyond harm_bps and
+included, or harmful and left out), and contradicts it when its evidence clearly says the opposite
+of a verdict that two thirds of the voting stake back. A voter with unusual (non-IID) data that
+does not see an update's effect, or that differs on a close call, does not contradict; a liar who
+reverses its evidence against a clear consensus does.
+Everything is integer arithmetic: the same on every validator.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from flchain.v1 import types_pb2
+
+BPS = 10_000
+RELATIVE_CAP = 100 * BPS  # a relative score beyond +-100x the voter's loss says nothing more
+
+
+@dataclass(frozen=True)
+class UpdateVerdict:
+    proposer: bytes
+    included: bool
+    condemned: bool
+    harmful_bps: int  # share of the voting stake that found it harmful
+    contribution_bps: int  # stake-weighted median relative improvement (positive: it helps)
+
+
+@dataclass(frozen=True)
+class VoterVerdict:
+    voter: bytes
+    agreement_bps: int  # share of the round's verdicts its evidence agrees with
+    contradiction_bps: int  # share of the round's verdicts its evidence clearly contradicts
+
+
+def relative_bps(score: int, loss: int) -> int:
+    """A score as a share of the voter's loss, in basis points (floor division: exact, deterministic)."""
+    return max(-RELATIVE_CAP, min(RELATIVE_CAP, score * BPS // max(1, loss)))
+
+
+def weighted_median(values: Sequence[tuple[int, int]]) -> int:
+    """The lower stake-weighted median of (value, weight) pairs; ties in value keep input order."""
+    ordered = sorted(values, key=lambda vw: vw[0])
+    total = sum(w for _, w in ordered)
+    seen = 0
+    for value, weight in ordered:
+        seen += weight
+        if 2 * seen >= total:
+            return value
+    raise ValueError("weighted_median of nothing")
+
+
+def judge(
+    submitted: Sequence[bytes],
+    ballots: Sequence[types_pb2.Ballot],
+    stakes: Mapping[bytes, int],
+    harm_bps: int,
+    condemn_bps: int,
+    include_bps: int,
+    conflict_bps: int,
+) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
+    """Verdicts on every submitted update and on every voter who cast a ballot.
+
+    Ballots carry one score per submitted update (the chain refused any other). A voter weighs its
+    stake, and at least 1 so that a round whose voters were all slashed to nothing still decides."""
+    weights = [max(1, stakes.get(b.voter, 0)) for b in ballots]
+    total = sum(weights)
+    relative = [[relative_bps(s, b.loss) for s in b.scores] for b in ballots]
+    harmful = [[r < -harm_bps for r in row] for row in relative]
+
+    contributions = [weighted_median([(row[i], w) for row, w in zip(relative, weights)]) for i in range(len(submitted))]
+    # One update the round cannot do without: the others pull against each other (several attackers
+    # masking each other, or honest updates beside them); then only measured contributions count.
+    conflicted = bool(contributions) and max(contributions) >= conflict_bps
+    updates, clear = [], []
+    for i, proposer in enumerate(submitted):
+        harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
+        helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= include_bps)
+        contribution = contributions[i]
+        included = 2 * harmful_stake < total and (contribution >= include_bps or not conflicted)
+        # two thirds of the stake back the verdict: contradicting it is not a matter of unusual data
+        clear.append(3 * (harmful_stake if included else helpful_stake) <= total)
+        updates.append(
+            UpdateVerdict(
+                proposer=proposer,
+                included=included,
+                condemned=3 * harmful_stake >= 2 * total and contribution < -condemn_bps,
+                harmful_bps=harmful_stake * BPS // total,
+                contribution_bps=contribution,
+            )
+        )
+
+    voters = []
+    count = max(1, len(updates))
+    for ballot, scores in zip(ballots, relative):
+        # decisive evidence only: a score within +-harm_bps neither agrees nor contradicts
+        agree = sum(r > harm_bps if u.included else r < -harm_bps for r, u in zip(scores, updates))
+        against = sum(
+            is_clear and (r < -harm_bps if u.included else r > harm_bps)
+            for r, u, is_clear in zip(scores, updates, clear)
+        )
+        voters.append(VoterVerdict(ballot.voter, agree * BPS // count, against * BPS // count))
+    return updates, voters

@@ -1,0 +1,64 @@
+"""The judgement rule on its own: relative scores, stake-weighted medians, verdicts, and its invariants."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from abci_app import judgement
+from flchain.v1 import types_pb2
+
+HARM, CONDEMN, INCLUDE, CONFLICT = 500, 2_000, 50, 2_000
+P = [bytes([i]) * 20 for i in range(3)]
+
+
+def ballots(*rows, loss=10_000):
+    return [types_pb2.Ballot(voter=bytes([100 + v]) * 20, loss=loss, scores=row) for v, row in enumerate(rows)]
+
+
+def test_relative_scores_floor_and_saturate():
+    assert judgement.relative_bps(500, 10_000) == 500
+    assert judgement.relative_bps(-1, 3) == -3_334  # floor, the same on every machine
+    assert judgement.relative_bps(10**9, 1) == judgement.RELATIVE_CAP
+    assert judgement.relative_bps(5, 0) == 50_000  # a zero loss is read as the smallest one
+
+
+def test_weighted_median_follows_stake():
+    assert judgement.weighted_median([(1, 1), (2, 1), (3, 1)]) == 2
+    assert judgement.weighted_median([(1, 1), (2, 1)]) == 1  # the lower median
+    assert judgement.weighted_median([(1, 10), (2, 1), (3, 1)]) == 1
+
+
+def test_a_masked_attacker_is_left_out_with_the_other_and_the_honest_update_kept():
+    # Two attackers and one honest update in one round: leaving either attacker out changes little
+    # (the other remains), leaving the honest one out costs a lot. Only the honest update joins.
+    rows = [[20, -30, 4_000]] * 5
+    updates, voters = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, CONFLICT)
+    assert [(u.included, u.condemned) for u in updates] == [(False, False), (False, False), (True, False)]
+    assert {v.agreement_bps for v in voters} == {3_333}  # decisive on the honest update only
+    assert {v.contradiction_bps for v in voters} == {0}
+
+
+def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
+    honest, liar = [1_000, -6_000], [-1_000, 6_000]
+    updates, voters = judgement.judge(
+        P[:2], ballots(honest, honest, honest, liar), {}, HARM, CONDEMN, INCLUDE, CONFLICT
+    )
+    assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True)]
+    assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 10_000)]
+
+
+@given(
+    st.lists(st.lists(st.integers(-20_000, 20_000), min_size=3, max_size=3), min_size=1, max_size=9),
+    st.lists(st.integers(0, 5_000), min_size=9, max_size=9),
+)
+def test_verdict_invariants(rows, stake_list):
+    bs = ballots(*rows)
+    stakes = {b.voter: s for b, s in zip(bs, stake_list)}
+    updates, voters = judgement.judge(P, bs, stakes, HARM, CONDEMN, INCLUDE, CONFLICT)
+    for u in updates:
+        assert not (u.included and u.condemned)
+        assert u.condemned <= (3 * u.harmful_bps >= 2 * 10_000 - 3)  # two thirds, up to rounding of the share
+        assert 0 <= u.harmful_bps <= 10_000
+    for v in voters:
+        assert 0 <= v.agreement_bps + v.contradiction_bps <= 10_000
+    # the same ballots in another order give the same verdicts
+    assert judgement.judge(P, list(reversed(bs)), stakes, HARM, CONDEMN, INCLUDE, CONFLICT)[0] == updates

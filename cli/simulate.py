@@ -149,12 +149,16 @@ def cmd_matrix(args) -> int:
     )
     attacks = args.attacks or mx.ATTACKS
     m = mx.Matrix(splits=args.splits, fractions=args.fractions, attacks=attacks, seeds=args.seeds, base=base)
-    total = len(m.configs()) + len(m.references())
-    print(f"{len(m.configs())} defended runs and {len(m.references())} reference runs on {args.workers} workers")
-    with tqdm(total=total, desc="matrix", unit="run") as bar:
-        rows, refs = mx.run_matrix(m, args.workers, bar.update)
+    if args.report_only:  # summarize the runs of an earlier matrix again (e.g. after a change of targets)
+        rows, refs = mx.read_rows(args.out / "runs.csv"), mx.read_rows(args.out / "references.csv")
+    else:
+        total = len(m.configs()) + len(m.references())
+        print(f"{len(m.configs())} defended runs and {len(m.references())} reference runs on {args.workers} workers")
+        with tqdm(total=total, desc="matrix", unit="run") as bar:
+            rows, refs = mx.run_matrix(m, args.workers, bar.update)
     cells = mx.summarize(rows, refs)
-    command = "flchain simulate matrix " + shlex.join(sys.argv[3:] if sys.argv[1:3] == ["simulate", "matrix"] else [])
+    shown = [a for a in sys.argv[3:] if a != "--report-only"] if sys.argv[1:3] == ["simulate", "matrix"] else []
+    command = "flchain simulate matrix " + shlex.join(shown)  # what produces these runs
     paths = matrix_report.write(args.out, m, rows, refs, cells, command.strip(), args.note)
     met = sum(not c["missed"] for c in cells)
     print(f"{met} of {len(cells)} cells meet every target")
@@ -239,6 +243,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")
     mat.add_argument("--note", default="", help="a paragraph for the report's head (what was measured, and why)")
+    mat.add_argument("--report-only", action="store_true", help="rewrite the report from the runs already in --out")
     mat.set_defaults(func=cmd_matrix)
 
     sw = actions.add_parser("sweep", parents=[common], help="a grid of parameters; CSV, plot, recommendation")

@@ -6,10 +6,12 @@ honest federation reaches with no defence at all. Runs are independent, so they 
 worker processes; every result is a pure function of its (split, fraction, attack, seed).
 """
 
+import csv
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -129,6 +131,26 @@ def run_matrix(
     return rows, refs
 
 
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a runs.csv or references.csv written by a previous matrix (numbers back to numbers)."""
+
+    def value(text: str):
+        if text == "":
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                return text
+
+    with path.open(newline="") as f:
+        return [
+            {k: value(v) if k not in ("split", "attack") else v for k, v in row.items()} for row in csv.DictReader(f)
+        ]
+
+
 def _mean(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
@@ -167,7 +189,7 @@ def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
 def missed_targets(cell: dict) -> list[str]:
     """The targets this cell misses (empty: it meets them all)."""
     missed = []
-    if cell["max_honest_removed_share"] > MAX_HONEST_REMOVED:
+    if cell["max_honest_removed_share"] > MAX_HONEST_REMOVED + 1e-9:  # 1 of 20 is 5%, not 5.0000001%
         missed.append("honest_removed")
     if (cell["honest_return"] or 0.0) <= 0:
         missed.append("honest_return")

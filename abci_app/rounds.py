@@ -265,7 +265,7 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
 
 
 def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **counts: int) -> None:
-    """Archive the round and open the next one; a rejected round is redrawn from scratch."""
+    """Archive the round and open the next one (a new draw, whatever the outcome)."""
     rnd.phase, rnd.outcome = TALLY, outcome
     ctx.state.archive_round(rnd)
     ctx.state.delete_updates(rnd.id)

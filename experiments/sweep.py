@@ -95,8 +95,8 @@ def _mean_of(runs: list[dict], field: str) -> float | None:
 
 
 MIN_HONEST_RETURN = 0.1  # a margin above zero, so that noise between runs cannot flip the sign
-# Every proposer of a rejected round is slashed, honest ones beside an attacker too; params that
-# remove more than this share of the honest participants on the way are not recommended.
+# Params that remove more than this share of the honest participants on the way are not
+# recommended (the scenario matrix holds the defence to 5%: experiments.matrix).
 MAX_HONEST_REMOVED = 0.3
 
 

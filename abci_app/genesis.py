@@ -41,7 +41,7 @@ def default_params() -> types_pb2.Params:
         full_credit_bps=500,
         condemn_bps=2_000,
         include_bps=50,
-        conflict_bps=2_000,
+        conflict_bps=1_000,
     )
 
 

@@ -4,8 +4,11 @@ Phase changes happen at the end of a block, so every tx in block h+1 sees the ph
 block h's end left behind, and CheckTx (which reads committed state) predicts it correctly.
 """
 
+import dataclasses
 import hashlib
 import struct
+
+import numpy as np
 
 from abci_app import aggregation, judgement, staking, tensors
 from abci_app.codes import Code, TxError
@@ -159,7 +162,7 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round) -> None:
         _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
     updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
-    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
+    delta = _fedavg(updates)
     names = [t.name for t in updates[0].tensors]
     ctx.state.set_candidate(
         types_pb2.Candidate(
@@ -197,24 +200,9 @@ def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
     )
     for verdict in updates:
         _pay_proposer(ctx, rnd.id, verdict)
-        rnd.verdicts.append(
-            types_pb2.Verdict(
-                proposer=verdict.proposer,
-                included=verdict.included,
-                condemned=verdict.condemned,
-                harmful_bps=verdict.harmful_bps,
-                contribution_bps=verdict.contribution_bps,
-            )
-        )
-        ctx.emit(
-            "update_judged",
-            round=rnd.id,
-            proposer=verdict.proposer,
-            included=verdict.included,
-            condemned=verdict.condemned,
-            harmful_bps=verdict.harmful_bps,
-            contribution_bps=verdict.contribution_bps,
-        )
+        fields = dataclasses.asdict(verdict)  # the Verdict message has the very same fields
+        rnd.verdicts.append(types_pb2.Verdict(**fields))
+        ctx.emit("update_judged", round=rnd.id, **fields)
     for voter in voters:
         _pay_voter(ctx, rnd.id, voter)
     included = [v.proposer for v in updates if v.included]
@@ -251,8 +239,7 @@ def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
     """The global model moves by the FedAvg of the included updates."""
-    updates = [ctx.state.must_update(rnd.id, a) for a in included]
-    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
+    delta = _fedavg([ctx.state.must_update(rnd.id, a) for a in included])
     model = ctx.state.model()
     new = aggregation.apply_delta([tensors.read(t) for t in model.tensors], delta)
     ctx.state.set_model(
@@ -262,6 +249,16 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
             tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
         )
     )
+
+
+def _fedavg(updates: list[types_pb2.Update]) -> list[np.ndarray]:
+    """FedAvg of stored updates, weighted by their sample counts."""
+    return aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
+
+
+def outcome_name(outcome: int) -> str:
+    """OUTCOME_ACCEPTED -> "accepted" (events, reports)."""
+    return types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower()
 
 
 def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **counts: int) -> None:
@@ -275,7 +272,7 @@ def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **co
     ctx.emit(
         "round_finished",
         round=rnd.id,
-        outcome=types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower(),
+        outcome=outcome_name(outcome),
         model_version=version,
         **counts,
     )

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import torch
 
-from abci_app import genesis
+from abci_app import genesis, judgement
 from client.gateway_client import GatewayClient
+from client.tx import evidence_units
 from experiments.baselines import aggregate
 from experiments.config import SimConfig
 from experiments.demo import Demo, DemoConfig
+from flchain.v1 import types_pb2
 from participant.behaviours import Honest
 from participant.duties import judge, make_update
 from participant.ml import data, models
@@ -43,10 +45,22 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
         updates = [make_update(Honest(), "mlp", model, shards[i], TrainConfig(), seed=r * 100 + i) for i in proposers]
         sizes = [len(shards[i].train) for i in proposers]
         evidence = [judge("mlp", model, list(zip(updates, sizes)), shards[i]) for i in voters]
-        harm = params.harm_bps / 10_000
-        included = [
-            k for k in range(len(updates)) if sum(e.scores[k] < -harm * e.loss for e in evidence) * 2 < len(voters)
+        ballots = [
+            types_pb2.Ballot(
+                voter=bytes([v]), loss=evidence_units(e.loss), scores=[evidence_units(s) for s in e.scores]
+            )
+            for v, e in enumerate(evidence)
         ]
+        verdicts, _ = judgement.judge(
+            [bytes([100 + k]) for k in range(len(updates))],
+            ballots,
+            {},
+            params.harm_bps,
+            params.condemn_bps,
+            params.include_bps,
+            params.conflict_bps,
+        )  # the chain's own rule, every voter with the same stake
+        included = [k for k, v in enumerate(verdicts) if v.included]
         if included:
             model = add(model, aggregate("fedavg", [updates[k] for k in included], [sizes[k] for k in included]))
         times.append(time.perf_counter() - start)

@@ -9,6 +9,7 @@ from pathlib import Path
 from cli import options
 from experiments.config import SimConfig
 from experiments.simulator import Simulation
+from participant.behaviours import ATTACKS
 
 DEFAULT_OUT = Path("reports")
 
@@ -68,7 +69,7 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from experiments import sweep
+    from experiments import report, sweep
     from experiments.baselines import run_baselines
 
     grid = sweep.Grid(
@@ -94,8 +95,8 @@ def cmd_sweep(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"sweep-{base.attack}-{base.mode}"
     paths = [
-        sweep.write_csv(args.out / f"{tag}-runs.csv", rows),
-        sweep.write_csv(args.out / f"{tag}-summary.csv", summary),
+        report.write_csv(args.out / f"{tag}-runs.csv", rows),
+        report.write_csv(args.out / f"{tag}-summary.csv", summary),
     ]
     print_table(summary, chosen)
     if chosen:
@@ -118,16 +119,10 @@ def _splits(text: str) -> tuple[float | None, ...]:
 
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(v.strip() for v in text.split(","))
-    unknown = [n for n in names if n not in matrix_attacks()]
+    unknown = [n for n in names if n not in ATTACKS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown attack(s) {unknown}; known: {', '.join(matrix_attacks())}")
+        raise argparse.ArgumentTypeError(f"unknown attack(s) {unknown}; known: {', '.join(ATTACKS)}")
     return names
-
-
-def matrix_attacks() -> tuple[str, ...]:
-    from experiments.matrix import ATTACKS
-
-    return ATTACKS
 
 
 def cmd_matrix(args) -> int:

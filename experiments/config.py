@@ -1,6 +1,6 @@
 """One experiment's settings: the federation, the attack, the data split and the chain's params."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from abci_app import genesis
 from flchain.v1 import types_pb2
@@ -48,24 +48,16 @@ class SimConfig:
         params.MergeFrom(
             types_pb2.Params(
                 min_stake=max(1, int(self.threshold * self.initial_stake)),
-                num_proposers=self.num_proposers,
-                num_voters=self.num_voters,
                 min_participants=min(self.participants, 3),
                 select_blocks=1,
                 propose_blocks=1,
                 vote_blocks=1,
-                proposer_reward_bps=self.proposer_reward_bps,
-                proposer_slash_bps=self.proposer_slash_bps,
-                voter_reward_bps=self.voter_reward_bps,
-                voter_slash_bps=self.voter_slash_bps,
-                liveness_slash_bps=self.liveness_slash_bps,
-                quorum_bps=self.quorum_bps,
-                harm_bps=self.harm_bps,
-                condemn_bps=self.condemn_bps,
-                include_bps=self.include_bps,
-                conflict_bps=self.conflict_bps,
-                full_credit_bps=self.full_credit_bps,
+                **{name: getattr(self, name) for name in CHAIN_FIELDS},
             )
         )
         params.max_tx_bytes = 4 << 20
         return params
+
+
+# The settings above that are chain params of the same name, copied into chain_params() as they are.
+CHAIN_FIELDS = tuple(f.name for f in fields(SimConfig) if f.name in types_pb2.Params.DESCRIPTOR.fields_by_name)

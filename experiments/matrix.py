@@ -16,20 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from experiments.config import REFERENCE, SimConfig
+from participant import behaviours
 
 FREE_RIDERS = ("free_rider", "tiny_step")
-ATTACKS = (
-    "sign_flip",
-    "label_flip",
-    "gaussian_noise",
-    "scaled",
-    "free_rider",
-    "tiny_step",
-    "lying_voter",
-    "intermittent",
-    "stealthy",
-    "colluding",
-)
+ATTACKS = tuple(behaviours.ATTACKS)  # every attack of the library
 NO_ATTACK = "none"  # the fraction-0 cell of a split
 
 # The targets of every cell.

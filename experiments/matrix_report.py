@@ -1,7 +1,6 @@
 """What the scenario matrix leaves behind: CSV tables, a Markdown report with every cell held against
 the targets, and heatmaps of accuracy against the reference and of honest participants removed."""
 
-import csv
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,15 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import matrix as mx
-from experiments.report import plt
-
-
-def _write_csv(path: Path, rows: Sequence[dict]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from experiments.report import plt, write_csv
 
 
 def _fmt(value, pct: bool = False) -> str:
@@ -143,9 +134,9 @@ def write(
     report = folder / "README.md"
     report.write_text(markdown(m, cells, command, note))
     return [
-        _write_csv(folder / "runs.csv", rows),
-        _write_csv(folder / "references.csv", refs),
-        _write_csv(folder / "cells.csv", cells),
+        write_csv(folder / "runs.csv", rows),
+        write_csv(folder / "references.csv", refs),
+        write_csv(folder / "cells.csv", cells),
         report,
         heatmaps(folder / "matrix.png", cells),
     ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from abci_app.rounds import outcome_name
 from experiments.config import SimConfig
 from flchain.v1 import types_pb2
 
@@ -71,11 +72,6 @@ class SimResult:
     @property
     def final_accuracy(self) -> float | None:
         return self.records[-1].accuracy if self.records else None
-
-
-def outcome_name(outcome: int) -> str:
-    """OUTCOME_ACCEPTED -> "accepted"."""
-    return types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower()
 
 
 def record_round(

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,6 +32,15 @@ def summary(result: SimResult) -> dict:
         "updates_excluded": sum(r.excluded_updates for r in result.records),
         "updates_condemned": sum(r.condemned_updates for r in result.records),
     }
+
+
+def write_csv(path: Path, rows: Sequence[dict]) -> Path:
+    """A table of dicts (all with the same keys) as CSV."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def write_run(folder: Path, result: SimResult, baselines: dict[str, list[float]]) -> list[Path]:

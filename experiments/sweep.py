@@ -1,7 +1,6 @@
 """Parameter sweeps: which stake threshold, reward and slash ratios and proposer count filter
 attackers out quickly while honest participants still earn?"""
 
-import csv
 import functools
 import itertools
 from collections.abc import Callable
@@ -145,14 +144,6 @@ def run_sweep(
         if on_run:
             on_run()
     return rows
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def plot(path: Path, summary: list[dict], chosen: dict, rounds: int) -> Path:

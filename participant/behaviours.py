@@ -105,57 +105,42 @@ class FreeRider(Behaviour):
 
 
 @dataclass(frozen=True)
-class TinyStep(Behaviour):
+class TinyStep(GaussianNoise):
     """A free rider that hides: trains nothing and submits a tiny random step, which is not zero."""
 
     name: ClassVar[str] = "tiny_step"
-    malicious: ClassVar[bool] = True
-    trains: ClassVar[bool] = False
     sigma: float = 1e-3
-
-    def transform(self, update: Params, rng: np.random.Generator) -> Params:
-        return [(n, rng.normal(0.0, self.sigma, u.shape).astype(np.float32)) for n, u in update]
 
 
 @dataclass(frozen=True)
-class Intermittent(Behaviour):
+class Intermittent(SignFlip):
     """Attacks (a boosted sign flip) in a seeded share of its rounds and is honest in the others,
     to keep its stake while still poisoning."""
 
     name: ClassVar[str] = "intermittent"
-    malicious: ClassVar[bool] = True
     attack_share: float = 0.5
-    factor: float = 4.0
 
     def transform(self, update: Params, rng: np.random.Generator) -> Params:
         if rng.random() >= self.attack_share:
             return update
-        return [(n, -self.factor * u) for n, u in update]
+        return super().transform(update, rng)
 
 
 @dataclass(frozen=True)
-class Stealthy(Behaviour):
+class Stealthy(SignFlip):
     """Negates its update without boosting it: the size of an honest update, the least harm that
     still points the model the wrong way, to stay under any threshold on size or loss."""
 
     name: ClassVar[str] = "stealthy"
-    malicious: ClassVar[bool] = True
-
-    def transform(self, update: Params, rng: np.random.Generator) -> Params:
-        return [(n, -u) for n, u in update]
+    factor: float = 1.0
 
 
 @dataclass(frozen=True)
-class Colluding(Behaviour):
+class Colluding(SignFlip):
     """A boosted sign flip whose accomplices coordinate their votes: as voters they praise every
     accomplice's update and condemn every other one."""
 
     name: ClassVar[str] = "colluding"
-    malicious: ClassVar[bool] = True
-    factor: float = 4.0
-
-    def transform(self, update: Params, rng: np.random.Generator) -> Params:
-        return [(n, -self.factor * u) for n, u in update]
 
     def report(self, loss: float, scores: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
         """Far on the helpful side for an accomplice's update, far on the harmful side otherwise."""

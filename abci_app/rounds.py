@@ -238,8 +238,11 @@ def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> 
 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
-    """The global model moves by the FedAvg of the included updates."""
-    delta = _fedavg([ctx.state.must_update(rnd.id, a) for a in included])
+    """The global model moves by the FedAvg of the included updates (all of them: the candidate)."""
+    if included == list(rnd.submitted):
+        delta = [tensors.read(t) for t in ctx.state.must_candidate().delta]
+    else:
+        delta = _fedavg([ctx.state.must_update(rnd.id, a) for a in included])
     model = ctx.state.model()
     new = aggregation.apply_delta([tensors.read(t) for t in model.tensors], delta)
     ctx.state.set_model(

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cli import options
-from experiments.config import SimConfig
+from experiments.config import CHAIN_FIELDS, SimConfig
 from experiments.simulator import Simulation
 from participant.behaviours import ATTACKS
 
@@ -125,6 +125,21 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _setting(text: str) -> tuple[str, float]:
+    """ "num_proposers=6" -> ("num_proposers", 6): a chain param (or the stake threshold) of a matrix."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or name not in SETTABLE:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(SETTABLE)}; got {text!r}")
+    try:
+        return name, float(value) if name == "threshold" else int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes a number, got {value!r}") from None
+
+
+SETTABLE = ("threshold", *CHAIN_FIELDS)
+
+
 def cmd_matrix(args) -> int:
     import shlex
     import sys
@@ -141,6 +156,7 @@ def cmd_matrix(args) -> int:
         seed=args.seed,
         attackers_lie=not args.honest_votes,
         mode="torch",
+        **dict(args.set),
     )
     attacks = args.attacks or mx.ATTACKS
     m = mx.Matrix(splits=args.splits, fractions=args.fractions, attacks=attacks, seeds=args.seeds, base=base)
@@ -234,6 +250,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mat.add_argument("--splits", type=_splits, default=(None, 0.5, 0.1), help="iid and Dirichlet alphas (iid,0.5,0.1)")
     mat.add_argument("--fractions", type=_floats, default=(0.0, 0.1, 0.3, 0.45))
     mat.add_argument("--attacks", type=_names, default=None, help="comma-separated (default: every attack)")
+    mat.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a chain param for every run (repeatable), e.g. --set num_proposers=6",
+    )
     mat.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
     mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")

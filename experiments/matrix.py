@@ -19,6 +19,9 @@ from experiments.config import REFERENCE, SimConfig
 from participant import behaviours
 
 FREE_RIDERS = ("free_rider", "tiny_step")
+# Attackers who corrupt only their votes: the paper's guarantee is that a malicious vote does not
+# pay, so they are held to a negative return; removal is the target of attackers who corrupt updates.
+VOTE_ONLY = ("lying_voter",)
 ATTACKS = tuple(behaviours.ATTACKS)  # every attack of the library
 NO_ATTACK = "none"  # the fraction-0 cell of a split
 
@@ -189,6 +192,9 @@ def missed_targets(cell: dict) -> list[str]:
         if cell["attack"] in FREE_RIDERS:
             if (cell["attacker_return"] or 0.0) > 0:
                 missed.append("free_rider_return")
+        elif cell["attack"] in VOTE_ONLY:
+            if (cell["attacker_return"] or 0.0) >= 0:
+                missed.append("liar_return")
         elif not cell["removed_in_all_seeds"] or cell["worst_rounds_until_removed"] > REMOVAL_DEADLINE:
             missed.append("removal")
     return missed

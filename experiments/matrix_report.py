@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import matrix as mx
+from experiments.config import CHAIN_FIELDS
 from experiments.report import plt, write_csv
 
 
@@ -30,29 +31,14 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         " when drawn as voters, chain params at their defaults except as listed below.",
         "",
         "Chain params: "
-        + ", ".join(
-            f"{k}={v}"
-            for k, v in dataclasses.asdict(m.base).items()
-            if k
-            in (
-                "threshold",
-                "num_proposers",
-                "num_voters",
-                "proposer_reward_bps",
-                "proposer_slash_bps",
-                "voter_reward_bps",
-                "voter_slash_bps",
-                "liveness_slash_bps",
-                "quorum_bps",
-            )
-        )
+        + ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(m.base).items() if k in ("threshold", *CHAIN_FIELDS))
         + ".",
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
-        "honest mean return > 0, every attacker removed within "
-        f"{mx.REMOVAL_DEADLINE} rounds in every seed (free riders: mean return <= 0 instead), final accuracy at "
-        f"most {mx.MAX_ACCURACY_GAP * 100:.0f} points below plain FedAvg without attackers on the same split "
-        "and seeds (the reference).",
+        f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "
+        "(instead, free riders: mean return <= 0; lying voters, who corrupt only their votes: mean return < 0), "
+        f"final accuracy at most {mx.MAX_ACCURACY_GAP * 100:.0f} points below plain FedAvg without attackers on "
+        "the same split and seeds (the reference).",
         "",
         f"**{met} of {len(cells)} cells meet every target.**",
     ]

@@ -34,6 +34,9 @@ def test_targets_are_checked_cell_by_cell():
     # free riders need not be removed, but must not profit
     assert mx.missed_targets(cell(attack="tiny_step", removed_in_all_seeds=False, attacker_return=0.0)) == []
     assert mx.missed_targets(cell(attack="tiny_step", attacker_return=0.05)) == ["free_rider_return"]
+    # lying voters corrupt only their votes: a malicious vote must not pay
+    assert mx.missed_targets(cell(attack="lying_voter", removed_in_all_seeds=False, attacker_return=-0.1)) == []
+    assert mx.missed_targets(cell(attack="lying_voter", attacker_return=0.0)) == ["liar_return"]
     assert mx.missed_targets(cell(attacker_fraction=0.0, attack="none", removed_in_all_seeds=False)) == []
 
 

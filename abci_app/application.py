@@ -18,6 +18,11 @@ log = logging.getLogger("abci_app")
 APP_VERSION = 1
 
 
+def block_time_ms(time) -> int:
+    """A header's Timestamp as Unix milliseconds: integers only, the same on every validator."""
+    return time.seconds * 1_000 + time.nanos // 1_000_000
+
+
 def _abci_events(events: list[Event]) -> list[abci.Event]:
     return [
         abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes])
@@ -79,7 +84,7 @@ class FlchainApplication(BaseApplication):
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
-        outcome = self.machine.finalize_block(list(req.txs), req.height, req.hash)
+        outcome = self.machine.finalize_block(list(req.txs), req.height, req.hash, block_time_ms(req.time))
         results = [
             abci.ExecTxResult(
                 code=r.code, log=r.log, codespace=CODESPACE if r.code else "", events=_abci_events(r.events)

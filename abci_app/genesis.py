@@ -24,9 +24,8 @@ def default_params() -> types_pb2.Params:
         num_proposers=3,
         num_voters=9,
         min_participants=3,
-        select_blocks=1,
-        propose_blocks=10,
-        vote_blocks=6,
+        propose_timeout_ms=600_000,  # ten minutes of local training; the phase ends sooner when all arrive
+        vote_timeout_ms=300_000,
         quorum_bps=5_000,
         proposer_reward_bps=1_000,
         proposer_slash_bps=2_000,
@@ -66,7 +65,7 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
     checks = [
         (p.num_proposers >= 1 and p.num_voters >= 1, "num_proposers and num_voters must be at least 1"),
         (p.min_participants >= 2, "min_participants must be at least 2 (a proposer and a voter)"),
-        (min(p.select_blocks, p.propose_blocks, p.vote_blocks) >= 1, "phase lengths must be at least 1 block"),
+        (min(p.propose_timeout_ms, p.vote_timeout_ms) >= 1, "phase deadlines must be at least 1 ms"),
         (
             max(
                 p.quorum_bps,

@@ -162,14 +162,16 @@ class StateMachine:
         return self._run_tx(block, tx, height)
 
     # --- blocks ------------------------------------------------------------------------------
-    def finalize_block(self, txs: Sequence[bytes], height: int, block_hash: bytes) -> BlockOutcome:
-        """Execute a decided block; the result waits in the pending layer until commit()."""
+    def finalize_block(self, txs: Sequence[bytes], height: int, block_hash: bytes, time_ms: int) -> BlockOutcome:
+        """Execute a decided block; the result waits in the pending layer until commit().
+
+        time_ms is the block's header time (Unix ms): BFT time, the same on every validator."""
         block = Overlay(self._pending)
         results = [self._run_block_tx(block, raw, height) for raw in txs]
         state = State(block)
         ctx = Context(state, state.params(), height)
         staking.release_matured_unbondings(ctx)
-        rounds.end_block(ctx, block_hash)
+        rounds.end_block(ctx, block_hash, time_ms)
         digest = block.write_set_digest()
         block.write_into(self._pending)
         self._working_height = height

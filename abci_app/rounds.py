@@ -1,7 +1,11 @@
-"""The round game: SELECT -> PROPOSE -> VOTE -> TALLY, driven by block heights.
+"""The round game: SELECT -> PROPOSE -> VOTE -> TALLY, driven by txs and block time.
 
 Phase changes happen at the end of a block, so every tx in block h+1 sees the phase that
 block h's end left behind, and CheckTx (which reads committed state) predicts it correctly.
+A phase ends in the block where its last expected tx lands, or in the first block whose time
+reaches its deadline (block time is the header's BFT time: deterministic, unlike a clock), so a
+round lasts as long as its slowest participant needs and no longer. The next round is drawn in
+the block that tallies the previous one.
 """
 
 import dataclasses
@@ -115,18 +119,19 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
 # --- end of block ------------------------------------------------------------------------------
 
 
-def end_block(ctx: Context, block_hash: bytes) -> None:
-    """Advance the current round if this block ends its phase."""
+def end_block(ctx: Context, block_hash: bytes, time_ms: int) -> None:
+    """Advance the current round if this block ends its phase; draw a round that waits in SELECT."""
     rnd = ctx.state.round()
-    if rnd.phase == SELECT and ctx.height >= rnd.opened_height + ctx.params.select_blocks - 1:
-        _try_draw(ctx, rnd, block_hash)
-    elif rnd.phase == PROPOSE and ctx.height >= rnd.propose_end:
-        _close_proposals(ctx, rnd)
-    elif rnd.phase == VOTE and ctx.height >= rnd.vote_end:
+    if rnd.phase == PROPOSE and (len(rnd.submitted) == len(rnd.proposers) or time_ms >= rnd.propose_deadline_ms):
+        _close_proposals(ctx, rnd, time_ms)
+    elif rnd.phase == VOTE and (len(rnd.ballots) == len(rnd.voters) or time_ms >= rnd.vote_deadline_ms):
         _tally(ctx, rnd)
+    rnd = ctx.state.round()
+    if rnd.phase == SELECT:  # a round just finished, or one waiting for enough participants
+        _try_draw(ctx, rnd, block_hash, time_ms)
 
 
-def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes) -> None:
+def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: int) -> None:
     eligible = [
         p.address for p in ctx.state.participants() if p.status == staking.BONDED and p.stake >= ctx.params.min_stake
     ]
@@ -136,8 +141,7 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes) -> None:
     proposers, voters = draw(eligible, rnd.seed, ctx.params.num_proposers, ctx.params.num_voters)
     rnd.proposers[:], rnd.voters[:] = proposers, voters
     rnd.phase, rnd.draw_height = PROPOSE, ctx.height
-    rnd.propose_end = ctx.height + ctx.params.propose_blocks
-    rnd.vote_end = rnd.propose_end + ctx.params.vote_blocks
+    rnd.propose_deadline_ms = time_ms + ctx.params.propose_timeout_ms
     for address, counter in [(a, "rounds_proposed") for a in proposers] + [(a, "rounds_voted") for a in voters]:
         p = ctx.state.must_participant(address)
         setattr(p, counter, getattr(p, counter) + 1)
@@ -148,13 +152,12 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes) -> None:
         round=rnd.id,
         proposers=proposers,
         voters=voters,
-        propose_end=rnd.propose_end,
-        vote_end=rnd.vote_end,
+        propose_deadline_ms=rnd.propose_deadline_ms,
         model_version=rnd.model_version,
     )
 
 
-def _close_proposals(ctx: Context, rnd: types_pb2.Round) -> None:
+def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     for address in rnd.proposers:
         if address not in rnd.submitted:
             staking.slash(ctx, address, rnd.id, ctx.params.liveness_slash_bps, "liveness_proposer")
@@ -173,9 +176,10 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round) -> None:
             delta=[tensors.encode(n, d) for n, d in zip(names, delta)],
         )
     )
-    rnd.phase = VOTE
+    rnd.phase, rnd.vote_height = VOTE, ctx.height
+    rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
     ctx.state.set_round(rnd)
-    ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_end=rnd.vote_end)
+    ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_deadline_ms=rnd.vote_deadline_ms)
 
 
 def _tally(ctx: Context, rnd: types_pb2.Round) -> None:

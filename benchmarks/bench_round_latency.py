@@ -4,8 +4,9 @@ the same round computed in process, with the same clients, model and data.
 In process, a round is what a FedAvg server does: the drawn proposers train, their updates are
 averaged (float FedAvg), the drawn voters measure each update (leave-one-out) on their held-out splits. On the
 localnet the same participants do the same work through their gateways, and the round also waits
-for consensus: its phases last a fixed number of blocks (Params.select/propose/vote_blocks), so
-the chain's latency is mostly blocks x block interval. The ratio says what decentralisation costs.
+for consensus: PROPOSE ends in the block where the last update lands, VOTE in the block where the
+last ballot lands, and the next round is drawn in the tally's block, so the chain adds a few block
+intervals to the participants' compute. The ratio says what decentralisation costs.
 
 Run: python benchmarks/bench_round_latency.py [--participants 20] [--rounds 5]
 """
@@ -112,7 +113,7 @@ def main() -> None:
     chain, blocks, block_s = localnet_round_s(args.participants, args.rounds, args.base_port)
     print(
         f"4-validator localnet round: {chain * 1000:8.1f} ms  ({blocks:.1f} blocks at {block_s * 1000:.0f} ms; "
-        f"phases: select {params.select_blocks}, propose {params.propose_blocks}, vote {params.vote_blocks} blocks)"
+        f"phases end on their last tx, deadlines {params.propose_timeout_ms} / {params.vote_timeout_ms} ms)"
     )
     print(f"ratio localnet / in-process: {chain / local:.0f}x")
 

@@ -1,8 +1,9 @@
 """An in-process chain: the real StateMachine making blocks and commits, without CometBFT or sockets.
 
 The simulator, the unit tests and the benchmarks all drive a chain through this one class. Block
-hashes (the draw's seed) are derived from a label and the height, so a run is reproducible, and
-every block is kept so that it can be replayed through the ABCI application.
+hashes (the draw's seed) are derived from a label and the height and block times from the height,
+so a run is reproducible, and every block is kept so that it can be replayed through the ABCI
+application.
 """
 
 import hashlib
@@ -17,6 +18,8 @@ from client.keys import Key
 from client.tx import sign_tx
 from flchain.v1 import genesis_pb2, tx_pb2, types_pb2
 
+GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
 
 class InProcessChain:
     def __init__(
@@ -26,8 +29,10 @@ class InProcessChain:
         *,
         machine: StateMachine | None = None,
         block_label: bytes = b"block",
+        block_interval_ms: int = 1_000,
     ):
         self.genesis, self.chain_id, self.block_label = genesis, chain_id, block_label
+        self.block_interval_ms = block_interval_ms
         self.machine = machine or StateMachine(MemoryStore())
         self.genesis_app_hash = self.machine.init_chain(genesis, chain_id)
         self.height = 0
@@ -45,12 +50,16 @@ class InProcessChain:
     def block_hash(self, height: int) -> bytes:
         return hashlib.sha256(self.block_label + b"%d" % height).digest()
 
+    def block_time_ms(self, height: int) -> int:
+        """Block time: a fixed interval after genesis, so a run is reproducible."""
+        return GENESIS_TIME_MS + height * self.block_interval_ms
+
     def block(self, *txs: bytes) -> BlockOutcome:
         """Finalize and commit the next block with these txs."""
         self.height += 1
         block_hash = self.block_hash(self.height)
         self.blocks.append((self.height, block_hash, list(txs)))
-        self.last = self.machine.finalize_block(list(txs), self.height, block_hash)
+        self.last = self.machine.finalize_block(list(txs), self.height, block_hash, self.block_time_ms(self.height))
         self.machine.commit()
         return self.last
 

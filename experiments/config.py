@@ -43,15 +43,13 @@ class SimConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def chain_params(self) -> types_pb2.Params:
-        """The chain's params for this experiment; phases last one block (the simulator never waits)."""
+        """The chain's params for this experiment (every simulated participant answers at once, so
+        phases end on their last tx, long before any deadline)."""
         params = genesis.default_params()
         params.MergeFrom(
             types_pb2.Params(
                 min_stake=max(1, int(self.threshold * self.initial_stake)),
                 min_participants=min(self.participants, 3),
-                select_blocks=1,
-                propose_blocks=1,
-                vote_blocks=1,
                 **{name: getattr(self, name) for name in CHAIN_FIELDS},
             )
         )

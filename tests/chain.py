@@ -27,9 +27,8 @@ def make_params(**overrides) -> types_pb2.Params:
             num_proposers=2,
             num_voters=3,
             min_participants=3,
-            select_blocks=1,
-            propose_blocks=2,
-            vote_blocks=2,
+            propose_timeout_ms=2_000,  # two blocks of the in-process chain (1 s apart)
+            vote_timeout_ms=2_000,
             unbonding_blocks=3,
             proposer_reward_bps=500,
             proposer_slash_bps=3_000,

@@ -25,7 +25,7 @@ BOND = 2_000
 
 def fast_params() -> types_pb2.Params:
     params = default_params()
-    params.propose_blocks, params.vote_blocks = 6, 4
+    params.propose_timeout_ms, params.vote_timeout_ms = 5_000, 4_000  # phases mostly end on their last tx
     return params
 
 

@@ -59,12 +59,14 @@ def test_crash_between_finalize_and_commit_replays_identically(tmp_path):
     drive(chain, 5)
     height_before, hash_before = chain.machine.height, chain.machine.app_hash
     txs = [chain.tx(chain.keys[-1], txb.bond(1_000))]
-    crashed = chain.machine.finalize_block(txs, 6, b"\x06" * 32).app_hash  # no commit: the process dies
+    crashed = chain.machine.finalize_block(
+        txs, 6, b"\x06" * 32, chain.block_time_ms(6)
+    ).app_hash  # no commit: the process dies
     chain.machine.store.close()
 
     restarted = StateMachine(SqliteStore(path))
     assert (restarted.height, restarted.app_hash) == (height_before, hash_before)
-    assert restarted.finalize_block(txs, 6, b"\x06" * 32).app_hash == crashed
+    assert restarted.finalize_block(txs, 6, b"\x06" * 32, chain.block_time_ms(6)).app_hash == crashed
     restarted.commit()
     assert restarted.committed_state().participant(chain.keys[-1].address).stake == 1_000
 

@@ -77,8 +77,8 @@ def test_round_waits_in_select_until_enough_participants():
 def test_round_started_event_and_deadlines():
     chain = Chain()
     rnd = chain.start_round()
-    assert rnd.propose_end == rnd.draw_height + chain.params.propose_blocks
-    assert rnd.vote_end == rnd.propose_end + chain.params.vote_blocks
+    assert rnd.propose_deadline_ms == chain.block_time_ms(rnd.draw_height) + chain.params.propose_timeout_ms
+    assert rnd.vote_deadline_ms == 0  # set when VOTE begins
     assert len(rnd.proposers) == 2 and len(rnd.voters) == 3
     started = chain.events("round_started")[0]
     assert started["proposers"].split(",") == [chain.key(a).bech32 for a in rnd.proposers]
@@ -117,11 +117,36 @@ def test_update_twice(proposing):
     assert submit(chain, key, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.ALREADY_SUBMITTED
 
 
-def test_update_outside_propose(proposing):
+def test_update_after_the_deadline_is_refused_and_its_proposer_slashed(proposing):
     chain, rnd = proposing
+    punctual, late = (chain.key(a) for a in rnd.proposers)
+    before = stakes(chain)
+    assert submit(chain, punctual, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.OK
+    assert chain.round().phase == PROPOSE  # one proposer is still training: the phase waits for it
     chain.blocks_until(lambda s: s.round().phase != PROPOSE)
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), 10))
+    vote_opened = chain.round().vote_height
+    assert chain.round().phase == VOTE
+    assert chain.block_time_ms(vote_opened) >= rnd.propose_deadline_ms > chain.block_time_ms(vote_opened - 1)
+    res = submit(chain, late, txb.submit_update(rnd.id, chain.honest_update(), 10))
     assert res.code == Code.WRONG_PHASE
+    after = stakes(chain)
+    assert (
+        after[late.address] == before[late.address] - before[late.address] * chain.params.liveness_slash_bps // 10_000
+    )
+    assert after[punctual.address] == before[punctual.address]
+
+
+def test_phases_end_in_the_block_of_their_last_tx_and_the_next_round_is_drawn_at_the_tally():
+    chain = Chain(params=make_params(propose_timeout_ms=3_600_000, vote_timeout_ms=3_600_000))
+    rnd = chain.start_round()
+    submit_all(chain, rnd)  # both updates in one block: VOTE begins at its end, not at the deadline
+    assert chain.round().phase == VOTE and chain.round().vote_height == chain.height
+    assert chain.round().vote_deadline_ms == chain.block_time_ms(chain.height) + chain.params.vote_timeout_ms
+    vote_all(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    tallied = chain.height
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
+    following = chain.round()  # drawn in the tally's block: no block spent in SELECT
+    assert (following.id, following.phase, following.draw_height) == (rnd.id + 1, PROPOSE, tallied)
 
 
 def test_update_wrong_shape(proposing):
@@ -194,7 +219,7 @@ def test_candidate_is_exact_weighted_fedavg():
 
 
 def test_vote_rules():
-    chain = Chain(params=make_params(vote_blocks=12))
+    chain = Chain(params=make_params(vote_timeout_ms=12_000))
     rnd = chain.start_round()
     submit_all(chain, rnd)
     voter = chain.key(rnd.voters[0])

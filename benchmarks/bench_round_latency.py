@@ -26,10 +26,9 @@ from experiments.baselines import aggregate
 from experiments.config import SimConfig
 from experiments.demo import Demo, DemoConfig
 from flchain.v1 import types_pb2
-from participant.behaviours import Honest
-from participant.duties import judge, make_update
+from participant.digits import DigitsLearner
+from participant.duties import judge
 from participant.ml import data, models
-from participant.ml.config import TrainConfig
 from participant.ml.training import add
 
 
@@ -37,15 +36,16 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
     """Mean seconds of one FedAvg round with the chain's proposer/voter counts, no chain."""
     params = genesis.default_params()
     shards, _ = data.partition(participants, seed=seed)
+    learners = [DigitsLearner(shard, seed=i) for i, shard in enumerate(shards)]
     model = models.initial_params("mlp", seed)
     times = []
     for r in range(rounds + 1):  # round 0 warms torch up and is not counted
         start = time.perf_counter()
         order = [(r * 7 + i) % participants for i in range(params.num_proposers + params.num_voters)]
         proposers, voters = order[: params.num_proposers], order[params.num_proposers :]
-        updates = [make_update(Honest(), "mlp", model, shards[i], TrainConfig(), seed=r * 100 + i) for i in proposers]
-        sizes = [len(shards[i].train) for i in proposers]
-        evidence = [judge("mlp", model, list(zip(updates, sizes)), shards[i]) for i in voters]
+        trained = [learners[i].train(model, r) for i in proposers]
+        updates = [update for update, _ in trained]
+        evidence = [judge(learners[i].loss, model, trained) for i in voters]
         ballots = [
             types_pb2.Ballot(
                 voter=bytes([v]), loss=evidence_units(e.loss), scores=[evidence_units(s) for s in e.scores]
@@ -63,7 +63,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
         )  # the chain's own rule, every voter with the same stake
         included = [k for k, v in enumerate(verdicts) if v.included]
         if included:
-            model = add(model, aggregate("fedavg", [updates[k] for k in included], [sizes[k] for k in included]))
+            model = add(model, aggregate("fedavg", [updates[k] for k in included], [trained[k][1] for k in included]))
         times.append(time.perf_counter() - start)
     return statistics.mean(times[1:])
 

@@ -13,7 +13,7 @@ from localnet import config as cfg
 
 
 @contextlib.contextmanager
-def _participants_log(path: Path):
+def participants_log(path: Path):
     """While the demo runs, what the participants and their clients log goes to a file (the
     terminal has the progress bar)."""
     handler = logging.FileHandler(path, mode="w")
@@ -77,7 +77,7 @@ def cmd_demo(args) -> int:
     out = config.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "participants.log"
-    with _participants_log(log_file):
+    with participants_log(log_file):
         result = _run(Demo(config), config, log_file)
     if result is None:
         return 1

@@ -7,14 +7,16 @@ flchain tx bond|unbond|submit-update|vote ...   sign and broadcast a tx through 
 flchain query params|round|participant|participants|account|model|candidate [--output json]
                                          read state with ABCI queries through a node's RPC
 flchain participant --from KEY ...       run a participant: train when drawn proposer, vote when voter
+                                         (--client module:client_fn: any Flower NumPyClient)
 flchain demo                             a torch federation with attackers on a 4-validator localnet
+flchain federate --client module:client_fn   any Flower client's federation on a 4-validator localnet
 flchain simulate run|sweep               in-process federations and parameter studies
 """
 
 import argparse
 import sys
 
-from cli import demo, keys, localnet, node, participate, query, simulate, tx
+from cli import demo, federate, keys, localnet, node, participate, query, simulate, tx
 from client.gateway_client import ChainError
 from client.rpc import NodeUnavailable, RPCError
 
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flchain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (query, keys, tx, participate, localnet, demo, simulate):
+    for module in (query, keys, tx, participate, localnet, demo, federate, simulate):
         module.add_parser(sub)
     node.add_parsers(sub)
     return parser

@@ -1,4 +1,5 @@
-"""`flchain participant`: run one participant against a node's gateway until Ctrl-C."""
+"""`flchain participant`: run one participant against a node's gateway until Ctrl-C, with a Flower
+client (`--client module:client_fn`) or the built-in digits learner."""
 
 import argparse
 import logging
@@ -9,28 +10,35 @@ from client.gateway_client import GatewayClient
 from participant.behaviours import ATTACKS
 
 
+def _learner(args: argparse.Namespace):
+    if args.client:
+        from participant.flower import FlowerLearner, load_factory
+
+        return FlowerLearner(load_factory(args.client)(args.shard, args.shards))
+    from participant import behaviours
+    from participant.digits import DigitsLearner
+    from participant.ml import data
+
+    shards, _ = data.partition(args.shards, alpha=args.alpha, seed=args.data_seed)
+    return DigitsLearner(shards[args.shard], behaviours.make(args.behaviour, args.lie), args.model, seed=args.shard)
+
+
 def cmd_participant(args: argparse.Namespace) -> int:
     from participant import behaviours
-    from participant.ml import data
     from participant.runtime import Participant
 
     if not 0 <= args.shard < args.shards:
         raise SystemExit(f"--shard must be in 0..{args.shards - 1}")
+    if args.client and (args.behaviour != "honest" or args.alpha is not None or args.model != "mlp"):
+        raise SystemExit("--behaviour, --alpha and --model are for the built-in digits learner, not --client")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    shards, _ = data.partition(args.shards, alpha=args.alpha, seed=args.data_seed)
+    learner = _learner(args)
     client = GatewayClient(args.gateway, retry_for=args.retry_for)
-    participant = Participant(
-        options.load_key(args),
-        client,
-        shards[args.shard],
-        behaviours.make(args.behaviour, args.lie),
-        args.model,
-        seed=args.shard,
-    )
+    participant = Participant(options.load_key(args), client, learner, behaviours.make(args.behaviour, args.lie))
     signal.signal(signal.SIGTERM, lambda *_: participant.stop())
     print(
-        f"{participant.name} ({participant.key.bech32}): {args.behaviour}, shard {args.shard}/{args.shards} "
-        f"({len(participant.data.train)} train, {len(participant.data.test)} held-out), gateway {args.gateway}"
+        f"{participant.name} ({participant.key.bech32}): {learner.describe()}, "
+        f"partition {args.shard}/{args.shards}, gateway {args.gateway}"
     )
     try:
         participant.run()
@@ -45,11 +53,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parents=[options.gateway(), options.signing_key()],
         help="run a participant against a node's gateway until Ctrl-C",
     )
-    part.add_argument("--shard", type=int, required=True, help="this participant's shard of the digits")
-    part.add_argument("--shards", type=int, required=True, help="how many shards the data is split into")
-    part.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID split (default IID)")
+    part.add_argument(
+        "--client",
+        metavar="MODULE:CLIENT_FN",
+        help="a Flower NumPyClient factory, called as client_fn(partition_id, num_partitions) "
+        "(e.g. examples.breast_cancer:client_fn); default: the built-in digits learner",
+    )
+    part.add_argument("--shard", type=int, required=True, help="this participant's partition of the data")
+    part.add_argument("--shards", type=int, required=True, help="how many partitions the data is split into")
+    part.add_argument("--alpha", type=float, default=None, help="digits: Dirichlet non-IID split (default IID)")
     part.add_argument("--data-seed", type=int, default=0)
-    part.add_argument("--behaviour", choices=["honest", *ATTACKS], default="honest")
+    part.add_argument("--behaviour", choices=["honest", *ATTACKS], default="honest", help="digits: an attack")
     part.add_argument("--lie", action="store_true", help="also vote against the truth")
-    part.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    part.add_argument("--model", choices=["mlp", "cnn"], default="mlp", help="digits: the model")
     part.set_defaults(func=cmd_participant)

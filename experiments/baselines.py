@@ -13,7 +13,7 @@ import numpy as np
 
 from experiments.config import REFERENCE, SimConfig
 from participant import behaviours
-from participant.duties import make_update
+from participant.digits import make_update
 from participant.ml import data, models
 from participant.ml.config import training_seed
 from participant.ml.training import add, evaluate

@@ -25,6 +25,7 @@ from localnet import Localnet, launch
 from localnet import config as cfg
 from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
 from participant import behaviours
+from participant.digits import DigitsLearner
 from participant.ml import data, models
 from participant.ml.training import evaluate
 from participant.runtime import Participant
@@ -72,11 +73,8 @@ class Demo:
         keys = participant_keys(launch.keys_dir(c.home), fed.participants)
         for i, key in enumerate(keys):
             client = GatewayClient(net.ports(i % c.validators).gateway_address)
-            self.participants.append(
-                Participant(
-                    key, client, self.shards[i], self.behaviours[i], fed.model, fed.train, seed=fed.seed * 7919 + i
-                )
-            )
+            learner = DigitsLearner(self.shards[i], self.behaviours[i], fed.model, fed.train, seed=fed.seed * 7919 + i)
+            self.participants.append(Participant(key, client, learner, self.behaviours[i]))
         for p in self.participants:
             threading.Thread(target=self._run_participant, args=(p,), name=p.name, daemon=True).start()
 
@@ -105,7 +103,7 @@ class Demo:
         frac_bits = observer.params().frac_bits
         accepted = rejected = 0
         watch = observer.watch_rounds()
-        for event in _events_with_stall_guard(watch):
+        for event in events_with_stall_guard(watch):
             if event.HasField("finished"):
                 record = self._record(observer, event.finished, frac_bits)
                 self.records.append(record)
@@ -151,7 +149,7 @@ class Demo:
         )
 
 
-def _events_with_stall_guard(watch):
+def events_with_stall_guard(watch):
     """The watch's events; a stalled chain ends the iteration after STALL_S without events."""
     timer = None
     try:

@@ -188,7 +188,7 @@ class _TorchLearner:
         return self.models.initial_params(self.config.model, self.config.seed)
 
     def update(self, i: int, behaviour, global_model, round_id: int):
-        from participant.duties import make_update
+        from participant.digits import make_update
 
         update = make_update(
             behaviour,
@@ -202,8 +202,10 @@ class _TorchLearner:
 
     def judge(self, i: int, global_model, updates):
         from participant.duties import judge
+        from participant.ml.training import evaluate
 
-        return judge(self.config.model, global_model, updates, self.shards[i])
+        test = self.shards[i].test
+        return judge(lambda params: evaluate(self.config.model, params, test)[1], global_model, updates)
 
     def global_score(self, model) -> tuple[float, float]:
         from participant.ml.training import evaluate

@@ -1,11 +1,13 @@
 """The participant runtime: watch rounds through a gateway; train and submit when drawn as a
-proposer, evaluate the candidate on the held-out split and vote when drawn as a voter.
+proposer, measure every update on its own data and vote when drawn as a voter. What it trains and
+measures is its learner's business (participant.learner): a Flower client or the built-in digits.
 
 The chain is the participant's memory: before acting it checks the round's `submitted` list and
 ballots, so a participant that is killed and restarted mid-round never acts twice, and one that
 joins late does whatever its role still allows. (A restart that comes before the first tx was
-committed signs the very same bytes again, training being seeded, and the node drops the copy;
-failing that, the chain refuses a second update or ballot from one participant in one round.)
+committed signs the very same bytes again if training is seeded, as the built-in learner's is,
+and the node drops the copy; failing that, the chain refuses a second update or ballot from one
+participant in one round.)
 """
 
 import logging
@@ -22,10 +24,8 @@ from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
 from participant.behaviours import Behaviour, Honest
-from participant.duties import judge, make_update
-from participant.ml.config import training_seed
-from participant.ml.data import ClientData
-from participant.ml.training import TrainConfig, evaluate
+from participant.duties import judge
+from participant.learner import Learner
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
@@ -37,12 +37,9 @@ _MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALRE
 class Participant:
     key: Key
     client: GatewayClient
-    data: ClientData
-    behaviour: Behaviour = field(default_factory=Honest)
-    model_kind: str = "mlp"
-    train: TrainConfig = field(default_factory=TrainConfig)
+    learner: Learner
+    behaviour: Behaviour = field(default_factory=Honest)  # how it reports its evidence (experiments: lies)
     bond: int = genesis.STANDARD_BOND
-    seed: int = 0
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
@@ -75,12 +72,10 @@ class Participant:
         log.info("%s bonded %d", self.name, self.bond)
 
     def warm_up(self) -> None:
-        """Evaluate the global model once: torch's first call is slow, and a proposer's first
-        training must fit in the PROPOSE window."""
-        accuracy, _ = evaluate(
-            self.model_kind, named_floats(self.client.model().tensors, self.frac_bits), self.data.test
-        )
-        log.info("%s ready: global model at %.3f held-out accuracy", self.name, accuracy)
+        """Evaluate the global model once: a framework's first call is often slow, and checking the
+        model against the learner before the first draw reports a mismatch early."""
+        loss = self.learner.loss(named_floats(self.client.model().tensors, self.frac_bits))
+        log.info("%s ready: global model at %.3f loss on its own data", self.name, loss)
 
     # -- duties ------------------------------------------------------------------------------
 
@@ -108,15 +103,8 @@ class Participant:
 
     def _propose(self, rnd: types_pb2.Round) -> str:
         model = self.client.model()
-        update = make_update(
-            self.behaviour,
-            self.model_kind,
-            named_floats(model.tensors, self.frac_bits),
-            self.data,
-            self.train,
-            seed=training_seed(self.seed, rnd.id),
-        )
-        self.signer.send([txb.submit_update(rnd.id, update, len(self.data.train))])
+        update, num_samples = self.learner.train(named_floats(model.tensors, self.frac_bits), rnd.id)
+        self.signer.send([txb.submit_update(rnd.id, update, num_samples)])
         self.actions.append((rnd.id, "submitted"))
         log.info("%s submitted its update for round %d", self.name, rnd.id)
         return "submitted"
@@ -127,21 +115,17 @@ class Participant:
             raise ChainError(f"the updates under vote are not round {rnd.id}'s")
         base = named_floats(self.client.model().tensors, self.frac_bits)
         evidence = judge(
-            self.model_kind,
-            base,
-            [(named_floats(u.tensors, self.frac_bits), u.num_samples) for u in updates],
-            self.data,
+            self.learner.loss, base, [(named_floats(u.tensors, self.frac_bits), u.num_samples) for u in updates]
         )
         scores = self.behaviour.report(evidence.loss, evidence.scores, [False] * len(updates))
         self.signer.send([txb.vote(rnd.id, txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores])])
         self.actions.append((rnd.id, "voted"))
         log.info(
-            "%s voted on round %d's %d updates (held-out loss %.3f, accuracy %.3f with all of them)",
+            "%s voted on round %d's %d updates (loss %.3f with all of them)",
             self.name,
             rnd.id,
             len(updates),
             evidence.loss,
-            evidence.accuracy,
         )
         return "voted"
 

@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "gateway": 2,
     "experiments": 3,
     "cli": 4,
+    "examples": 5,  # users' own clients: loaded by name (flchain federate --client), imported by nothing
 }
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from participant import behaviours
-from participant.duties import judge, make_update
+from participant.digits import make_update
+from participant.duties import judge
 from participant.ml import data, models
 from participant.ml.training import TrainConfig, evaluate
 
@@ -78,9 +79,13 @@ def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
     # leaving a flipped one out saves a lot of it; with one update, leaving it out is the model itself.
     good = make_update(behaviours.Honest(), kind, trained, clients[2], TrainConfig(), 2)
     attack = make_update(behaviours.SignFlip(), kind, trained, clients[3], TrainConfig(), seed=2)
-    evidence = judge(kind, trained, [(good, 100), (attack, 100)], clients[1])
+
+    def voter_loss(params):
+        return evaluate(kind, params, clients[1].test)[1]
+
+    evidence = judge(voter_loss, trained, [(good, 100), (attack, 100)])
     assert evidence.scores[1] < -0.1 * evidence.loss < 0.1 * evidence.loss < evidence.scores[0]
-    alone = judge(kind, trained, [(good, 50)], clients[1])
+    alone = judge(voter_loss, trained, [(good, 50)])
     assert alone.scores[0] == pytest.approx(evaluate(kind, trained, clients[1].test)[1] - alone.loss, abs=1e-6)
     assert alone.scores[0] > 0
 

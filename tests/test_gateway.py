@@ -22,6 +22,7 @@ from flchain.v1 import types_pb2
 from localnet import launch
 from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
 from localnet.net import KEEP
+from participant.digits import DigitsLearner
 from participant.ml import data, models
 from participant.runtime import Participant
 
@@ -97,7 +98,8 @@ def test_participants_play_rounds_over_grpc(node):
     net, keys, client = node
     shards, _ = data.partition(PARTICIPANTS, seed=0)
     participants = [
-        Participant(k, GatewayClient(net.ports(0).gateway_address), shards[i], seed=i) for i, k in enumerate(keys)
+        Participant(k, GatewayClient(net.ports(0).gateway_address), DigitsLearner(shards[i], seed=i))
+        for i, k in enumerate(keys)
     ]
     threads = [threading.Thread(target=p.run, daemon=True) for p in participants]
     for t in threads:
@@ -143,7 +145,7 @@ def test_a_restarted_participant_never_acts_twice(node):
         watch.cancel()
     key = next(k for k in keys if k.address == event.round.proposers[0])
     nonce = client.account(key.bech32).nonce
-    first = Participant(key, client, shards[keys.index(key)], seed=keys.index(key))
+    first = Participant(key, client, DigitsLearner(shards[keys.index(key)], seed=keys.index(key)))
     assert first.handle(event) == "submitted"
     assert first.handle(event) is None  # remembered: nothing trained or sent
     deadline = time.monotonic() + 30
@@ -151,7 +153,7 @@ def test_a_restarted_participant_never_acts_twice(node):
         assert time.monotonic() < deadline, "the update never reached a block"
         time.sleep(0.2)
     restarted = Participant(
-        key, GatewayClient(net.ports(0).gateway_address), shards[keys.index(key)], seed=keys.index(key)
+        key, GatewayClient(net.ports(0).gateway_address), DigitsLearner(shards[keys.index(key)], seed=keys.index(key))
     )
     assert restarted.handle(event) is None  # the chain says it is done
     assert list(client.round(event.round.id).submitted).count(key.address) == 1

@@ -1,0 +1,44 @@
+"""The built-in learner of the demo and the experiments: a small torch model on one shard of
+scikit-learn's digits, trained under an attack behaviour (honest by default). A real federation
+brings its own model and data instead, e.g. as a Flower client (participant.flower)."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from participant.behaviours import Behaviour, Honest
+from participant.learner import Params
+from participant.ml.config import TrainConfig, training_seed
+from participant.ml.data import ClientData
+from participant.ml.training import delta, evaluate, train
+
+
+def make_update(
+    behaviour: Behaviour, kind: str, global_params: Params, data: ClientData, config: TrainConfig, seed: int
+) -> Params:
+    """New weights minus the global model, after the behaviour has had its way."""
+    if behaviour.trains:
+        honest = delta(train(kind, global_params, behaviour.training_data(data.train), config, seed), global_params)
+    else:
+        honest = [(name, np.zeros_like(values)) for name, values in global_params]
+    return behaviour.transform(honest, np.random.default_rng(seed))
+
+
+@dataclass
+class DigitsLearner:
+    data: ClientData
+    behaviour: Behaviour = field(default_factory=Honest)
+    kind: str = "mlp"
+    config: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+    def train(self, global_params: Params, round_id: int) -> tuple[Params, int]:
+        seed = training_seed(self.seed, round_id)  # a restarted participant trains the same update
+        return make_update(self.behaviour, self.kind, global_params, self.data, self.config, seed), len(self.data.train)
+
+    def loss(self, params: Params) -> float:
+        """Loss on the held-out split (the train split is what the participant's own updates saw)."""
+        return evaluate(self.kind, params, self.data.test)[1]
+
+    def describe(self) -> str:
+        return f"{self.kind} on {len(self.data.train)} digits ({len(self.data.test)} held out), {self.behaviour.name}"

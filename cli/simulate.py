@@ -180,6 +180,17 @@ def cmd_matrix(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from experiments import matrix_report
+
+    table = matrix_report.compare(args.folders)
+    print(table, end="")
+    if args.out:
+        args.out.write_text(table)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def print_table(summary: list[dict], chosen: dict | None) -> None:
     """The chosen params' rows (or all rows of a small sweep), as a Markdown table."""
     from experiments.sweep import PARAM_KEYS
@@ -264,6 +275,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mat.add_argument("--note", default="", help="a paragraph for the report's head (what was measured, and why)")
     mat.add_argument("--report-only", action="store_true", help="rewrite the report from the runs already in --out")
     mat.set_defaults(func=cmd_matrix)
+
+    cmp = actions.add_parser(
+        "compare", help="a parameter study: several matrices (run with --set) side by side, misses per target"
+    )
+    cmp.add_argument("folders", type=Path, nargs="+", help="matrix report folders")
+    cmp.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
+    cmp.set_defaults(func=cmd_compare)
 
     sw = actions.add_parser("sweep", parents=[common], help="a grid of parameters; CSV, plot, recommendation")
     sw.add_argument("--mode", choices=["torch", "fast"], default="fast")

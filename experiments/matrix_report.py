@@ -2,14 +2,44 @@
 the targets, and heatmaps of accuracy against the reference and of honest participants removed."""
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from experiments import matrix as mx
-from experiments.config import CHAIN_FIELDS
+from experiments.config import CHAIN_FIELDS, SimConfig
 from experiments.report import plt, write_csv
+
+PARAMS_FILE = "params.json"
+
+
+def chain_settings(config: SimConfig) -> dict:
+    """The chain params (and stake threshold) a matrix ran on."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k in ("threshold", *CHAIN_FIELDS)}
+
+
+def compare(folders: Sequence[Path]) -> str:
+    """A Markdown table of several matrices (a parameter study): what each changed against the
+    chain's defaults, and how many cells missed each target."""
+    defaults = chain_settings(SimConfig())
+    targets = ("honest_removed", "honest_return", "accuracy", "removal", "free_rider_return", "liar_return")
+    lines = [
+        "| matrix | params changed | cells meeting every target | " + " | ".join(f"missed {t}" for t in targets) + " |",
+        "|---|---|---|" + "---|" * len(targets),
+    ]
+    for folder in folders:
+        settings = json.loads((folder / PARAMS_FILE).read_text())
+        changed = ", ".join(f"{k}={v}" for k, v in settings.items() if defaults.get(k) != v) or "defaults"
+        cells = mx.summarize(mx.read_rows(folder / "runs.csv"), mx.read_rows(folder / "references.csv"))
+        missed = [c["missed"].split(",") for c in cells]
+        counts = [sum(t in m for m in missed) for t in targets]
+        met = sum(m == [""] for m in missed)
+        lines.append(
+            f"| {folder.name} | {changed} | {met} of {len(cells)} | " + " | ".join(str(n) for n in counts) + " |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(value, pct: bool = False) -> str:
@@ -30,9 +60,7 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         f"{m.base.rounds} rounds, model `{m.base.model}`, attackers {votes}"
         " when drawn as voters, chain params at their defaults except as listed below.",
         "",
-        "Chain params: "
-        + ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(m.base).items() if k in ("threshold", *CHAIN_FIELDS))
-        + ".",
+        "Chain params: " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
         f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "
@@ -119,7 +147,10 @@ def write(
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / "README.md"
     report.write_text(markdown(m, cells, command, note))
+    params = folder / PARAMS_FILE  # what `flchain simulate compare` reads back
+    params.write_text(json.dumps(chain_settings(m.base), indent=2) + "\n")
     return [
+        params,
         write_csv(folder / "runs.csv", rows),
         write_csv(folder / "references.csv", refs),
         write_csv(folder / "cells.csv", cells),

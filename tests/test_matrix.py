@@ -64,3 +64,8 @@ def test_matrix_cells_and_a_small_run(tmp_path):
     report = (tmp_path / "README.md").read_text()
     assert "## dirichlet-0.5" in report and "| 25% | tiny_step |" in report
     assert all(p.stat().st_size > 0 for p in paths)
+    # a parameter study reads the matrix back: what it changed, and its misses per target
+    table = matrix_report.compare([tmp_path])
+    row = table.splitlines()[2].split(" | ")
+    assert row[1] == "defaults" and row[2] == f"{sum(not c['missed'] for c in cells)} of 6"
+    assert int(row[3]) == sum("honest_removed" in c["missed"] for c in cells)

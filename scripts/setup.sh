@@ -4,14 +4,17 @@
 #   2. the pinned CometBFT binary, built with `go install` into ./.bin,
 #   3. Python code generated from CometBFT's ABCI protos and from ./proto.
 # Prerequisites: Python >= 3.11 and Go >= 1.22 (as for any Cosmos chain).
-# VENV picks the environment's folder (default ./.venv); EXTRAS the pip extras (default ml,dev;
-# a validator alone needs none: EXTRAS= installs the chain without torch).
+# VENV picks the environment's folder (default ./.venv); EXTRAS the pip extras (default
+# ml,dev,flower; a validator alone needs none: EXTRAS= installs the chain without torch);
+# TORCH_INDEX_URL a PyTorch wheel index to take torch from (e.g. the CPU-only builds of
+# https://download.pytorch.org/whl/cpu, a tenth of the default CUDA download).
+# Versions come from constraints.txt: the set CI tested (regenerate with scripts/lock.sh).
 set -euo pipefail
 
 COMETBFT_VERSION=v0.38.25  # the one place the CometBFT version is pinned
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
-EXTRAS=${EXTRAS-ml,dev}
+EXTRAS=${EXTRAS-ml,dev,flower}
 cd "$ROOT"
 
 command -v go >/dev/null || { echo "setup: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
@@ -22,7 +25,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "setup: installing flchain[$EXTRAS] and its dependencies"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]"
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  "$VENV/bin/python" -m pip install --quiet torch --index-url "$TORCH_INDEX_URL" -c constraints.txt
+fi
+"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]" -c constraints.txt
 
 if [ "$("$ROOT/.bin/cometbft" version 2>/dev/null)" != "${COMETBFT_VERSION#v}" ]; then
   echo "setup: building CometBFT $COMETBFT_VERSION into .bin/ (a few minutes the first time)"

@@ -8,7 +8,6 @@ the chain. The report folder gets rounds.csv, summary.json, accuracy.png and sta
 report `flchain simulate run` writes, so the two can be compared side by side.
 """
 
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,8 @@ from participant import behaviours
 from participant.digits import DigitsLearner
 from participant.ml import data, models
 from participant.ml.training import evaluate
-from participant.runtime import Participant
+from participant.runtime import Crew, Participant
 
-log = logging.getLogger("flchain.demo")
 STALL_S = 120  # no round event for this long means the chain or the gateways are stuck
 
 
@@ -58,6 +56,7 @@ class Demo:
         self.shards, self.global_test = data.partition(fed.participants, alpha=fed.alpha, seed=fed.seed)
         self.net: Localnet | None = None
         self.participants: list[Participant] = []
+        self.crew = Crew([])
         self.records: list[RoundRecord] = []
 
     def start(self) -> None:
@@ -75,15 +74,8 @@ class Demo:
             client = GatewayClient(net.ports(i % c.validators).gateway_address)
             learner = DigitsLearner(self.shards[i], self.behaviours[i], fed.model, fed.train, seed=fed.seed * 7919 + i)
             self.participants.append(Participant(key, client, learner, self.behaviours[i]))
-        for p in self.participants:
-            threading.Thread(target=self._run_participant, args=(p,), name=p.name, daemon=True).start()
-
-    @staticmethod
-    def _run_participant(participant: Participant) -> None:
-        try:
-            participant.run()
-        except Exception as err:  # one participant's crash must not end the demo; say it in one line
-            log.error("%s stopped: %s", participant.name, " ".join(str(err).split()))
+        self.crew = Crew(self.participants)
+        self.crew.start()
 
     def running_net(self) -> Localnet:
         if self.net is None:
@@ -91,8 +83,7 @@ class Demo:
         return self.net
 
     def stop(self) -> None:
-        for p in self.participants:
-            p.stop()
+        self.crew.stop()
         if self.net is not None and not self.config.keep_running:
             self.net.down()
 

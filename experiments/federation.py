@@ -7,8 +7,6 @@ each tallied round every partition's client evaluates the new global model, and 
 the mean loss (and accuracy, where the client reports one) beside the round's verdicts.
 """
 
-import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +22,7 @@ from localnet import Localnet, launch
 from localnet import config as cfg
 from localnet.genesis import participant_keys
 from participant.flower import FlowerLearner, arrays, genesis_model, load_factory
-from participant.runtime import Participant
-
-log = logging.getLogger("flchain.federation")
+from participant.runtime import Crew, Participant
 
 
 @dataclass
@@ -63,7 +59,7 @@ class Federation:
         self.net: Localnet | None = None
         self.participants: list[Participant] = []
         self.rounds: list[FederationRound] = []
-        self.threads: list[threading.Thread] = []
+        self.crew = Crew([])
 
     def start(self) -> None:
         c = self.config
@@ -80,18 +76,8 @@ class Federation:
         for i, (key, client) in enumerate(zip(keys, self.clients)):
             gateway = GatewayClient(self.net.ports(i % c.validators).gateway_address)
             self.participants.append(Participant(key, gateway, FlowerLearner(client)))
-        self.threads = [
-            threading.Thread(target=self._run, args=(p,), name=p.name, daemon=True) for p in self.participants
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    @staticmethod
-    def _run(participant: Participant) -> None:
-        try:
-            participant.run()
-        except Exception as err:  # one participant's crash must not end the federation; say it in one line
-            log.error("%s stopped: %s", participant.name, " ".join(str(err).split()))
+        self.crew = Crew(self.participants)
+        self.crew.start()
 
     def watch(self, on_round=None) -> list[FederationRound]:
         """Follow node 0's gateway until `rounds` rounds are tallied (a stalled chain raises)."""
@@ -133,9 +119,6 @@ class Federation:
         )
 
     def stop(self) -> None:
-        for p in self.participants:
-            p.stop()
-        for thread in self.threads:  # let a duty in progress finish before the interpreter goes
-            thread.join(timeout=30)
+        self.crew.stop()
         if self.net is not None and not self.config.keep_running:
             self.net.down()

@@ -20,6 +20,29 @@ def chain_settings(config: SimConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(config).items() if k in ("threshold", *CHAIN_FIELDS)}
 
 
+def overview(cells: Sequence[dict]) -> str:
+    """One row per split and attacker fraction: cells met, mean accuracy gap, worst honest removal,
+    and how many of its removal-targeted attacks were removed in time."""
+    lines = [
+        "| split | attackers | cells meeting every target | accuracy - reference (mean) | honest removed (worst) "
+        "| attacks removed within " + f"{mx.REMOVAL_DEADLINE} rounds |",
+        "|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for c in cells:
+        groups.setdefault((c["split"], c["attacker_fraction"]), []).append(c)
+    for (split, fraction), group in groups.items():
+        removable = [c for c in group if c["attacker_fraction"] and c["attack"] not in mx.FREE_RIDERS + mx.VOTE_ONLY]
+        removed = sum("removal" not in c["missed"] for c in removable)
+        lines.append(
+            f"| {split} | {fraction:.0%} | {sum(not c['missed'] for c in group)} of {len(group)} "
+            f"| {np.mean([c['accuracy_gap'] for c in group]):+.3f} "
+            f"| {max(c['max_honest_removed_share'] for c in group):.0%} "
+            f"| {f'{removed} of {len(removable)}' if removable else '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def compare(folders: Sequence[Path]) -> str:
     """A Markdown table of several matrices (a parameter study): what each changed against the
     chain's defaults, and how many cells missed each target."""
@@ -69,6 +92,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         "the same split and seeds (the reference).",
         "",
         f"**{met} of {len(cells)} cells meet every target.**",
+        "",
+        overview(cells),
     ]
     if note:
         lines[2:2] = [note, ""]

@@ -152,3 +152,31 @@ class Participant:
         self._stopped.set()
         if self._watch is not None:
             self._watch.cancel()
+
+
+class Crew:
+    """Several participants in one process (a demo, a benchmark), each on its own thread; one that
+    crashes says why in one line and stops alone."""
+
+    def __init__(self, participants: list[Participant]) -> None:
+        self.participants = participants
+        self.threads = [threading.Thread(target=self._run, args=(p,), name=p.name, daemon=True) for p in participants]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Stop following rounds; a duty in progress is finished first (its tx needs the node)."""
+        for p in self.participants:
+            p.stop()
+        for thread in self.threads:
+            if thread.is_alive():
+                thread.join(timeout=timeout_s)
+
+    @staticmethod
+    def _run(participant: Participant) -> None:
+        try:
+            participant.run()
+        except Exception as err:
+            log.error("%s stopped: %s", participant.name, " ".join(str(err).split()))

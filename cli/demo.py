@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 from cli import options
-from client import endpoints
-from localnet import config as cfg
 
 
 @contextlib.contextmanager
@@ -98,15 +96,10 @@ def cmd_demo(args) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        parents=[options.federation(rounds=20)],
+        parents=[options.federation(rounds=20), options.localnet_run("reports/demo")],
         help="a torch federation with attackers on a real localnet, with a report",
     )
     p.add_argument("--attacker-fraction", type=float, default=0.3)
-    p.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
-    p.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
-    p.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
-    p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder")
-    p.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
     p.add_argument(
         "--no-baselines",
         dest="baselines",

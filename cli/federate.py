@@ -4,11 +4,8 @@ have no torch)."""
 import argparse
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
-from cli import demo
-from client import endpoints
-from localnet import config as cfg
+from cli import demo, options
 
 
 def cmd_federate(args: argparse.Namespace) -> int:
@@ -68,6 +65,7 @@ def cmd_federate(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "federate",
+        parents=[options.localnet_run("reports/federation")],
         help="run any Flower client's federation on a real localnet (genesis model from the client)",
     )
     p.add_argument(
@@ -80,9 +78,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proposers", type=int, default=3, help="drawn per round to train (default 3)")
     p.add_argument("--voters", type=int, default=5, help="drawn per round to judge the updates (default 5)")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
-    p.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
-    p.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
-    p.add_argument("--out", type=Path, default=Path("reports/federation"), help="report folder")
-    p.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
     p.set_defaults(func=cmd_federate)

@@ -12,6 +12,19 @@ from participant.behaviours import ATTACKS
 DEFAULT_KEYRING = Path.home() / ".flchain" / "keys"
 
 
+def localnet_run(out: str) -> argparse.ArgumentParser:
+    """Where a command that starts its own localnet runs it, and where its report goes."""
+    from localnet import config as cfg
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--validators", type=int, default=cfg.DEFAULT_VALIDATORS)
+    parser.add_argument("--home", type=Path, default=cfg.DEFAULT_HOME, help="localnet data folder (wiped first)")
+    parser.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
+    parser.add_argument("--out", type=Path, default=Path(out), help=f"report folder (default {out})")
+    parser.add_argument("--keep-running", action="store_true", help="leave the localnet up afterwards")
+    return parser
+
+
 def node() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(

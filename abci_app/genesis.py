@@ -15,9 +15,9 @@ STANDARD_BOND = 2_000
 
 
 def default_params() -> types_pb2.Params:
-    """Defaults chosen by the parameter study (README, "Choosing the parameters"): with these,
-    simulated attackers at 10%, 30% and 45% are all removed within 11 rounds, honest participants'
-    mean return stays clearly positive, and at most 30% of them are removed on the way."""
+    """Defaults chosen by the parameter study over the whole scenario matrix
+    (docs/defence-matrix/parameter-study/): of the variants measured, these remove the fewest
+    honest participants; README, "Choosing the parameters", says what each target gets."""
     return types_pb2.Params(
         min_stake=1_400,
         unbonding_blocks=20,

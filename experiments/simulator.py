@@ -81,9 +81,11 @@ class Simulation:
             self._tx(a, txb.submit_update(rnd.id, *self._update(a, rnd.id, global_model))) for a in rnd.proposers
         ]
         self.chain.block(*updates)
-        while self.state().round().phase == types_pb2.PHASE_PROPOSE:
+        # a proposer whose update was refused (a free rider's zeros) keeps PROPOSE open until its
+        # deadline; a round with no update at all is over, and the next one already drawn
+        while self.state().round().id == rnd.id and self.state().round().phase == types_pb2.PHASE_PROPOSE:
             self.chain.block()
-        if self.state().round().phase == types_pb2.PHASE_VOTE:
+        if self.state().round().id == rnd.id and self.state().round().phase == types_pb2.PHASE_VOTE:
             self.chain.block(*self._ballots(rnd.id, global_model))
         while self.state().round().id == rnd.id:
             self.chain.block()

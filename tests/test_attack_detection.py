@@ -110,3 +110,15 @@ def test_free_riders_are_never_paid_as_proposers():
         )
 
     assert paid(True) * 100 < paid(False)  # what a tiny step earns as proposer is noise
+
+
+def test_a_round_without_any_update_costs_only_its_silent_proposers():
+    # 6 participants draw one proposer a round: a free rider drawn alone leaves the round with no
+    # update at all (its zeros are refused); the next round is drawn at once and must be played
+    sim = Simulation(SimConfig(participants=6, attacker_fraction=0.5, attack="free_rider", rounds=10, mode="torch"))
+    result = sim.run()
+    assert "no_updates" in [r.outcome for r in result.records]
+    assert len(result.records) == 10
+    assert "liveness_proposer" in reasons(sim, result, malicious=True)
+    assert "liveness_proposer" not in reasons(sim, result, malicious=False)
+    assert result.honest_removed_share == 0

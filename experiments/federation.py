@@ -41,6 +41,8 @@ class FederationConfig:
 class FederationRound:
     round_id: int
     outcome: str
+    proposers: int
+    submitted: int
     included: int
     condemned: int
     model_version: int
@@ -110,6 +112,8 @@ class Federation:
         return FederationRound(
             round_id=finished.id,
             outcome=outcome_name(finished.outcome),
+            proposers=len(finished.proposers),
+            submitted=len(finished.submitted),
             included=sum(v.included for v in finished.verdicts),
             condemned=sum(v.condemned for v in finished.verdicts),
             model_version=model.version,

@@ -11,10 +11,7 @@ import subprocess
 import sys
 import sysconfig
 
-import grpc_tools
-from grpc_tools import protoc
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from proto_codegen import ROOT, WELL_KNOWN, add_init_files, generate_flchain, run_protoc
 
 
 def go_env(name: str) -> str:
@@ -33,15 +30,6 @@ def gogoproto_dir(modcache: pathlib.Path, cometbft_dir: pathlib.Path) -> pathlib
     raise SystemExit("gogoproto requirement not found in CometBFT's go.mod")
 
 
-def run_protoc(includes: list[pathlib.Path], out: pathlib.Path, files: list[pathlib.Path], grpc: bool) -> None:
-    args = ["protoc", *(f"-I{p}" for p in includes), f"--python_out={out}", f"--pyi_out={out}"]
-    if grpc:
-        args.append(f"--grpc_python_out={out}")
-    args += [str(f) for f in files]
-    if protoc.main(args) != 0:
-        raise SystemExit(f"protoc failed on {files[0].parent}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cometbft-version", required=True)
@@ -52,8 +40,7 @@ def main() -> None:
     cometbft_dir = modcache / f"github.com/cometbft/cometbft@{args.cometbft_version}"
     if not cometbft_dir.exists():
         subprocess.run(["go", "mod", "download", f"github.com/cometbft/cometbft@{args.cometbft_version}"], check=True)
-    well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    includes = [cometbft_dir / "proto", gogoproto_dir(modcache, cometbft_dir), well_known, ROOT / "proto"]
+    includes = [cometbft_dir / "proto", gogoproto_dir(modcache, cometbft_dir), WELL_KNOWN]
 
     args.out.mkdir(parents=True, exist_ok=True)
     run_protoc(includes, args.out, [gogoproto_dir(modcache, cometbft_dir) / "gogoproto/gogo.proto"], grpc=False)
@@ -61,12 +48,8 @@ def main() -> None:
     for sub in ["crypto", "types", "version", "abci"]:
         files = sorted((cometbft_dir / "proto/tendermint" / sub).glob("*.proto"))
         run_protoc(includes, args.out, files, grpc=False)
-    run_protoc(includes, args.out, sorted((ROOT / "proto/flchain/v1").glob("*.proto")), grpc=True)
-
-    # Packages need __init__.py for tooling that does not handle namespace packages.
-    for d in [args.out, *[p for p in args.out.rglob("*") if p.is_dir()]]:
-        if d != args.out:
-            (d / "__init__.py").touch()
+    add_init_files(args.out)
+    generate_flchain(args.out)
     pth = pathlib.Path(sysconfig.get_paths()["purelib"]) / "flchain_generated.pth"
     pth.write_text(f"{args.out.resolve()}\n")
     print(f"generated protobuf code in {args.out} (importable via {pth})", file=sys.stderr)

@@ -10,9 +10,18 @@ from localnet import Localnet, LocalnetError, launch
 from localnet import config as cfg
 
 
-def _up(args: argparse.Namespace) -> int:
-    from participant.ml import models  # the demo federation's model: the digits MLP
+def _genesis_model(client_spec: str | None):
+    """The chain's initial model: the Flower client's get_parameters, or the demo's digits MLP."""
+    if client_spec:
+        from participant.flower import genesis_model, load_factory
 
+        return genesis_model(load_factory(client_spec)(0, 1))
+    from participant.ml import models
+
+    return models.initial_params("mlp")
+
+
+def _up(args: argparse.Namespace) -> int:
     net = launch.start(
         args.home,
         args.validators,
@@ -20,14 +29,15 @@ def _up(args: argparse.Namespace) -> int:
         args.bonded,
         args.base_port,
         args.fresh,
-        model=models.initial_params("mlp"),
+        model=_genesis_model(args.client),
     )
     _print_status(net)
     print(f"\nparticipant keys: {launch.keys_dir(args.home)}   logs: {net.log_dir}")
     print(f"try: flchain query params --node {net.ports(0).rpc_url}")
+    client = f" --client {args.client}" if args.client else ""
     print(
-        f"     flchain participant --from participant-00 --keyring-dir {launch.keys_dir(args.home)} --shard 0 "
-        f"--shards {args.participants} --gateway {net.ports(0).gateway_address}"
+        f"     flchain participant --from participant-00 --keyring-dir {launch.keys_dir(args.home)}{client} "
+        f"--shard 0 --shards {args.participants} --gateway {net.ports(0).gateway_address}"
     )
     return 0
 
@@ -76,6 +86,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--bonded", type=int, default=0, help="of those, how many are bonded at genesis")
     up.add_argument("--base-port", type=int, default=endpoints.BASE_PORT)
     up.add_argument("--fresh", action="store_true", help="wipe an existing localnet first")
+    up.add_argument(
+        "--client",
+        metavar="MODULE:CLIENT_FN",
+        help="take the genesis model from this Flower client's get_parameters (default: the digits MLP)",
+    )
     up.set_defaults(func=_guard(_up))
     actions.add_parser("down", help="stop every process of the localnet").set_defaults(func=_guard(_down))
     actions.add_parser("status", help="height and app hash of each node").set_defaults(func=_guard(_status))

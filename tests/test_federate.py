@@ -11,6 +11,7 @@ from client.gateway_client import GatewayClient
 from examples.breast_cancer import BreastCancerClient
 from localnet import Localnet, launch
 from localnet.genesis import participant_keys
+from participant.flower import load_factory
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +20,9 @@ pytestmark = pytest.mark.integration
     ("spec", "target"), [("examples.breast_cancer:client_fn", 0.9), ("examples.digits_cnn:client_fn", 0.5)]
 )
 def test_an_example_flower_client_federates_on_the_localnet(tmp_path, cometbft_bin, port_base, capsys, spec, target):
+    from flwr.client import NumPyClient  # the flower extra, installed by set-up
+
+    assert isinstance(load_factory(spec)(0, 8), NumPyClient)  # a real Flower client, unchanged
     home, out = tmp_path / "net", tmp_path / "report"
     args = ["federate", "--client", spec, "--rounds", "4", "--home", str(home), "--out", str(out)]
     assert flchain([*args, "--base-port", str(port_base(4))]) == 0
@@ -65,3 +69,15 @@ def test_a_proposer_that_trains_longer_than_the_old_fixed_phase_is_not_slashed(t
         assert "update_included" in reasons and not {"liveness_proposer", "liveness_voter"} & reasons
     finally:
         net.down()
+
+
+def test_localnet_up_takes_its_genesis_model_from_a_flower_client(tmp_path, cometbft_bin, port_base, capsys):
+    home, base_port = tmp_path / "net", port_base(1)
+    up = ["localnet", "--home", str(home), "up", "--validators", "1", "--base-port", str(base_port)]
+    assert flchain([*up, "--client", "examples.breast_cancer:client_fn"]) == 0
+    try:
+        assert "--client examples.breast_cancer:client_fn" in capsys.readouterr().out  # the participant command
+        model = GatewayClient(Localnet(home, validators=1, base_port=base_port).ports(0).gateway_address).model()
+        assert [(t.name, tuple(t.shape)) for t in model.tensors] == [("param0", (2, 30)), ("param1", (2,))]
+    finally:
+        Localnet(home).down()

@@ -1,13 +1,18 @@
 """The Gateway gRPC service: BroadcastTx, typed queries and WatchRounds over one node's RPC.
 
 Every answer comes from the node (ABCI queries over its committed state), so any number of
-gateways can serve one chain and a restarted gateway has nothing to recover.
+gateways can serve one chain and a restarted gateway has nothing to recover. Beside it the
+server offers gRPC's standard health service (SERVING only while the node answers and is not
+catching up) and server reflection (grpcurl and other generic clients need no .proto files).
 """
 
 import logging
+import threading
 from concurrent import futures
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from abci_app import query_paths as qp
 from abci_app.address import from_bech32
@@ -149,6 +154,30 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         return event
 
 
+GATEWAY_SERVICE = gw.DESCRIPTOR.services_by_name["Gateway"].full_name
+HEALTH_POLL_S = 1.0
+
+
+def node_serving(rpc: CometRPC) -> bool:
+    """Whether the node can answer for the chain: reachable and not catching up."""
+    try:
+        return not rpc.status()["sync_info"]["catching_up"]
+    except (NodeUnavailable, RPCError, KeyError):
+        return False
+
+
+def _follow_node_health(server: grpc.Server, rpc: CometRPC, servicer: health.HealthServicer) -> None:
+    """Poll the node until the server stops, publishing its state for the whole server and the Gateway."""
+    while True:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if node_serving(rpc) else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", GATEWAY_SERVICE):
+            servicer.set(service, status)
+        if server.wait_for_termination(timeout=HEALTH_POLL_S):
+            return
+
+
 def serve(rpc_url: str, listen: str, max_workers: int = 64) -> tuple[grpc.Server, RoundFeed]:
     """Start the gateway for the node at rpc_url on `listen` (host:port); returns (server, feed)."""
     rpc = CometRPC(rpc_url)
@@ -158,7 +187,15 @@ def serve(rpc_url: str, listen: str, max_workers: int = 64) -> tuple[grpc.Server
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gateway"), options=GRPC_OPTIONS
     )
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayService(rpc, feed), server)
+    health_servicer = health.HealthServicer()
+    for service in ("", GATEWAY_SERVICE):  # until the first look at the node
+        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((GATEWAY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot listen on {listen}")
     server.start()
+    threading.Thread(
+        target=_follow_node_health, args=(server, rpc, health_servicer), name="gateway-health", daemon=True
+    ).start()
     return server, feed

@@ -4,11 +4,16 @@ One node with its app and gateway serves the module; six funded participant keys
 """
 
 import json
+import socket
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from abci_app.codes import Code
 from abci_app.genesis import STANDARD_BOND, default_params
@@ -19,12 +24,15 @@ from client.keys import Key
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
+from gateway.server import serve
 from localnet import launch
 from localnet.genesis import PARTICIPANT_BALANCE, participant_keys
 from localnet.net import KEEP
 from participant.digits import DigitsLearner
 from participant.ml import data, models
 from participant.runtime import Participant
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 pytestmark = pytest.mark.integration
 DIGITS_MLP = [(name, values.shape) for name, values in models.initial_params("mlp")]
@@ -264,3 +272,30 @@ def test_cli_submit_update_reaches_the_chain_checks(node, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert err.startswith("error: tx rejected (code 3") and err.count("\n") == 1
+
+
+def test_health_and_reflection_serve_generic_clients(node):
+    net, _, _ = node
+    with grpc.insecure_channel(net.ports(0).gateway_address) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check
+        for service in ("", "flchain.v1.Gateway"):
+            assert check(health_pb2.HealthCheckRequest(service=service), timeout=10).status == SERVING
+        # a client without flchain's .proto files (grpcurl, or this one) learns the API from the server
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert {"flchain.v1.Gateway", "grpc.health.v1.Health"} <= set(database.get_services())
+        method = DescriptorPool(database).FindServiceByName("flchain.v1.Gateway").FindMethodByName("WatchRounds")
+        assert method.input_type.full_name == "flchain.v1.WatchRoundsRequest" and method.server_streaming
+
+
+def test_health_says_not_serving_while_the_node_is_unreachable(closed_port):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{sock.getsockname()[1]}"
+    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen)
+    try:
+        with grpc.insecure_channel(listen) as channel:
+            request = health_pb2.HealthCheckRequest(service="flchain.v1.Gateway")
+            assert health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status == NOT_SERVING
+    finally:
+        feed.stop()
+        server.stop(grace=None)

@@ -2,7 +2,7 @@
 
 flchain localnet up|down|status          run N validators on this machine
 flchain app | gateway                    one node's flchain processes (beside its cometbft)
-flchain keys add NAME | list             ed25519 keys in a keyring folder
+flchain keys add|list|show|delete|export|import   ed25519 keys, encrypted with a passphrase
 flchain tx bond|unbond|submit-update|vote ...   sign and broadcast a tx through a node's gateway (gRPC)
 flchain query params|round|participant|participants|account|model|candidate [--output json]
                                          read state with ABCI queries through a node's RPC

@@ -1,11 +1,13 @@
 """Options shared by several commands (argparse parents), with their defaults in one place."""
 
 import argparse
+import getpass
+import os
 from pathlib import Path
 from typing import Any
 
 from client import endpoints
-from client.keys import Key
+from client.keys import TEST_BACKEND, Key, KeyFileError, read_public
 from experiments.config import SimConfig
 from participant.behaviours import ATTACKS
 
@@ -35,8 +37,32 @@ def node() -> argparse.ArgumentParser:
 
 def keyring_dir() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--keyring-dir", default=str(DEFAULT_KEYRING), help="folder of key files")
+    default = os.environ.get("FLCHAIN_KEYRING_DIR", str(DEFAULT_KEYRING))
+    parser.add_argument("--keyring-dir", default=default, help=f"folder of key files (default {default})")
     return parser
+
+
+PASSPHRASE_ENV = "FLCHAIN_KEYRING_PASSPHRASE"
+
+
+def passphrase(prompt: str, new: bool = False) -> str:
+    """From FLCHAIN_KEYRING_PASSPHRASE, else asked on the terminal (twice for a new one)."""
+    if PASSPHRASE_ENV in os.environ:
+        return os.environ[PASSPHRASE_ENV]
+    first = getpass.getpass(f"{prompt}: ")
+    if new and getpass.getpass("repeat it: ") != first:
+        raise SystemExit("the passphrases differ")
+    return first
+
+
+def open_key(path: Path) -> Key:
+    """A key file opened, asking for its passphrase only if it is encrypted."""
+    if read_public(path)["backend"] == TEST_BACKEND:
+        return Key.load(path)
+    try:
+        return Key.load(path, passphrase(f"passphrase of {path.stem}"))
+    except KeyFileError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def signing_key() -> argparse.ArgumentParser:
@@ -63,7 +89,7 @@ def load_key(args: argparse.Namespace) -> Key:
         path = Path(args.keyring_dir) / f"{args.sender}.json"
     if not path.exists():
         raise SystemExit(f"no key {args.sender!r} (neither a file nor in {args.keyring_dir})")
-    return Key.load(path)
+    return open_key(path)
 
 
 def federation(rounds: int) -> argparse.ArgumentParser:

@@ -209,7 +209,7 @@ def test_cli_tx_and_query(node, tmp_path, capsys):
     assert flchain(["keys", "list", "--keyring-dir", keyring]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split("\t") for line in listed] == [[k.name, k.bech32] for k in keys]
-    assert flchain(["keys", "add", "alice", "--keyring-dir", str(tmp_path)]) == 0
+    assert flchain(["keys", "add", "alice", "--keyring-dir", str(tmp_path), "--keyring-backend", "test"]) == 0
     alice = Key.load(tmp_path / "alice.json")
     assert alice.bech32 in capsys.readouterr().out
 

@@ -3,8 +3,8 @@
 flchain localnet up|down|status          run N validators on this machine
 flchain app | gateway                    one node's flchain processes (beside its cometbft)
 flchain keys add|list|show|delete|export|import   ed25519 keys, encrypted with a passphrase
-flchain tx bond|unbond|submit-update|vote ...   sign and broadcast a tx through a node's gateway (gRPC)
-flchain query params|round|participant|participants|account|model|candidate [--output json]
+flchain tx bond|unbond|submit-update|vote ... [--wait]   sign and broadcast a tx through a node's gateway
+flchain query params|round|participant|participants|account|model|candidate|updates|tx [--output json]
                                          read state with ABCI queries through a node's RPC
 flchain participant --from KEY ...       run a participant: train when drawn proposer, vote when voter
                                          (--client module:client_fn: any Flower NumPyClient)

@@ -1,13 +1,17 @@
 """`flchain tx bond|unbond|submit-update|vote`: sign a tx and broadcast it through a node's gateway."""
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from cli import options
+from cli.query import describe_included, included_tx_fields
 from client import tx as txb
 from client.gateway_client import GatewayClient
+from client.rpc import CometRPC
 from client.signer import Signer
 from flchain.v1 import tx_pb2
 
@@ -40,12 +44,29 @@ def cmd_tx(args: argparse.Namespace) -> int:
     message = tx_message(args)
     with GatewayClient(args.gateway, retry_for=args.retry_for) as client:
         tx_hash = Signer(client, key).send([message])
-    print(f"tx {tx_hash} accepted into the mempool (from {key.bech32})")
-    return 0
+    if not args.wait:
+        if args.output == "json":
+            print(json.dumps({"hash": tx_hash, "sender": key.bech32, "code": 0, "in_mempool": True}, indent=2))
+        else:
+            print(f"tx {tx_hash} accepted into the mempool (from {key.bech32})")
+        return 0
+    try:  # CheckTx only said the tx may be valid; its block says whether it was
+        included = CometRPC(args.node).wait_for_tx(tx_hash, timeout=args.wait_timeout)
+    except TimeoutError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(included_tx_fields(included), indent=2) if args.output == "json" else describe_included(included))
+    return 0 if included.ok else 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    common = [options.gateway(), options.signing_key()]
+    confirm = argparse.ArgumentParser(add_help=False, parents=[options.node()])
+    confirm.add_argument(
+        "--wait", action="store_true", help="wait for the tx's block and print its result (code, log, height)"
+    )
+    confirm.add_argument("--wait-timeout", type=float, default=30, help="seconds --wait waits (default 30)")
+    confirm.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    common = [options.gateway(), options.signing_key(), confirm]
     t = sub.add_parser("tx", help="sign and broadcast a tx")
     tsub = t.add_subparsers(dest="action", required=True)
     for action in ("bond", "unbond"):

@@ -50,6 +50,21 @@ class TxResult:
 
 
 @dataclass
+class IncludedTx:
+    """A tx as its block decided it (DeliverTx's result): code 0, or why the block refused it."""
+
+    hash: str
+    height: int
+    code: int
+    codespace: str
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@dataclass
 class QueryResult:
     """ABCI Query's answer; `value` is already base64-decoded."""
 
@@ -190,6 +205,34 @@ class CometRPC:
         return self.call(
             "broadcast_tx_commit", {"tx": base64.b64encode(tx).decode()}, timeout=timeout or max(self.timeout, 15)
         )
+
+    def tx(self, tx_hash: str) -> IncludedTx | None:
+        """A committed tx by its hash (hex), from the node's tx index; None while it is in no block."""
+        try:
+            result = self.call("tx", {"hash": base64.b64encode(bytes.fromhex(tx_hash)).decode()})
+        except RPCError as err:
+            if "not found" in f"{err.message} {err.data}":
+                return None
+            raise
+        outcome = result.get("tx_result", {})
+        return IncludedTx(
+            hash=result.get("hash", tx_hash.upper()),
+            height=int(result["height"]),
+            code=int(outcome.get("code", 0)),
+            codespace=outcome.get("codespace", ""),
+            log=outcome.get("log", ""),
+        )
+
+    def wait_for_tx(self, tx_hash: str, timeout: float = 30, poll: float = 0.2) -> IncludedTx:
+        """The tx's block result as soon as it is committed; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            included = self.tx(tx_hash)
+            if included is not None:
+                return included
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tx {tx_hash} was in no block within {timeout:g}s (dropped, or still waiting)")
+            time.sleep(poll)
 
     # -- queries -----------------------------------------------------------------------------
 

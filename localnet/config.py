@@ -99,7 +99,7 @@ def edit_config_toml(
     consensus["create_empty_blocks"] = True
     consensus["create_empty_blocks_interval"] = "0s"
 
-    doc["tx_index"]["indexer"] = "null"  # the app's queries serve state; indexing copies every tx
+    doc["tx_index"]["indexer"] = "kv"  # txs by hash: `flchain query tx` and `tx --wait` read their block result
     doc["instrumentation"]["prometheus"] = False
     path.write_text(tomlkit.dumps(doc))
 

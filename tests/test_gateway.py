@@ -299,3 +299,30 @@ def test_health_says_not_serving_while_the_node_is_unreachable(closed_port):
     finally:
         feed.stop()
         server.stop(grace=None)
+
+
+def test_tx_wait_and_query_tx_report_the_block_result(node, capsys):
+    net, keys, _ = node
+    gateway, rpc = net.ports(0).gateway_address, net.ports(0).rpc_url
+    keyring = str(launch.keys_dir(net.home))
+    send = ["tx", "bond", "10", "--from", keys[5].name, "--keyring-dir", keyring, "--gateway", gateway, "--node", rpc]
+    assert flchain([*send, "--wait", "-o", "json"]) == 0
+    included = json.loads(capsys.readouterr().out)
+    assert (included["code"], included["code_name"]) == (0, "ok") and included["height"] > 0
+    assert flchain(["query", "tx", included["hash"], "--node", rpc]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"tx {included['hash']} committed at height {included['height']}: code 0 (ok)"
+    )
+    assert flchain(["query", "tx", "AB" * 32, "--node", rpc]) == 1
+    assert "is in no block" in capsys.readouterr().out
+
+
+def test_a_tx_refused_in_its_block_is_said_to_be():
+    from cli.query import describe_included, included_tx_fields
+    from client.rpc import IncludedTx
+
+    refused = IncludedTx(hash="AB" * 32, height=12, code=30, codespace="flchain", log="round 3 is in PHASE_VOTE")
+    assert describe_included(refused) == (
+        f"tx {'AB' * 32} refused in its block at height 12: code 30 wrong_phase: round 3 is in PHASE_VOTE"
+    )
+    assert included_tx_fields(refused)["code_name"] == "wrong_phase"

@@ -78,6 +78,7 @@ def test_tx_on_one_node_is_read_back_on_another(net):
     assert rejected.code != 0
     committed = net.rpc(3).broadcast_tx_commit(b"shape=round")
     assert committed["tx_result"].get("code", 0) == 0
+    net.rpc(1).wait_for_height(int(committed["height"]))  # node 1 may be a block behind node 3
     results = net.rpc(1).block_results(int(committed["height"]))
     assert len(results["txs_results"]) >= 1
 

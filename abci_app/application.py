@@ -10,6 +10,7 @@ from abci_app import genesis
 from abci_app.codes import CODESPACE, Code
 from abci_app.events import Event
 from abci_app.machine import StateMachine
+from abci_app.metrics import AppMetrics
 from abci_app.queries import answer
 from abci_app.server import BaseApplication
 from tendermint.abci import types_pb2 as abci
@@ -31,8 +32,9 @@ def _abci_events(events: list[Event]) -> list[abci.Event]:
 
 
 class FlchainApplication(BaseApplication):
-    def __init__(self, machine: StateMachine) -> None:
+    def __init__(self, machine: StateMachine, metrics: AppMetrics | None = None) -> None:
         self.machine = machine
+        self.metrics = metrics or AppMetrics()
 
     def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
         log.info("info: last committed height %d, app hash %s", self.machine.height, self.machine.app_hash.hex())
@@ -62,6 +64,7 @@ class FlchainApplication(BaseApplication):
         outcome = self.machine.check_tx(req.tx, recheck=req.type == abci.RECHECK)
         if outcome.code != Code.OK:
             log.info("check_tx rejected (code %d) %s", outcome.code, outcome.log)
+            self.metrics.tx_refused("check_tx", outcome.code)
         return abci.ResponseCheckTx(code=outcome.code, log=outcome.log, codespace=CODESPACE if outcome.code else "")
 
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
@@ -84,7 +87,13 @@ class FlchainApplication(BaseApplication):
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
-        outcome = self.machine.finalize_block(list(req.txs), req.height, req.hash, block_time_ms(req.time))
+        with self.metrics.finalize_seconds.time():
+            outcome = self.machine.finalize_block(list(req.txs), req.height, req.hash, block_time_ms(req.time))
+        for raw, r in zip(req.txs, outcome.tx_results):
+            if r.code:
+                self.metrics.tx_refused("block", r.code)
+            elif any(e.type == "update_submitted" for e in r.events):
+                self.metrics.update_bytes.inc(len(raw))
         results = [
             abci.ExecTxResult(
                 code=r.code, log=r.log, codespace=CODESPACE if r.code else "", events=_abci_events(r.events)
@@ -99,7 +108,9 @@ class FlchainApplication(BaseApplication):
         )
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
-        self.machine.commit()
+        with self.metrics.commit_seconds.time():
+            self.machine.commit()
+        self.metrics.observe_state(self.machine.committed_state(), self.machine.height)
         return abci.ResponseCommit()
 
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:

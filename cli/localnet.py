@@ -49,13 +49,26 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _print_status(net: Localnet) -> None:
-    print(f"{'node':<5} {'rpc':<24} {'gateway (gRPC)':<17} {'running':<8} {'height':>7}  app hash")
+    print(
+        f"{'node':<5} {'rpc':<24} {'gateway (gRPC)':<17} {'running':<8} {'height':>7} {'round':>6} {'phase':<8} "
+        f"{'bonded':>6} {'stake':>8}  app hash"
+    )
     for row in net.status():
         running = "yes" if row["running"] else "no"
+        m = row["app_metrics"]
+        phase = PHASES.get(int(m["flchain_round_phase"]), "?") if "flchain_round_phase" in m else "-"
         print(
-            f"{row['index']:<5} {row['rpc']:<24} {row['gateway']:<17} {running:<8} {row['height'] or '-':>7}  "
-            f"{row['app_hash'] or '-'}"
+            f"{row['index']:<5} {row['rpc']:<24} {row['gateway']:<17} {running:<8} {row['height'] or '-':>7} "
+            f"{_int(m.get('flchain_round')):>6} {phase:<8} {_int(m.get('flchain_participants_bonded')):>6} "
+            f"{_int(m.get('flchain_total_stake')):>8}  {row['app_hash'] or '-'}"
         )
+
+
+PHASES = {1: "select", 2: "propose", 3: "vote", 4: "tally"}
+
+
+def _int(value: float | None) -> str:
+    return "-" if value is None else str(int(value))
 
 
 def _status(args: argparse.Namespace) -> int:

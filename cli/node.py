@@ -14,13 +14,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def cmd_app(args: argparse.Namespace) -> int:
     from abci_app.application import FlchainApplication
     from abci_app.machine import StateMachine
+    from abci_app.metrics import AppMetrics
     from abci_app.server import ABCIServer
     from abci_app.store import SqliteStore
 
     logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
     machine = StateMachine(SqliteStore(args.home / "state.sqlite"))
     logging.getLogger("abci_app").info("state at height %d, listening on %s", machine.height, args.address)
-    ABCIServer(FlchainApplication(machine)).run(args.address)
+    metrics = AppMetrics()
+    if args.metrics_listen:
+        host, _, port = args.metrics_listen.rpartition(":")
+        metrics.serve(host or endpoints.HOST, int(port))
+    ABCIServer(FlchainApplication(machine, metrics)).run(args.address)
     return 0
 
 
@@ -48,6 +53,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help=f"where CometBFT connects: tcp://host:port or unix:///path (default {endpoints.DEFAULT_ABCI})",
     )
     app.add_argument("--log-level", default="INFO")
+    app.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics"
+    )
     app.set_defaults(func=cmd_app)
 
     gateway = sub.add_parser("gateway", help="run this node's gRPC gateway for participants")

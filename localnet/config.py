@@ -100,7 +100,8 @@ def edit_config_toml(
     consensus["create_empty_blocks_interval"] = "0s"
 
     doc["tx_index"]["indexer"] = "kv"  # txs by hash: `flchain query tx` and `tx --wait` read their block result
-    doc["instrumentation"]["prometheus"] = False
+    doc["instrumentation"]["prometheus"] = True  # CometBFT's own metrics, beside the app's
+    doc["instrumentation"]["prometheus_listen_addr"] = f"{HOST}:{ports.cometbft_metrics}"
     path.write_text(tomlkit.dumps(doc))
 
 

@@ -17,9 +17,12 @@ from localnet.net import Localnet, LocalnetError
 DEFAULT_PARTICIPANTS = 8
 
 
-def app_command(index: int, node_home: Path, abci_address: str) -> list[str]:
+def app_command(index: int, node_home: Path, ports: endpoints.NodePorts) -> list[str]:
     """The flchain app of node i: its SQLite state lives beside the node's CometBFT data."""
-    return [sys.executable, "-m", "cli", "app", "--home", str(node_home / "app"), "--address", abci_address]
+    return [
+        *(sys.executable, "-m", "cli", "app", "--home", str(node_home / "app"), "--address", ports.abci_address),
+        *("--metrics-listen", f"{endpoints.HOST}:{ports.app_metrics}"),
+    ]
 
 
 def gateway_command(index: int, rpc_url: str, listen: str) -> list[str]:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from client import endpoints
+from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
 
-AppCommand = Callable[[int, Path, str], list[str]]
+AppCommand = Callable[[int, Path, endpoints.NodePorts], list[str]]
 """(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
 GatewayCommand = Callable[[int, str, str], list[str]]
 """(node index, node RPC url, listen address "127.0.0.1:<port>") -> argv of the gateway process."""
@@ -331,8 +332,8 @@ class Localnet:
             p
             for i in range(self.validators)
             for p in (
-                (self.ports(i).p2p, self.ports(i).rpc)
-                + ((self.ports(i).abci,) if app_command else ())
+                (self.ports(i).p2p, self.ports(i).rpc, self.ports(i).cometbft_metrics)
+                + ((self.ports(i).abci, self.ports(i).app_metrics) if app_command else ())
                 + ((self.ports(i).gateway,) if gateway_command else ())
             )
             if not port_free(p)
@@ -346,7 +347,7 @@ class Localnet:
             deadline = time.monotonic() + timeout
             if app_command is not None:
                 for i in range(self.validators):
-                    self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i), self.ports(i).abci_address))))
+                    self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i), self.ports(i)))))
                 for i in range(self.validators):
                     self._wait_port(i, "app", self.ports(i).abci, deadline, timeout)
             for i in range(self.validators):
@@ -446,7 +447,7 @@ class Localnet:
         if app_command is KEEP:
             app_argv = (node.get("app") or {}).get("argv")
         elif callable(app_command):
-            app_argv = list(map(str, app_command(index, self.node_home(index), self.ports(index).abci_address)))
+            app_argv = list(map(str, app_command(index, self.node_home(index), self.ports(index))))
         else:
             app_argv = None
         deadline = time.monotonic() + timeout
@@ -477,7 +478,7 @@ class Localnet:
 
     def status(self) -> list[dict]:
         """Per node: index, rpc, gateway, running (cometbft alive), app_running, gateway_running, height,
-        app_hash, catching_up."""
+        app_hash, catching_up, and app_metrics (the app's Prometheus samples: flchain_round, ...)."""
         nodes = self._pids()["nodes"]
         report = []
         for i in range(self.validators):
@@ -495,6 +496,7 @@ class Localnet:
                 "app_hash": None,
                 "catching_up": None,
                 "error": None,
+                "app_metrics": scrape(self.ports(i).app_metrics_url) if node.get("app") else {},
             }
             try:
                 sync = self.rpc(i, timeout=2).status()["sync_info"]

@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -21,6 +22,7 @@ from cli.main import main as flchain
 from client import tx as txb
 from client.gateway_client import ChainError, GatewayClient, NotFound, TxRejected, Unavailable
 from client.keys import Key
+from client.metrics import scrape
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
@@ -326,3 +328,28 @@ def test_a_tx_refused_in_its_block_is_said_to_be():
         f"tx {'AB' * 32} refused in its block at height 12: code 30 wrong_phase: round 3 is in PHASE_VOTE"
     )
     assert included_tx_fields(refused)["code_name"] == "wrong_phase"
+
+
+def test_the_app_and_cometbft_export_metrics_and_status_shows_them(node, capsys):
+    net, keys, client = node
+    keyring = str(launch.keys_dir(net.home))
+    # a vote out of turn: refused in CheckTx, counted by code
+    vote = ["tx", "vote", "1", "--loss", "1", "--scores", "1", "--from", keys[-1].name, "--keyring-dir", keyring]
+    assert flchain([*vote, "--gateway", net.ports(0).gateway_address]) == 2
+    ports = net.ports(0)
+    app = scrape(ports.app_metrics_url)
+    assert app["flchain_height"] >= 1 and app["flchain_round"] >= 1 and app["flchain_round_phase"] in (1, 2, 3, 4)
+    bonded = [p for p in client.participants() if p.status == types_pb2.PARTICIPANT_STATUS_BONDED]
+    assert app["flchain_participants_bonded"] == len(bonded)
+    assert app["flchain_total_stake"] == sum(p.stake for p in bonded)
+    assert app["flchain_finalize_block_seconds_count"] >= app["flchain_height"] - 1
+    refused = urllib.request.urlopen(ports.app_metrics_url).read().decode()
+    assert 'flchain_txs_refused_total{code="' in refused and 'stage="check_tx"' in refused
+    cometbft = urllib.request.urlopen(ports.cometbft_metrics_url).read().decode()
+    heights = [line for line in cometbft.splitlines() if line.startswith("cometbft_consensus_height{")]
+    assert heights and float(heights[0].split()[-1]) >= 1
+    capsys.readouterr()
+    assert flchain(["localnet", "--home", str(net.home), "status"]) == 0
+    printed = capsys.readouterr().out
+    row = printed.splitlines()[1].split()
+    assert row[5] != "-" and row[6] in ("select", "propose", "vote", "tally"), printed  # round, phase: from the app

@@ -58,8 +58,10 @@ def test_genesis_and_config_are_shared(net):
     assert genesis["consensus_params"]["block"]["max_bytes"] == str(BLOCK_MAX_BYTES)
     texts = {(net.node_home(i) / "config" / "genesis.json").read_text() for i in range(4)}
     assert len(texts) == 1
-    peers = len(net.rpc(0).net_info()["peers"])
-    assert peers == 3
+    deadline = time.monotonic() + 15  # blocks start before every peer has dialled every other
+    while len(net.rpc(0).net_info()["peers"]) < 3:
+        assert time.monotonic() < deadline, f"node 0 sees {net.rpc(0).net_info()['n_peers']} peers, not 3"
+        time.sleep(0.2)
     assert net.rpc(2).status()["node_info"]["network"] == "flchain-localnet"
 
 
@@ -128,7 +130,10 @@ def test_dead_app_fails_up_naming_its_log(tmp_path, cometbft_bin, port_base):
     try:
         net.init()
         with pytest.raises(LocalnetError, match=r"node0-app\.log") as err:
-            net.up(lambda i, home, addr: ["sh", "-c", f"echo app {i} cannot serve {addr}; exit 3"], timeout=20)
+            net.up(
+                lambda i, home, ports: ["sh", "-c", f"echo app {i} cannot serve {ports.abci_address}; exit 3"],
+                timeout=20,
+            )
         assert "cannot serve tcp://127.0.0.1:" in str(err.value)
         assert not net.running() and not net.pids_path.exists()
         with pytest.raises(LocalnetError, match="force=True"):

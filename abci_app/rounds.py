@@ -275,7 +275,7 @@ def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **co
     ctx.state.delete_updates(rnd.id)
     ctx.state.set_candidate(None)
     version = ctx.state.model().version
-    ctx.state.set_round(open_round(rnd.id + 1, ctx.height + 1, version))
+    ctx.state.set_round(open_round(rnd.id + 1, ctx.height, version))  # drawn at this block's end if it can be
     ctx.emit(
         "round_finished",
         round=rnd.id,

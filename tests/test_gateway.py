@@ -41,10 +41,25 @@ DIGITS_MLP = [(name, values.shape) for name, values in models.initial_params("ml
 PARTICIPANTS = 6
 
 
+def node_params():
+    """The chain's defaults, but participants come and go between tests here: a round they leave
+    unfinished ends in seconds, not minutes."""
+    params = default_params()
+    params.propose_timeout_ms, params.vote_timeout_ms = 10_000, 10_000
+    return params
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, cometbft_bin, port_base):
     home = tmp_path_factory.mktemp("gateway-net")
-    net = launch.start(home, 1, participants=PARTICIPANTS, base_port=port_base(1), model=models.initial_params("mlp"))
+    net = launch.start(
+        home,
+        1,
+        participants=PARTICIPANTS,
+        base_port=port_base(1),
+        params=node_params(),
+        model=models.initial_params("mlp"),
+    )
     keys = participant_keys(launch.keys_dir(home), PARTICIPANTS)
     client = GatewayClient(net.ports(0).gateway_address, retry_for=20)
     try:
@@ -67,7 +82,7 @@ def test_queries_round_trip(node):
     net, keys, client = node
     info = client.node_info()
     assert info.chain_id == net.chain_id == client.chain_id and info.latest_height >= 2
-    assert client.params() == default_params()
+    assert client.params() == node_params()
     account = client.account(keys[0].bech32)
     assert (account.address, account.balance, account.nonce) == (keys[0].address, PARTICIPANT_BALANCE, 0)
     model = client.model()
@@ -148,12 +163,14 @@ def test_participants_play_rounds_over_grpc(node):
 def test_a_restarted_participant_never_acts_twice(node):
     net, keys, client = node
     shards, _ = data.partition(PARTICIPANTS, seed=0)
+    time.sleep(2)  # an update an earlier test's participant sent as it stopped lands first
     watch = client.watch_rounds()
     try:
         event = next_event(iter(watch), lambda e: e.round.phase == types_pb2.PHASE_PROPOSE, timeout=120)
     finally:
         watch.cancel()
-    key = next(k for k in keys if k.address == event.round.proposers[0])
+    submitted = client.round(event.round.id).submitted
+    key = next(k for k in keys if k.address in event.round.proposers and k.address not in submitted)
     nonce = client.account(key.bech32).nonce
     first = Participant(key, client, DigitsLearner(shards[keys.index(key)], seed=keys.index(key)))
     assert first.handle(event) == "submitted"

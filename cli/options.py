@@ -29,16 +29,17 @@ def localnet_run(out: str) -> argparse.ArgumentParser:
 
 def node() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(
-        "--node", default=endpoints.DEFAULT_NODE, help=f"CometBFT RPC address (default {endpoints.DEFAULT_NODE})"
-    )
+    default = os.environ.get("FLCHAIN_NODE", endpoints.DEFAULT_NODE)
+    parser.add_argument("--node", default=default, help=f"CometBFT RPC address (default {default}, FLCHAIN_NODE)")
     return parser
 
 
 def keyring_dir() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     default = os.environ.get("FLCHAIN_KEYRING_DIR", str(DEFAULT_KEYRING))
-    parser.add_argument("--keyring-dir", default=default, help=f"folder of key files (default {default})")
+    parser.add_argument(
+        "--keyring-dir", default=default, help=f"folder of key files (default {default}, FLCHAIN_KEYRING_DIR)"
+    )
     return parser
 
 
@@ -73,10 +74,9 @@ def signing_key() -> argparse.ArgumentParser:
 
 def gateway() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
+    default = os.environ.get("FLCHAIN_GATEWAY", endpoints.DEFAULT_GATEWAY)
     parser.add_argument(
-        "--gateway",
-        default=endpoints.DEFAULT_GATEWAY,
-        help=f"a node's gRPC gateway (default {endpoints.DEFAULT_GATEWAY})",
+        "--gateway", default=default, help=f"a node's gRPC gateway (default {default}, FLCHAIN_GATEWAY)"
     )
     parser.add_argument("--retry-for", type=float, default=30, help="seconds to keep retrying an unreachable gateway")
     return parser

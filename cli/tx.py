@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def cmd_tx(args: argparse.Namespace) -> int:
     key = options.load_key(args)
     message = tx_message(args)
     with GatewayClient(args.gateway, retry_for=args.retry_for) as client:
+        if args.chain_id and client.chain_id != args.chain_id:  # never sign for a chain the user did not mean
+            raise SystemExit(f"error: {args.gateway} serves chain {client.chain_id!r}, not {args.chain_id!r}")
         tx_hash = Signer(client, key).send([message])
     if not args.wait:
         if args.output == "json":
@@ -66,6 +69,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     confirm.add_argument("--wait-timeout", type=float, default=30, help="seconds --wait waits (default 30)")
     confirm.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    confirm.add_argument(
+        "--chain-id",
+        default=os.environ.get("FLCHAIN_CHAIN_ID"),
+        help="refuse to sign unless the gateway serves this chain (default FLCHAIN_CHAIN_ID)",
+    )
     common = [options.gateway(), options.signing_key(), confirm]
     t = sub.add_parser("tx", help="sign and broadcast a tx")
     tsub = t.add_subparsers(dest="action", required=True)

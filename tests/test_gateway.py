@@ -370,3 +370,13 @@ def test_the_app_and_cometbft_export_metrics_and_status_shows_them(node, capsys)
     printed = capsys.readouterr().out
     row = printed.splitlines()[1].split()
     assert row[5] != "-" and row[6] in ("select", "propose", "vote", "tally"), printed  # round, phase: from the app
+
+
+def test_tx_refuses_to_sign_for_another_chain_and_reads_defaults_from_the_environment(node, monkeypatch):
+    net, keys, _ = node
+    monkeypatch.setenv("FLCHAIN_GATEWAY", net.ports(0).gateway_address)
+    monkeypatch.setenv("FLCHAIN_KEYRING_DIR", str(launch.keys_dir(net.home)))
+    nonce = GatewayClient(net.ports(0).gateway_address).account(keys[2].bech32).nonce
+    with pytest.raises(SystemExit, match=f"serves chain '{net.chain_id}', not 'other-chain'"):
+        flchain(["tx", "bond", "10", "--from", keys[2].name, "--chain-id", "other-chain"])
+    assert GatewayClient(net.ports(0).gateway_address).account(keys[2].bech32).nonce == nonce  # nothing was sent

@@ -33,7 +33,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
     logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
-    server, feed = serve(args.node, args.listen)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes()) if args.tls_cert else None
+    server, feed = serve(args.node, args.listen, tls=tls)
     logging.getLogger("gateway").info("serving gRPC on %s for node %s", args.listen, args.node)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -69,5 +72,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=endpoints.DEFAULT_GATEWAY,
         help=f"host:port to serve gRPC on (default {endpoints.DEFAULT_GATEWAY})",
     )
+    gateway.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve TLS only (with --tls-key)")
+    gateway.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     gateway.add_argument("--log-level", default="INFO")
     gateway.set_defaults(func=cmd_gateway)

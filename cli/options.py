@@ -79,7 +79,21 @@ def gateway() -> argparse.ArgumentParser:
         "--gateway", default=default, help=f"a node's gRPC gateway (default {default}, FLCHAIN_GATEWAY)"
     )
     parser.add_argument("--retry-for", type=float, default=30, help="seconds to keep retrying an unreachable gateway")
+    parser.add_argument(
+        "--gateway-ca",
+        type=Path,
+        default=os.environ.get("FLCHAIN_GATEWAY_CA"),
+        help="PEM certificate(s) to verify a TLS gateway against (default FLCHAIN_GATEWAY_CA; none: plaintext)",
+    )
     return parser
+
+
+def gateway_client(args: argparse.Namespace):
+    """The GatewayClient the --gateway options name."""
+    from client.gateway_client import GatewayClient
+
+    ca = Path(args.gateway_ca).read_bytes() if args.gateway_ca else None
+    return GatewayClient(args.gateway, retry_for=args.retry_for, tls_ca=ca)
 
 
 def load_key(args: argparse.Namespace) -> Key:

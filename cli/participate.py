@@ -6,7 +6,6 @@ import logging
 import signal
 
 from cli import options
-from client.gateway_client import GatewayClient
 from participant.behaviours import ATTACKS
 
 
@@ -33,7 +32,7 @@ def cmd_participant(args: argparse.Namespace) -> int:
         raise SystemExit("--behaviour, --alpha and --model are for the built-in digits learner, not --client")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     learner = _learner(args)
-    client = GatewayClient(args.gateway, retry_for=args.retry_for)
+    client = options.gateway_client(args)
     participant = Participant(options.load_key(args), client, learner, behaviours.make(args.behaviour, args.lie))
     signal.signal(signal.SIGTERM, lambda *_: participant.stop())
     print(

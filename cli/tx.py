@@ -11,7 +11,6 @@ import numpy as np
 from cli import options
 from cli.query import describe_included, included_tx_fields
 from client import tx as txb
-from client.gateway_client import GatewayClient
 from client.rpc import CometRPC
 from client.signer import Signer
 from flchain.v1 import tx_pb2
@@ -43,7 +42,7 @@ def tx_message(args: argparse.Namespace) -> tx_pb2.Msg:
 def cmd_tx(args: argparse.Namespace) -> int:
     key = options.load_key(args)
     message = tx_message(args)
-    with GatewayClient(args.gateway, retry_for=args.retry_for) as client:
+    with options.gateway_client(args) as client:
         if args.chain_id and client.chain_id != args.chain_id:  # never sign for a chain the user did not mean
             raise SystemExit(f"error: {args.gateway} serves chain {client.chain_id!r}, not {args.chain_id!r}")
         tx_hash = Signer(client, key).send([message])

@@ -60,10 +60,15 @@ def _transient(err: BaseException) -> bool:
 
 
 class GatewayClient:
-    def __init__(self, target: str = DEFAULT_GATEWAY, retry_for: float = 60.0):
+    def __init__(self, target: str = DEFAULT_GATEWAY, retry_for: float = 60.0, tls_ca: bytes | None = None):
+        """tls_ca: PEM certificates to verify a TLS gateway against (None: a plaintext gateway)."""
         self.target = target
         self.retry_for = retry_for
-        self._channel = grpc.insecure_channel(target, options=GRPC_OPTIONS)
+        if tls_ca is None:
+            self._channel = grpc.insecure_channel(target, options=GRPC_OPTIONS)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca)
+            self._channel = grpc.secure_channel(target, credentials, options=GRPC_OPTIONS)
         self.stub = gateway_pb2_grpc.GatewayStub(self._channel)
         self._chain_id: str | None = None
 

@@ -178,8 +178,12 @@ def _follow_node_health(server: grpc.Server, rpc: CometRPC, servicer: health.Hea
             return
 
 
-def serve(rpc_url: str, listen: str, max_workers: int = 64) -> tuple[grpc.Server, RoundFeed]:
-    """Start the gateway for the node at rpc_url on `listen` (host:port); returns (server, feed)."""
+def serve(
+    rpc_url: str, listen: str, max_workers: int = 64, tls: tuple[bytes, bytes] | None = None
+) -> tuple[grpc.Server, RoundFeed]:
+    """Start the gateway for the node at rpc_url on `listen` (host:port); returns (server, feed).
+
+    tls: (certificate chain, private key) in PEM: serve TLS only (clients verify the certificate)."""
     rpc = CometRPC(rpc_url)
     feed = RoundFeed(rpc).start()
     # Each open WatchRounds stream holds a worker thread, hence a generous pool.
@@ -192,7 +196,12 @@ def serve(rpc_url: str, listen: str, max_workers: int = 64) -> tuple[grpc.Server
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((GATEWAY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if server.add_insecure_port(listen) == 0:
+    if tls is None:
+        port = server.add_insecure_port(listen)
+    else:
+        chain, key = tls
+        port = server.add_secure_port(listen, grpc.ssl_server_credentials([(key, chain)]))
+    if port == 0:
         raise OSError(f"cannot listen on {listen}")
     server.start()
     threading.Thread(

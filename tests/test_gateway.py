@@ -380,3 +380,59 @@ def test_tx_refuses_to_sign_for_another_chain_and_reads_defaults_from_the_enviro
     with pytest.raises(SystemExit, match=f"serves chain '{net.chain_id}', not 'other-chain'"):
         flchain(["tx", "bond", "10", "--from", keys[2].name, "--chain-id", "other-chain"])
     assert GatewayClient(net.ports(0).gateway_address).account(keys[2].bech32).nonce == nonce  # nothing was sent
+
+
+def self_signed_certificate() -> tuple[bytes, bytes]:
+    """(certificate, private key) in PEM for 127.0.0.1, valid for a day."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "flchain test gateway")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def test_a_tls_gateway_answers_clients_that_verify_it_and_no_others(closed_port):
+    certificate, key = self_signed_certificate()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{sock.getsockname()[1]}"
+    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen, tls=(certificate, key))
+    request = health_pb2.HealthCheckRequest(service="flchain.v1.Gateway")
+    try:
+        credentials = grpc.ssl_channel_credentials(root_certificates=certificate)
+        with grpc.secure_channel(listen, credentials) as channel:
+            assert health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status == NOT_SERVING
+        with grpc.insecure_channel(listen) as channel, pytest.raises(grpc.RpcError) as refused:
+            health_pb2_grpc.HealthStub(channel).Check(request, timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        # the SDK's client over TLS reaches the gateway, which says its node is down
+        with (
+            GatewayClient(listen, retry_for=0, tls_ca=certificate) as client,
+            pytest.raises(Unavailable, match="CometBFT RPC at .* is unreachable"),
+        ):
+            client.node_info()
+    finally:
+        feed.stop()
+        server.stop(grace=None)

@@ -29,7 +29,7 @@ from flchain.v1 import types_pb2
 from participant.digits import DigitsLearner
 from participant.duties import judge
 from participant.ml import data, models
-from participant.ml.training import add
+from participant.params import add
 
 
 def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:

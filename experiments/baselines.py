@@ -16,7 +16,8 @@ from participant import behaviours
 from participant.digits import make_update
 from participant.ml import data, models
 from participant.ml.config import training_seed
-from participant.ml.training import add, evaluate
+from participant.ml.training import evaluate
+from participant.params import add
 
 AGGREGATORS = ("fedavg", "median", "trimmed_mean")
 

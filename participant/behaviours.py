@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from participant.ml.data import NUM_CLASSES, Split
-
-if TYPE_CHECKING:
-    from participant.ml.models import Params
+from participant.params import Params
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from participant.behaviours import Behaviour, Honest
-from participant.learner import Params
 from participant.ml.config import TrainConfig, training_seed
 from participant.ml.data import ClientData
-from participant.ml.training import delta, evaluate, train
+from participant.ml.training import evaluate, train
+from participant.params import Params, delta
 
 
 def make_update(

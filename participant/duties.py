@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from participant.learner import Params
+from participant.params import Params, add
 
 
 @dataclass(frozen=True)
@@ -28,21 +28,17 @@ def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Se
         (name, np.sum([w * u[j][1].astype(np.float64) for (u, _), w in zip(updates, weights)], axis=0))
         for j, (name, _) in enumerate(global_params)
     ]
-    loss = loss_of(_add(global_params, _scaled(sums, 1 / total)))
+    loss = loss_of(add(global_params, _scaled(sums, 1 / total)))
     scores = []
     for (update, _), w in zip(updates, weights):
         if total == w:
             without = global_params
         else:
             rest = [(name, s - w * u.astype(np.float64)) for (name, s), (_, u) in zip(sums, update)]
-            without = _add(global_params, _scaled(rest, 1 / (total - w)))
+            without = add(global_params, _scaled(rest, 1 / (total - w)))
         scores.append(loss_of(without) - loss)
     return Evidence(loss, scores)
 
 
 def _scaled(params: Params, factor: float) -> Params:
     return [(name, (factor * values).astype(np.float32)) for name, values in params]
-
-
-def _add(params: Params, step: Params) -> Params:
-    return [(name, (p + d).astype(np.float32)) for (name, p), (_, d) in zip(params, step, strict=True)]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from participant.learner import Params
+from participant.params import Params
 
 Config = dict[str, bool | bytes | float | int | str]  # Flower's config: scalars by name
 

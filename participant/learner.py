@@ -8,9 +8,7 @@ behaviours of the experiments (`participant.digits.DigitsLearner`).
 
 from typing import Protocol
 
-import numpy as np
-
-Params = list[tuple[str, np.ndarray]]  # named float arrays, in the global model's order
+from participant.params import Params
 
 
 class Learner(Protocol):

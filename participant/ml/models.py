@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from participant.ml.data import NUM_CLASSES, NUM_FEATURES
-
-Params = list[tuple[str, np.ndarray]]
+from participant.params import Params
 
 
 class MLP(nn.Module):

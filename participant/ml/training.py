@@ -1,12 +1,12 @@
 """Local training and evaluation: what a participant does with its own data."""
 
-import numpy as np
 import torch
 from torch import nn
 
 from participant.ml.config import TrainConfig
 from participant.ml.data import Split
-from participant.ml.models import Params, build, get_params, set_params
+from participant.ml.models import build, get_params, set_params
+from participant.params import Params
 
 
 def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int) -> Params:
@@ -35,15 +35,3 @@ def evaluate(kind: str, params: Params, data: Split) -> tuple[float, float]:
     logits = model(torch.from_numpy(data.x))
     y = torch.from_numpy(data.y)
     return float((logits.argmax(1) == y).float().mean()), float(nn.functional.cross_entropy(logits, y))
-
-
-def delta(new: Params, old: Params) -> Params:
-    return [(name, n - o) for (name, n), (_, o) in zip(new, old, strict=True)]
-
-
-def add(params: Params, step: Params, scale: float = 1.0) -> Params:
-    return [(name, p + scale * d) for (name, p), (_, d) in zip(params, step, strict=True)]
-
-
-def flat_norm(params: Params) -> float:
-    return float(np.sqrt(sum(float((v.astype(np.float64) ** 2).sum()) for _, v in params)))

@@ -49,9 +49,20 @@ def port_base():
     return free_base_port
 
 
-@pytest.fixture
-def closed_port() -> int:
+def _unused_port() -> int:
     """A loopback port nothing listens on (bound then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((endpoints.HOST, 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    return _unused_port()
+
+
+@pytest.fixture
+def listen_address() -> str:
+    """host:port on loopback for a server a test starts itself."""
+    return f"{endpoints.HOST}:{_unused_port()}"

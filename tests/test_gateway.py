@@ -4,7 +4,6 @@ One node with its app and gateway serves the module; six funded participant keys
 """
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -306,13 +305,10 @@ def test_health_and_reflection_serve_generic_clients(node):
         assert method.input_type.full_name == "flchain.v1.WatchRoundsRequest" and method.server_streaming
 
 
-def test_health_says_not_serving_while_the_node_is_unreachable(closed_port):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        listen = f"127.0.0.1:{sock.getsockname()[1]}"
-    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen)
+def test_health_says_not_serving_while_the_node_is_unreachable(closed_port, listen_address):
+    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen_address)
     try:
-        with grpc.insecure_channel(listen) as channel:
+        with grpc.insecure_channel(listen_address) as channel:
             request = health_pb2.HealthCheckRequest(service="flchain.v1.Gateway")
             assert health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status == NOT_SERVING
     finally:
@@ -413,23 +409,20 @@ def self_signed_certificate() -> tuple[bytes, bytes]:
     return certificate.public_bytes(serialization.Encoding.PEM), pem_key
 
 
-def test_a_tls_gateway_answers_clients_that_verify_it_and_no_others(closed_port):
+def test_a_tls_gateway_answers_clients_that_verify_it_and_no_others(closed_port, listen_address):
     certificate, key = self_signed_certificate()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        listen = f"127.0.0.1:{sock.getsockname()[1]}"
-    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen, tls=(certificate, key))
+    server, feed = serve(f"http://127.0.0.1:{closed_port}", listen_address, tls=(certificate, key))
     request = health_pb2.HealthCheckRequest(service="flchain.v1.Gateway")
     try:
         credentials = grpc.ssl_channel_credentials(root_certificates=certificate)
-        with grpc.secure_channel(listen, credentials) as channel:
+        with grpc.secure_channel(listen_address, credentials) as channel:
             assert health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status == NOT_SERVING
-        with grpc.insecure_channel(listen) as channel, pytest.raises(grpc.RpcError) as refused:
+        with grpc.insecure_channel(listen_address) as channel, pytest.raises(grpc.RpcError) as refused:
             health_pb2_grpc.HealthStub(channel).Check(request, timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         # the SDK's client over TLS reaches the gateway, which says its node is down
         with (
-            GatewayClient(listen, retry_for=0, tls_ca=certificate) as client,
+            GatewayClient(listen_address, retry_for=0, tls_ca=certificate) as client,
             pytest.raises(Unavailable, match="CometBFT RPC at .* is unreachable"),
         ):
             client.node_info()

@@ -29,6 +29,12 @@ def describe_included(included) -> str:
     )
 
 
+def show_included(included, output: str) -> int:
+    """Print a tx's block result (text or JSON); the exit code says whether the block took it."""
+    print(json.dumps(included_tx_fields(included), indent=2) if output == "json" else describe_included(included))
+    return 0 if included.ok else 1
+
+
 def cmd_query_tx(args: argparse.Namespace) -> int:
     if not args.arg:
         raise SystemExit("flchain query tx needs a tx hash (hex)")
@@ -36,8 +42,7 @@ def cmd_query_tx(args: argparse.Namespace) -> int:
     if included is None:
         print(f"tx {args.arg} is in no block (not committed yet, dropped, or the node does not index txs)")
         return 1
-    print(json.dumps(included_tx_fields(included), indent=2) if args.output == "json" else describe_included(included))
-    return 0 if included.ok else 1
+    return show_included(included, args.output)
 
 
 def cmd_query(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cli import options
-from cli.query import describe_included, included_tx_fields
+from cli.query import show_included
 from client import tx as txb
 from client.rpc import CometRPC
 from client.signer import Signer
@@ -57,8 +57,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
     except TimeoutError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(included_tx_fields(included), indent=2) if args.output == "json" else describe_included(included))
-    return 0 if included.ok else 1
+    return show_included(included, args.output)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -320,7 +320,19 @@ def test_tx_wait_and_query_tx_report_the_block_result(node, capsys):
     net, keys, _ = node
     gateway, rpc = net.ports(0).gateway_address, net.ports(0).rpc_url
     keyring = str(launch.keys_dir(net.home))
-    send = ["tx", "bond", "10", "--from", keys[5].name, "--keyring-dir", keyring, "--gateway", gateway, "--node", rpc]
+    send = [
+        "tx",
+        "bond",
+        str(STANDARD_BOND),
+        "--from",
+        keys[5].name,
+        "--keyring-dir",
+        keyring,
+        "--gateway",
+        gateway,
+        "--node",
+        rpc,
+    ]
     assert flchain([*send, "--wait", "-o", "json"]) == 0
     included = json.loads(capsys.readouterr().out)
     assert (included["code"], included["code_name"]) == (0, "ok") and included["height"] > 0

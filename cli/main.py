@@ -1,7 +1,10 @@
 """`flchain`: the command line, in the style of a Cosmos chain's CLI.
 
+flchain init | start | show-node-id     one node on this machine (a network of machines)
+flchain genesis show-validator|add-validator|add-account|set-model|set-params|validate
+                                         the network's shared genesis.json
 flchain localnet up|down|status          run N validators on this machine
-flchain app | gateway                    one node's flchain processes (beside its cometbft)
+flchain app | gateway                    one node's flchain processes (`start` runs them beside cometbft)
 flchain keys add|list|show|delete|export|import   ed25519 keys, encrypted with a passphrase
 flchain tx bond|unbond|submit-update|vote ... [--wait]   sign and broadcast a tx through a node's gateway
 flchain query params|round|participant|participants|account|model|candidate|updates|tx [--output json]
@@ -16,7 +19,7 @@ flchain simulate run|sweep               in-process federations and parameter st
 import argparse
 import sys
 
-from cli import demo, federate, keys, localnet, node, participate, query, simulate, tx
+from cli import demo, federate, genesis, keys, localnet, node, participate, query, simulate, tx
 from client.gateway_client import ChainError
 from client.rpc import NodeUnavailable, RPCError
 
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flchain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (query, keys, tx, participate, localnet, demo, federate, simulate):
+    for module in (query, keys, tx, genesis, participate, localnet, demo, federate, simulate):
         module.add_parser(sub)
     node.add_parsers(sub)
     return parser

@@ -12,6 +12,14 @@ from experiments.config import SimConfig
 from participant.behaviours import ATTACKS
 
 DEFAULT_KEYRING = Path.home() / ".flchain" / "keys"
+DEFAULT_NODE_HOME = Path.home() / ".flchain"
+
+
+def node_home() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    default = os.environ.get("FLCHAIN_HOME", str(DEFAULT_NODE_HOME))
+    parser.add_argument("--home", type=Path, default=Path(default), help=f"node home (default {default}, FLCHAIN_HOME)")
+    return parser
 
 
 def localnet_run(out: str) -> argparse.ArgumentParser:

@@ -1,7 +1,6 @@
 """The flchain flavour of a Localnet: each node runs the flchain app and a gateway beside CometBFT,
 and the genesis funds a set of participant keys kept in the localnet's folder."""
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,21 +12,20 @@ from flchain.v1 import types_pb2
 from localnet import config as cfg
 from localnet.genesis import localnet_genesis, participant_keys
 from localnet.net import Localnet, LocalnetError
+from node import processes
+from node.home import NodeHome
 
 DEFAULT_PARTICIPANTS = 8
 
 
 def app_command(index: int, node_home: Path, ports: endpoints.NodePorts) -> list[str]:
-    """The flchain app of node i: its SQLite state lives beside the node's CometBFT data."""
-    return [
-        *(sys.executable, "-m", "cli", "app", "--home", str(node_home / "app"), "--address", ports.abci_address),
-        *("--metrics-listen", f"{endpoints.HOST}:{ports.app_metrics}"),
-    ]
+    """Node i's flchain app, as `flchain start` runs it from the node's home."""
+    return processes.app_argv(NodeHome(node_home))
 
 
-def gateway_command(index: int, rpc_url: str, listen: str) -> list[str]:
-    """Node i's participant gateway (gRPC), talking to that node's CometBFT RPC."""
-    return [sys.executable, "-m", "cli", "gateway", "--node", rpc_url, "--listen", listen]
+def gateway_command(index: int, node_home: Path) -> list[str]:
+    """Node i's participant gateway (gRPC), as `flchain start` runs it from the node's home."""
+    return processes.gateway_argv(NodeHome(node_home))
 
 
 def keys_dir(home: Path) -> Path:

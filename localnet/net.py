@@ -20,11 +20,15 @@ from client import endpoints
 from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
+from node import config as node_config
+from node import genesis as node_genesis
+from node.home import NodeHome
+from node.init import InitError, Listen, init_home
 
 AppCommand = Callable[[int, Path, endpoints.NodePorts], list[str]]
 """(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
-GatewayCommand = Callable[[int, str, str], list[str]]
-"""(node index, node RPC url, listen address "127.0.0.1:<port>") -> argv of the gateway process."""
+GatewayCommand = Callable[[int, Path], list[str]]
+"""(node index, node home) -> argv of the gateway process."""
 
 KEEP = object()
 """start_node's default: restart the app the way `up` started it (as recorded in pids.json)."""
@@ -126,13 +130,14 @@ class Localnet:
         self,
         app_state: dict | None = None,
         *,
-        block_max_bytes: int = cfg.BLOCK_MAX_BYTES,
-        max_tx_bytes: int = cfg.MAX_TX_BYTES,
+        block_max_bytes: int = node_config.BLOCK_MAX_BYTES,
+        max_tx_bytes: int = node_config.MAX_TX_BYTES,
         timeout_commit: str = cfg.TIMEOUT_COMMIT,
-        timeout_propose: str = cfg.TIMEOUT_PROPOSE,
+        timeout_propose: str = node_config.TIMEOUT_PROPOSE,
         force: bool = False,
     ) -> None:
-        """Write every node's keys, config.toml and the one shared genesis.json under HOME.
+        """Write every node's home (`flchain init`'s), one shared genesis.json naming them all as
+        validators, and each node's peers (all the others).
 
         An existing net is kept unless force=True (then its node folders and logs are deleted)."""
         if self.running():
@@ -147,42 +152,32 @@ class Localnet:
         for name in (cfg.PIDS_FILE, LAYOUT_FILE):
             (self.home / name).unlink(missing_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
-        if not self.cometbft.exists():
-            raise LocalnetError(f"no cometbft binary at {self.cometbft} (run `make setup`)")
-
-        self._cometbft(
-            "testnet",
-            "--v",
-            str(self.validators),
-            "--o",
-            str(self.home),
-            "--starting-ip-address",
-            endpoints.HOST,
-            "--populate-persistent-peers=false",
-        )
-        ids = [self._cometbft("show-node-id", "--home", str(self.node_home(i))).strip() for i in range(self.validators)]
-        addresses = [f"{ids[i]}@{self.ports(i).p2p_address}" for i in range(self.validators)]
-
-        genesis = cfg.edit_genesis(
-            self.node_home(0) / "config" / "genesis.json",
-            chain_id=self.chain_id,
-            app_state=app_state,
-            block_max_bytes=block_max_bytes,
-            max_tx_bytes=max_tx_bytes,
-        )
-        genesis_text = json.dumps(genesis, indent=2)
-        for i in range(self.validators):
-            config_dir = self.node_home(i) / "config"
-            (config_dir / "genesis.json").write_text(genesis_text)
-            cfg.edit_config_toml(
-                config_dir / "config.toml",
-                index=i,
-                ports=self.ports(i),
-                peers=[a for j, a in enumerate(addresses) if j != i],
-                max_tx_bytes=max_tx_bytes,
-                timeout_commit=timeout_commit,
-                timeout_propose=timeout_propose,
-            )
+        homes = [NodeHome(self.node_home(i)) for i in range(self.validators)]
+        try:
+            for i, home in enumerate(homes):
+                init_home(
+                    home,
+                    moniker=cfg.node_dir_name(i),
+                    chain_id=self.chain_id,
+                    listen=Listen(host=endpoints.HOST, base_port=self.ports(i).p2p),
+                    app_state=app_state if app_state is not None else {},
+                    cometbft=self.cometbft,
+                    timeout_commit=timeout_commit,
+                    timeout_propose=timeout_propose,
+                    gossip_interval=cfg.LOOPBACK_GOSSIP_INTERVAL,
+                    block_max_bytes=block_max_bytes,
+                    max_tx_bytes=max_tx_bytes,
+                )
+        except (InitError, ValueError) as err:
+            raise LocalnetError(str(err)) from None
+        # One genesis naming every node as a validator, and each node peering with all the others.
+        doc = node_genesis.read(homes[0].genesis)
+        doc["validators"] = [home.validator() for home in homes]
+        addresses = [f"{home.node_id()}@{home.p2p_address()}" for home in homes]
+        for i, home in enumerate(homes):
+            node_genesis.write(home.genesis, doc)
+            node_config.set_persistent_peers(home.config_toml, [a for j, a in enumerate(addresses) if j != i])
+        ids = [home.node_id() for home in homes]
         self.log_dir.mkdir(exist_ok=True)
         layout = {
             "validators": self.validators,
@@ -202,14 +197,6 @@ class Localnet:
             ],
         }
         (self.home / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
-
-    def _cometbft(self, *args: str) -> str:
-        result = subprocess.run([str(self.cometbft), *args], capture_output=True, text=True, timeout=60)
-        if result.returncode:
-            raise LocalnetError(
-                f"`cometbft {' '.join(args)}` failed ({result.returncode}): {' '.join(result.stderr.split())[-500:]}"
-            )
-        return result.stdout
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -363,7 +350,7 @@ class Localnet:
             raise
 
     def _gateway_argv(self, index: int, command: GatewayCommand) -> list[str]:
-        return list(map(str, command(index, self.ports(index).rpc_url, self.ports(index).gateway_address)))
+        return list(map(str, command(index, self.node_home(index))))
 
     def _cometbft_argv(self, index: int, builtin_app: bool) -> list[str]:
         argv = [str(self.cometbft), "start", "--home", str(self.node_home(index))]

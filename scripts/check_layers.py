@@ -1,7 +1,7 @@
 """Check that imports between flchain's top-level packages run one way, and that no modules import in a circle.
 
 The layers, top to bottom (a package may import only packages below it):
-    cli -> experiments -> participant | localnet | gateway -> client -> abci_app
+    cli -> experiments -> localnet -> participant | node | gateway -> client -> abci_app
 Every import counts, including the lazy ones inside functions. Prints the arrows between packages
 and every violation; exits 1 if there is one. Run: python scripts/check_layers.py [--root DIR]
 """
@@ -16,11 +16,12 @@ LAYERS: dict[str, int] = {
     "abci_app": 0,
     "client": 1,
     "participant": 2,
-    "localnet": 2,
+    "node": 2,
     "gateway": 2,
-    "experiments": 3,
-    "cli": 4,
-    "examples": 5,  # users' own clients: loaded by name (flchain federate --client), imported by nothing
+    "localnet": 3,  # N nodes on one host, built from node's commands
+    "experiments": 4,
+    "cli": 5,
+    "examples": 6,  # users' own clients: loaded by name (flchain federate --client), imported by nothing
 }
 
 

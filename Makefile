@@ -42,3 +42,4 @@ bench: setup
 	$(PY) benchmarks/bench_chain.py
 	$(PY) benchmarks/bench_simulator.py
 	$(PY) benchmarks/bench_round_latency.py
+	$(PY) benchmarks/bench_gateway_watchers.py

@@ -33,20 +33,19 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.server import GatewayServer
 
     logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise SystemExit("--tls-cert and --tls-key go together")
     tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes()) if args.tls_cert else None
-    server, feed = serve(args.node, args.listen, tls=tls)
+    server = GatewayServer(args.node, args.listen, tls=tls).start()
     logging.getLogger("gateway").info("serving gRPC on %s for node %s", args.listen, args.node)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    feed.stop()
-    server.stop(grace=2).wait()
+    server.stop(grace=2)
     return 0
 
 

@@ -10,6 +10,7 @@ state rather than a diff, nothing is lost across a reconnect.
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from websockets.exceptions import WebSocketException
@@ -44,6 +45,11 @@ class RoundFeed:
         self._refreshing = threading.Lock()  # the follower and a first watcher may refresh at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="round-feed", daemon=True)
+        self._listeners: list[Callable[[Snapshot], object]] = []
+
+    def on_publish(self, listener: Callable[[Snapshot], object]) -> None:
+        """Call listener(snapshot) (on the publishing thread) after each new snapshot."""
+        self._listeners.append(listener)
 
     def start(self) -> "RoundFeed":
         self._thread.start()
@@ -122,8 +128,10 @@ class RoundFeed:
         height = height if height is not None else answer.height
         with self._changed:
             version = self._latest.version + 1 if self._latest else 1
-            self._latest = Snapshot(version, height, current, finished)
+            self._latest = snapshot = Snapshot(version, height, current, finished)
             self._changed.notify_all()
+        for listener in self._listeners:
+            listener(snapshot)
         log.info("height %d: round %d %s", height, current.id, types_pb2.Phase.Name(current.phase))
 
 

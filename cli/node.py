@@ -124,7 +124,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     init.add_argument("--peers", type=_peers, default=[], help="persistent peers: NODE_ID@HOST:PORT,...")
     init.add_argument("--timeout-commit", default="500ms", help="CometBFT's timeout_commit (block pacing)")
-    init.add_argument("--force", action="store_true", help="wipe a non-empty home first")
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="wipe an existing node in the home first (config, data, app state, logs; keys stay)",
+    )
     init.set_defaults(func=cmd_init)
 
     start = sub.add_parser(

@@ -65,10 +65,13 @@ def init_home(
     """Write HOME/config (keys, config.toml, flchain.toml, genesis.json) and empty data folders.
 
     app_state None: flchain's default params and nothing else (accounts and model come later)."""
-    if home.path.exists() and any(home.path.iterdir()):
+    node_parts = [home.config_dir, home.path / "data", home.app_dir, home.log_dir]  # never the keyring beside them
+    existing = [part for part in node_parts if part.exists()]
+    if existing:
         if not force:
-            raise InitError(f"{home.path} is not empty; pick another --home or pass --force to wipe it")
-        shutil.rmtree(home.path)
+            raise InitError(f"{home.path} already holds a node; pick another --home or pass --force to wipe it")
+        for part in existing:
+            shutil.rmtree(part)
     run_cometbft(cometbft or config.default_cometbft(), "init", "--home", str(home.path))
     ports = listen.ports
     # The gateway beside the node reaches its RPC on loopback unless the RPC listens on one address only.

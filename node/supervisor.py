@@ -247,4 +247,5 @@ class NodeSupervisor:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.say("node stopped")
+            if self.children:
+                self.say("node stopped")

@@ -112,7 +112,12 @@ def test_init_writes_a_home_whose_genesis_needs_a_model_and_accounts(tmp_path, c
     refused = flchain("genesis", "validate", "--home", str(home.path), check=False)
     assert refused.returncode == 1 and "set-model" in refused.stderr
     again = flchain("init", "alice", "--home", str(home.path), "--chain-id", "fed-test", check=False)
-    assert again.returncode == 1 and "not empty" in again.stderr
+    assert again.returncode == 1 and "already holds a node" in again.stderr
+    # the keyring beside the node survives --force
+    (home.path / "keys").mkdir()
+    (home.path / "keys" / "alice.json").write_text("{}")
+    init(home.path, "alice", port_base(1), "--force")
+    assert (home.path / "keys" / "alice.json").exists()
 
 
 def test_genesis_edits_refuse_duplicates_and_unknown_params(tmp_path, port_base):

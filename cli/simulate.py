@@ -10,6 +10,7 @@ from cli import options
 from experiments.config import CHAIN_FIELDS, SimConfig
 from experiments.simulator import Simulation
 from participant.behaviours import ATTACKS
+from participant.ml.config import TrainConfig
 
 DEFAULT_OUT = Path("reports")
 
@@ -156,6 +157,7 @@ def cmd_matrix(args) -> int:
         seed=args.seed,
         attackers_lie=not args.honest_votes,
         mode="torch",
+        train=TrainConfig(proximal_mu=args.proximal_mu),
         **dict(args.set),
     )
     attacks = args.attacks or mx.ATTACKS
@@ -270,6 +272,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a chain param for every run (repeatable), e.g. --set num_proposers=6",
     )
     mat.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
+    mat.add_argument(
+        "--proximal-mu",
+        type=float,
+        default=TrainConfig.proximal_mu,
+        help="FedProx term of every participant's local training (the references' too); 0: plain SGD",
+    )
     mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")
     mat.add_argument("--note", default="", help="a paragraph for the report's head (what was measured, and why)")

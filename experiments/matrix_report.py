@@ -16,8 +16,9 @@ PARAMS_FILE = "params.json"
 
 
 def chain_settings(config: SimConfig) -> dict:
-    """The chain params (and stake threshold) a matrix ran on."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k in ("threshold", *CHAIN_FIELDS)}
+    """The chain params (and stake threshold) a matrix ran on, and the participants' proximal term."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k in ("threshold", *CHAIN_FIELDS)}
+    return {**settings, "proximal_mu": config.train.proximal_mu}
 
 
 def overview(cells: Sequence[dict]) -> str:

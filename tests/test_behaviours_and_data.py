@@ -93,3 +93,17 @@ def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
 def test_mlp_names_and_shapes_are_the_genesis_models():
     digits_mlp = [("fc1.weight", (32, 64)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
     assert [(n, v.shape) for n, v in models.initial_params("mlp")] == digits_mlp
+
+
+def test_the_proximal_term_keeps_a_skewed_shard_near_the_global_model():
+    skewed, test = data.partition(10, alpha=0.1, seed=2)
+    shard = min(skewed, key=lambda c: len(np.unique(c.train.y)))  # the most one-sided shard
+    start = models.initial_params("mlp", 0)
+
+    def drift(mu: float) -> float:
+        update = make_update(behaviours.Honest(), "mlp", start, shard, TrainConfig(proximal_mu=mu), seed=1)
+        return float(np.sqrt(sum((d**2).sum() for _, d in update)))
+
+    plain, prox = drift(0.0), drift(1.0)
+    assert prox < 0.8 * plain  # the step is pulled back toward the global model
+    assert drift(0.0) == plain  # and training stays a pure function of its seed

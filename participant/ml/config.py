@@ -8,6 +8,9 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 16
     lr: float = 0.1
+    # FedProx's proximal term, mu/2 * ||w - w_global||^2: keeps the step of a skewed (non-IID) shard
+    # near the global model, so it does not undo what the other shards taught. 0: plain SGD.
+    proximal_mu: float = 0.0
 
 
 def training_seed(seed: int, round_id: int, participant: int = 0) -> int:

@@ -17,11 +17,16 @@ def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
     generator = torch.Generator().manual_seed(seed)
+    anchor = [p.detach().clone() for p in model.parameters()]
     model.train()
     for _ in range(config.epochs):
         for batch in torch.randperm(len(y), generator=generator).split(config.batch_size):
             optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+            if config.proximal_mu:
+                drift = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+                loss = loss + config.proximal_mu / 2 * drift
+            loss.backward()
             optimizer.step()
     return get_params(model)
 

@@ -84,7 +84,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         f"{m.base.rounds} rounds, model `{m.base.model}`, attackers {votes}"
         " when drawn as voters, chain params at their defaults except as listed below.",
         "",
-        "Chain params: " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
+        "Chain params (and proximal_mu, the FedProx term of every participant's local training, the "
+        "references' too): " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
         f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from node import config as node_config
 from node import genesis as node_genesis
 from node.home import NodeHome
 from node.init import InitError, Listen, init_home
+from node.ports import dial, taken
 
 AppCommand = Callable[[int, Path, endpoints.NodePorts], list[str]]
 """(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
@@ -63,22 +63,8 @@ def _start_time(pid: int) -> int | None:
     return int(stat[19]) if stat else None  # field 22 (starttime) of proc(5)
 
 
-def _port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((endpoints.HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((endpoints.HOST, port))
-            return True
-        except OSError:
-            return False
+    return taken(endpoints.HOST, port) is None
 
 
 class Localnet:
@@ -367,7 +353,7 @@ class Localnet:
                 )
 
     def _wait_port(self, index: int, which: str, port: int, deadline: float, timeout: float) -> None:
-        while not _port_open(port):
+        while dial(f"{endpoints.HOST}:{port}", timeout=0.5) is not None:
             self._check_alive(index, (which,))
             if time.monotonic() > deadline:
                 raise LocalnetError(

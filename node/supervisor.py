@@ -9,7 +9,6 @@ the supervisor itself dies (prctl PDEATHSIG), so a killed node leaves no orphans
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from client.rpc import CometRPC, NodeUnavailable, RPCError
 from node import genesis as gen
 from node import processes
 from node.home import NodeHome
+from node.ports import dial, split, taken
 
 PEER_CHECK_S = 10.0  # how often unconnected persistent peers are reported
 _PR_SET_PDEATHSIG = 1
@@ -39,11 +39,6 @@ class Endpoint:
     port: int
 
 
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.split("://")[-1].rpartition(":")
-    return host or "0.0.0.0", int(port)
-
-
 def endpoints_of(home: NodeHome) -> list[Endpoint]:
     """Every address this node will listen on."""
     cfg = tomlkit.parse(home.config_toml.read_text())
@@ -56,28 +51,7 @@ def endpoints_of(home: NodeHome) -> list[Endpoint]:
         "app metrics": settings.app_metrics_listen,
         "cometbft metrics": str(cfg["instrumentation"]["prometheus_listen_addr"]),
     }
-    return [Endpoint(name, *_split(address)) for name, address in addresses.items() if address]
-
-
-def taken(endpoint: Endpoint) -> str | None:
-    """Why nothing new can listen there, or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((endpoint.host, endpoint.port))
-            return None
-        except OSError as err:
-            return err.strerror or str(err)
-
-
-def dial(address: str, timeout: float = 2.0) -> str | None:
-    """Why a TCP connection to host:port fails, or None when it succeeds."""
-    host, port = _split(address)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as err:
-        return err.strerror or str(err) or type(err).__name__
+    return [Endpoint(name, *split(address)) for name, address in addresses.items() if address]
 
 
 def _die_with_parent() -> None:
@@ -115,7 +89,7 @@ class NodeSupervisor:
             gen.validate(gen.read(self.home.genesis))
         except ValueError as err:
             raise NodeStartError(f"{self.home.genesis}: {err}") from None
-        busy = [(e, why) for e in endpoints_of(self.home) if (why := taken(e))]
+        busy = [(e, why) for e in endpoints_of(self.home) if (why := taken(e.host, e.port))]
         if busy:
             listed = "; ".join(f"{e.name} {e.host}:{e.port} ({why})" for e, why in busy)
             raise NodeStartError(

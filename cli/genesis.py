@@ -54,14 +54,7 @@ def _add_account(args: argparse.Namespace) -> int:
 
 
 def _set_model(args: argparse.Namespace) -> int:
-    if args.client:
-        from participant.flower import genesis_model, load_factory
-
-        model = genesis_model(load_factory(args.client)(0, 1))
-    else:
-        from participant.ml import models
-
-        model = models.initial_params("mlp")
+    model = options.genesis_model(args.client)
     return _edit(args, lambda doc: gen.set_model(doc, model))
 
 

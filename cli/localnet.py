@@ -5,20 +5,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cli import options
 from client import endpoints
 from localnet import Localnet, LocalnetError, launch
 from localnet import config as cfg
-
-
-def _genesis_model(client_spec: str | None):
-    """The chain's initial model: the Flower client's get_parameters, or the demo's digits MLP."""
-    if client_spec:
-        from participant.flower import genesis_model, load_factory
-
-        return genesis_model(load_factory(client_spec)(0, 1))
-    from participant.ml import models
-
-    return models.initial_params("mlp")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -29,7 +19,7 @@ def _up(args: argparse.Namespace) -> int:
         args.bonded,
         args.base_port,
         args.fresh,
-        model=_genesis_model(args.client),
+        model=options.genesis_model(args.client),
     )
     _print_status(net)
     print(f"\nparticipant keys: {launch.keys_dir(args.home)}   logs: {net.log_dir}")

@@ -70,7 +70,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"initialised node {args.moniker!r} of chain {args.chain_id!r} in {home.path}")
-    print(f"node ID (peers dial it): {home.node_id()}@{home.p2p_address()}")
+    print(f"node ID (peers dial it): {home.peer_address()}")
     print("next: build the shared genesis (flchain genesis --help), copy it to config/genesis.json, flchain start")
     return 0
 
@@ -90,7 +90,7 @@ def cmd_show_node_id(args: argparse.Namespace) -> int:
     from node.home import NodeHome
 
     home = NodeHome(args.home)
-    print(f"{home.node_id()}@{home.p2p_address()}")
+    print(home.peer_address())
     return 0
 
 

@@ -22,6 +22,18 @@ def node_home() -> argparse.ArgumentParser:
     return parser
 
 
+def genesis_model(client_spec: str | None):
+    """The chain's initial model: the Flower client's get_parameters, or the demo's digits MLP."""
+    if client_spec:
+        from participant.flower import genesis_model as from_client
+        from participant.flower import load_factory
+
+        return from_client(load_factory(client_spec)(0, 1))
+    from participant.ml import models
+
+    return models.initial_params("mlp")
+
+
 def localnet_run(out: str) -> argparse.ArgumentParser:
     """Where a command that starts its own localnet runs it, and where its report goes."""
     from localnet import config as cfg

@@ -26,7 +26,7 @@ from node.init import InitError, Listen, init_home
 from node.ports import dial, taken
 
 AppCommand = Callable[[int, Path, endpoints.NodePorts], list[str]]
-"""(node index, node home, ABCI address "tcp://127.0.0.1:<port>") -> argv of the app process."""
+"""(node index, node home, node ports) -> argv of the app process."""
 GatewayCommand = Callable[[int, Path], list[str]]
 """(node index, node home) -> argv of the gateway process."""
 
@@ -159,11 +159,11 @@ class Localnet:
         # One genesis naming every node as a validator, and each node peering with all the others.
         doc = node_genesis.read(homes[0].genesis)
         doc["validators"] = [home.validator() for home in homes]
-        addresses = [f"{home.node_id()}@{home.p2p_address()}" for home in homes]
+        ids = [home.node_id() for home in homes]
+        addresses = [f"{node_id}@{home.p2p_address()}" for node_id, home in zip(ids, homes)]
         for i, home in enumerate(homes):
             node_genesis.write(home.genesis, doc)
             node_config.set_persistent_peers(home.config_toml, [a for j, a in enumerate(addresses) if j != i])
-        ids = [home.node_id() for home in homes]
         self.log_dir.mkdir(exist_ok=True)
         layout = {
             "validators": self.validators,

@@ -95,6 +95,10 @@ class NodeHome:
         address = str(p2p["external_address"]) or str(p2p["laddr"])
         return address.removeprefix("tcp://")
 
+    def peer_address(self) -> str:
+        """NODE_ID@HOST:PORT: what other nodes put in their persistent peers."""
+        return f"{self.node_id()}@{self.p2p_address()}"
+
     def validator(self, power: int = 10) -> dict:
         """This node's entry for the `validators` list of genesis.json."""
         key = json.loads((self.config_dir / "priv_validator_key.json").read_text())

@@ -10,8 +10,7 @@ from client import endpoints
 from node import config
 from node import genesis as gen
 from node.home import NodeHome, NodeSettings
-
-LOOPBACK = "127.0.0.1"
+from node.ports import LOOPBACK, dialable
 
 
 class InitError(RuntimeError):
@@ -74,12 +73,11 @@ def init_home(
             shutil.rmtree(part)
     run_cometbft(cometbft or config.default_cometbft(), "init", "--home", str(home.path))
     ports = listen.ports
-    # The gateway beside the node reaches its RPC on loopback unless the RPC listens on one address only.
-    local_host = LOOPBACK if listen.host in ("0.0.0.0", LOOPBACK) else listen.host
+    abci = f"tcp://{LOOPBACK}:{ports.abci}"  # only the node's own cometbft dials its app
     config.edit_config_toml(
         home.config_toml,
         moniker=moniker,
-        abci_address=f"tcp://{LOOPBACK}:{ports.abci}",
+        abci_address=abci,
         p2p_listen=listen.at(ports.p2p),
         rpc_listen=listen.at(ports.rpc),
         metrics_listen=listen.at(ports.cometbft_metrics),
@@ -92,8 +90,8 @@ def init_home(
     )
     home.write_settings(
         NodeSettings(
-            abci=f"tcp://{LOOPBACK}:{ports.abci}",
-            node_rpc=f"http://{local_host}:{ports.rpc}",
+            abci=abci,
+            node_rpc=f"http://{dialable(listen.host)}:{ports.rpc}",  # the gateway beside it
             gateway_listen=listen.at(ports.gateway),
             app_metrics_listen=listen.at(ports.app_metrics),
         )

@@ -3,11 +3,19 @@ it waits for its processes and peers."""
 
 import socket
 
+WILDCARD = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
+
 
 def split(address: str) -> tuple[str, int]:
     """Split "tcp://host:port", "host:port" or ":port" into (host, port); no host means all interfaces."""
     host, _, port = address.split("://")[-1].rpartition(":")
-    return host or "0.0.0.0", int(port)
+    return host or WILDCARD, int(port)
+
+
+def dialable(host: str) -> str:
+    """The host to dial for a service listening on `host`: one on every interface is reached on loopback."""
+    return LOOPBACK if host in ("", WILDCARD) else host
 
 
 def taken(host: str, port: int) -> str | None:
@@ -22,10 +30,10 @@ def taken(host: str, port: int) -> str | None:
 
 
 def dial(address: str, timeout: float = 2.0) -> str | None:
-    """Why a TCP connection to host:port fails, or None when it succeeds."""
+    """Why a TCP connection to host:port (a listen address: 0.0.0.0 means this machine) fails, or None."""
     host, port = split(address)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((dialable(host), port), timeout=timeout):
             return None
     except OSError as err:
         return err.strerror or str(err) or type(err).__name__

@@ -147,9 +147,9 @@ class NodeSupervisor:
         self._spawn("cometbft", processes.cometbft_argv(self.home, self.cometbft, self.peers))
         self._wait("cometbft's RPC", lambda: self._answers(rpc))
         self._spawn("gateway", processes.gateway_argv(self.home))
-        self._wait("the gateway", lambda: dial(settings.gateway_listen.replace("0.0.0.0", "127.0.0.1"), 0.5) is None)
+        self._wait("the gateway", lambda: dial(settings.gateway_listen, 0.5) is None)
         self.say(
-            f"node {self.home.moniker()} ({self.home.node_id()}@{self.home.p2p_address()}) is running: "
+            f"node {self.home.moniker()} ({self.home.peer_address()}) is running: "
             f"RPC {settings.node_rpc}, gateway {settings.gateway_listen}, logs in {self.home.log_dir}"
         )
 
@@ -176,13 +176,12 @@ class NodeSupervisor:
 
     # -- the foreground loop -----------------------------------------------------------------
 
-    def _report_peers(self, reported: dict[str, str | None]) -> None:
+    def _report_peers(self, rpc: CometRPC, peers: list[str], reported: dict[str, str | None]) -> None:
         """Say once when a persistent peer is not connected (and why a dial fails), and when it is."""
-        peers = self.peers if self.peers is not None else self._configured_peers()
         if not peers:
             return
         try:
-            info = CometRPC(self.home.settings().node_rpc, timeout=2).call("net_info")
+            info = rpc.call("net_info")
         except (NodeUnavailable, RPCError):
             return
         connected = {p["node_info"]["id"] for p in info.get("peers", [])}
@@ -206,6 +205,8 @@ class NodeSupervisor:
             except NodeStartError as err:
                 self.say(f"error: {err}")
                 return 1
+            rpc = CometRPC(self.home.settings().node_rpc, timeout=2)
+            peers = self.peers if self.peers is not None else self._configured_peers()
             reported: dict[str, str | None] = {}
             next_peer_check = time.monotonic() + PEER_CHECK_S
             while not self.stopping.wait(0.2):
@@ -213,7 +214,7 @@ class NodeSupervisor:
                     self.say(f"error: {self._failure(dead)}; stopping the node")
                     return 1
                 if time.monotonic() >= next_peer_check:
-                    self._report_peers(reported)
+                    self._report_peers(rpc, peers, reported)
                     next_peer_check = time.monotonic() + PEER_CHECK_S
             self.say("stopping: gateway, cometbft, app")
             return 0

@@ -38,6 +38,12 @@ class Code(IntEnum):
     NORM_TOO_LARGE = 42
     BAD_NUM_SAMPLES = 43
     EMPTY_UPDATE = 44
+    # Sealed updates and ballots (commit, then reveal).
+    BAD_COMMITMENT = 60  # not a 32-byte digest
+    BAD_SALT = 61  # not 32 bytes
+    NOT_COMMITTED = 62  # a reveal without a commitment in this round
+    ALREADY_COMMITTED = 63
+    COMMITMENT_MISMATCH = 64  # the reveal is not what was committed
     # Queries.
     UNKNOWN_PATH = 50
     NOT_FOUND = 51

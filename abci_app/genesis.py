@@ -26,6 +26,7 @@ def default_params() -> types_pb2.Params:
         min_participants=3,
         propose_timeout_ms=600_000,  # ten minutes of local training; the phase ends sooner when all arrive
         vote_timeout_ms=300_000,
+        reveal_timeout_ms=60_000,  # a reveal is one small tx (a ballot) or the update already trained
         quorum_bps=5_000,
         proposer_reward_bps=1_000,
         proposer_slash_bps=2_000,
@@ -65,7 +66,10 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
     checks = [
         (p.num_proposers >= 1 and p.num_voters >= 1, "num_proposers and num_voters must be at least 1"),
         (p.min_participants >= 2, "min_participants must be at least 2 (a proposer and a voter)"),
-        (min(p.propose_timeout_ms, p.vote_timeout_ms) >= 1, "phase deadlines must be at least 1 ms"),
+        (
+            min(p.propose_timeout_ms, p.vote_timeout_ms, p.reveal_timeout_ms) >= 1,
+            "phase deadlines must be at least 1 ms",
+        ),
         (
             max(
                 p.quorum_bps,

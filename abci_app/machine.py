@@ -24,6 +24,8 @@ CHAIN_ID_KEY = b"chain_id"
 HANDLERS: dict[type, Callable[[Context, bytes, Any], None]] = {
     messages.Bond: staking.bond,
     messages.Unbond: staking.unbond,
+    messages.CommitUpdate: rounds.commit_update,
+    messages.CommitBallot: rounds.commit_ballot,
     messages.SubmitUpdate: rounds.submit_update,
     messages.Vote: rounds.vote,
 }

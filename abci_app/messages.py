@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from abci_app import wire
+from abci_app import sealing, wire
 from abci_app.codes import Code, TxError
 from flchain.v1 import tx_pb2, types_pb2
 
@@ -42,22 +42,44 @@ class FixedTensor:
 
 
 @dataclass(frozen=True)
+class CommitUpdate:
+    action: ClassVar[str] = "commit_update"
+    round: int
+    commitment: bytes
+
+
+@dataclass(frozen=True)
+class CommitBallot:
+    action: ClassVar[str] = "commit_ballot"
+    round: int
+    commitment: bytes
+
+
+@dataclass(frozen=True)
 class SubmitUpdate:
+    """The reveal of a committed update."""
+
     action: ClassVar[str] = "submit_update"
     round: int
     num_samples: int
     tensors: tuple[FixedTensor, ...]
+    salt: bytes
+    digest: bytes  # sealing.update_digest of the update as sent
 
 
 @dataclass(frozen=True)
 class Vote:
+    """The reveal of a committed ballot."""
+
     action: ClassVar[str] = "vote"
     round: int
     loss: int  # held-out loss with every update, 1e-4 nats
     scores: tuple[int, ...]  # per update: loss without it minus `loss`, 1e-4 nats
+    salt: bytes
+    digest: bytes  # sealing.ballot_digest of loss and scores
 
 
-Message = Bond | Unbond | SubmitUpdate | Vote
+Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote
 MAX_LOSS = 10**9  # 1e5 nats: far beyond any real loss, and small enough that products stay in int64
 
 
@@ -72,16 +94,28 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
         if msg.unbond.amount == 0:
             raise TxError(Code.INVALID_AMOUNT, "unbond amount must be positive")
         return Unbond(msg.unbond.amount)
+    if kind in ("commit_update", "commit_ballot"):
+        commit = getattr(msg, kind)
+        if len(commit.commitment) != sealing.DIGEST_BYTES:
+            raise TxError(
+                Code.BAD_COMMITMENT,
+                f"a commitment is a {sealing.DIGEST_BYTES}-byte sha256 digest, got {len(commit.commitment)} bytes",
+            )
+        cls = CommitUpdate if kind == "commit_update" else CommitBallot
+        return cls(commit.round, commit.commitment)
     if kind == "submit_update":
         update = msg.submit_update
         if not 1 <= update.num_samples <= params.max_num_samples:
             raise TxError(
                 Code.BAD_NUM_SAMPLES, f"num_samples must be in 1..{params.max_num_samples}, got {update.num_samples}"
             )
+        _check_salt(update.salt)
         return SubmitUpdate(
             update.round,
             update.num_samples,
             tuple(FixedTensor(t.name, wire.decode_tensor(t, params.frac_bits)) for t in update.tensors),
+            update.salt,
+            sealing.update_digest(update.num_samples, ((t.name, t.shape, t.dtype, t.values) for t in update.tensors)),
         )
     if kind == "vote":
         vote = msg.vote
@@ -93,5 +127,14 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             )
         if any(abs(s) > MAX_LOSS for s in vote.scores):
             raise TxError(Code.BAD_BALLOT, f"a score must be within +-{MAX_LOSS} (1e-4 nats)")
-        return Vote(vote.round, vote.loss, tuple(vote.scores))
+        _check_salt(vote.salt)
+        return Vote(vote.round, vote.loss, tuple(vote.scores), vote.salt, sealing.ballot_digest(vote.loss, vote.scores))
     raise TxError(Code.TX_UNDECODABLE, "message is empty or of an unknown type")
+
+
+def _check_salt(salt: bytes) -> None:
+    if len(salt) != sealing.SALT_BYTES:
+        raise TxError(
+            Code.BAD_SALT,
+            f"a reveal carries the {sealing.SALT_BYTES}-byte salt of its commitment, got {len(salt)} bytes",
+        )

@@ -1,4 +1,11 @@
-"""The round game: SELECT -> PROPOSE -> VOTE -> TALLY, driven by txs and block time.
+"""The round game, driven by txs and block time:
+SELECT -> PROPOSE -> REVEAL_UPDATES -> VOTE -> REVEAL_BALLOTS -> TALLY.
+
+Updates and ballots are sealed (abci_app/sealing.py): in PROPOSE (VOTE) each drawn party commits
+to a digest of its work, and reveals the work in the next phase, once no commitment can change;
+whoever saw another's update or ballot before committing could only have copied it in a
+commitment it can no longer make. A party that commits but does not reveal is silent, and slashed
+for liveness like one that never committed.
 
 Phase changes happen at the end of a block, so every tx in block h+1 sees the phase that
 block h's end left behind, and CheckTx (which reads committed state) predicts it correctly.
@@ -14,18 +21,22 @@ import struct
 
 import numpy as np
 
-from abci_app import aggregation, judgement, staking, tensors
+from abci_app import aggregation, judgement, sealing, staking, tensors
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
-from abci_app.messages import SubmitUpdate, Vote
+from abci_app.messages import CommitBallot, CommitUpdate, SubmitUpdate, Vote
 from flchain.v1 import types_pb2
 
-SELECT, PROPOSE, VOTE, TALLY = (
+SELECT, PROPOSE, REVEAL_UPDATES, VOTE, REVEAL_BALLOTS, TALLY = (
     types_pb2.PHASE_SELECT,
     types_pb2.PHASE_PROPOSE,
+    types_pb2.PHASE_REVEAL_UPDATES,
     types_pb2.PHASE_VOTE,
+    types_pb2.PHASE_REVEAL_BALLOTS,
     types_pb2.PHASE_TALLY,
 )
+# the commit phase each reveal phase follows
+_SEALED_IN: dict[int, int] = {REVEAL_UPDATES: PROPOSE, REVEAL_BALLOTS: VOTE}
 
 
 def open_round(round_id: int, height: int, model_version: int) -> types_pb2.Round:
@@ -58,21 +69,60 @@ def draw(eligible: list[bytes], seed: bytes, num_proposers: int, num_voters: int
 
 def _require_phase(rnd: types_pb2.Round, phase: int, round_id: int) -> None:
     if rnd.phase != phase:
+        early = " (an early reveal: every commitment must be in first)" if _SEALED_IN.get(phase) == rnd.phase else ""
         raise TxError(
             Code.WRONG_PHASE,
-            f"round {rnd.id} is in {types_pb2.Phase.Name(rnd.phase)}, not {types_pb2.Phase.Name(phase)}",
+            f"round {rnd.id} is in {types_pb2.Phase.Name(rnd.phase)}, not {types_pb2.Phase.Name(phase)}{early}",
         )
     if round_id != rnd.id:
         raise TxError(Code.WRONG_ROUND, f"message is for round {round_id}, the current round is {rnd.id}")
 
 
-def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
+def commit_update(ctx: Context, sender: bytes, msg: CommitUpdate) -> None:
     rnd = ctx.state.round()
     _require_phase(rnd, PROPOSE, msg.round)
     if sender not in rnd.proposers:
         raise TxError(Code.NOT_PROPOSER, f"sender is not a proposer of round {rnd.id}")
+    _commit(ctx, rnd, rnd.update_commitments, sender, msg.commitment, "update_committed")
+
+
+def commit_ballot(ctx: Context, sender: bytes, msg: CommitBallot) -> None:
+    rnd = ctx.state.round()
+    _require_phase(rnd, VOTE, msg.round)
+    if sender not in rnd.voters:
+        raise TxError(Code.NOT_VOTER, f"sender is not a voter of round {rnd.id}")
+    _commit(ctx, rnd, rnd.ballot_commitments, sender, msg.commitment, "ballot_committed")
+
+
+def _commit(ctx: Context, rnd: types_pb2.Round, commitments, sender: bytes, digest: bytes, kind: str) -> None:
+    if any(c.sender == sender for c in commitments):
+        raise TxError(Code.ALREADY_COMMITTED, f"sender already committed in round {rnd.id}")
+    # Another party's digest is accepted (refusing it would let a front-runner who copies a
+    # commitment from the mempool lock its owner out); the copier can never reveal it.
+    commitments.append(types_pb2.Commitment(sender=sender, digest=digest, height=ctx.height))
+    ctx.state.set_round(rnd)
+    ctx.emit(kind, round=rnd.id, sender=sender)
+
+
+def _check_reveal(rnd: types_pb2.Round, commitments, kind: bytes, sender: bytes, salt: bytes, digest: bytes) -> None:
+    committed = next((c.digest for c in commitments if c.sender == sender), None)
+    if committed is None:
+        raise TxError(Code.NOT_COMMITTED, f"sender made no commitment in round {rnd.id}; only a commitment is revealed")
+    if sealing.commitment(kind, rnd.id, sender, salt, digest) != committed:
+        raise TxError(
+            Code.COMMITMENT_MISMATCH,
+            f"the reveal does not match the sender's commitment in round {rnd.id} (other content, or another salt)",
+        )
+
+
+def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
+    rnd = ctx.state.round()
+    _require_phase(rnd, REVEAL_UPDATES, msg.round)
+    if sender not in rnd.proposers:
+        raise TxError(Code.NOT_PROPOSER, f"sender is not a proposer of round {rnd.id}")
     if sender in rnd.submitted:
         raise TxError(Code.ALREADY_SUBMITTED, f"sender already submitted an update in round {rnd.id}")
+    _check_reveal(rnd, rnd.update_commitments, sealing.UPDATE, sender, msg.salt, msg.digest)
     expected = tensors.shapes(ctx.state.model().tensors)
     got = [(t.name, t.shape) for t in msg.tensors]
     if got != expected:
@@ -101,11 +151,12 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
 
 def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
     rnd = ctx.state.round()
-    _require_phase(rnd, VOTE, msg.round)
+    _require_phase(rnd, REVEAL_BALLOTS, msg.round)
     if sender not in rnd.voters:
         raise TxError(Code.NOT_VOTER, f"sender is not a voter of round {rnd.id}")
     if any(b.voter == sender for b in rnd.ballots):
         raise TxError(Code.ALREADY_VOTED, f"sender already voted in round {rnd.id}")
+    _check_reveal(rnd, rnd.ballot_commitments, sealing.BALLOT, sender, msg.salt, msg.digest)
     if len(msg.scores) != len(rnd.submitted):
         raise TxError(
             Code.BAD_BALLOT,
@@ -122,10 +173,18 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
 def end_block(ctx: Context, block_hash: bytes, time_ms: int) -> None:
     """Advance the current round if this block ends its phase; draw a round that waits in SELECT."""
     rnd = ctx.state.round()
-    if rnd.phase == PROPOSE and (len(rnd.submitted) == len(rnd.proposers) or time_ms >= rnd.propose_deadline_ms):
-        _close_proposals(ctx, rnd, time_ms)
-    elif rnd.phase == VOTE and (len(rnd.ballots) == len(rnd.voters) or time_ms >= rnd.vote_deadline_ms):
-        _tally(ctx, rnd)
+    if rnd.phase == PROPOSE:
+        if len(rnd.update_commitments) == len(rnd.proposers) or time_ms >= rnd.propose_deadline_ms:
+            _seal_updates(ctx, rnd, time_ms)
+    elif rnd.phase == REVEAL_UPDATES:
+        if len(rnd.submitted) == len(rnd.update_commitments) or time_ms >= rnd.reveal_updates_deadline_ms:
+            _close_proposals(ctx, rnd, time_ms)
+    elif rnd.phase == VOTE:
+        if len(rnd.ballot_commitments) == len(rnd.voters) or time_ms >= rnd.vote_deadline_ms:
+            _seal_ballots(ctx, rnd, time_ms)
+    elif rnd.phase == REVEAL_BALLOTS:
+        if len(rnd.ballots) == len(rnd.ballot_commitments) or time_ms >= rnd.reveal_ballots_deadline_ms:
+            _tally(ctx, rnd)
     rnd = ctx.state.round()
     if rnd.phase == SELECT:  # a round just finished, or one waiting for enough participants
         _try_draw(ctx, rnd, block_hash, time_ms)
@@ -157,10 +216,42 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
     )
 
 
+def _slash_silent(ctx: Context, rnd: types_pb2.Round, drawn, acted, reason: str) -> None:
+    """Liveness: every drawn party that did not act in the phase just ended."""
+    done = set(acted)
+    for address in drawn:
+        if address not in done:
+            staking.slash(ctx, address, rnd.id, ctx.params.liveness_slash_bps, reason)
+
+
+def _seal_updates(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
+    """End of PROPOSE: every commitment is in, so updates can be revealed without being copied."""
+    committed = [c.sender for c in rnd.update_commitments]
+    _slash_silent(ctx, rnd, rnd.proposers, committed, "liveness_proposer")
+    if not committed:
+        _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
+        return
+    rnd.phase = REVEAL_UPDATES
+    rnd.reveal_updates_deadline_ms = time_ms + ctx.params.reveal_timeout_ms
+    ctx.state.set_round(rnd)
+    ctx.emit("updates_sealed", round=rnd.id, committed=committed, reveal_deadline_ms=rnd.reveal_updates_deadline_ms)
+
+
+def _seal_ballots(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
+    """End of VOTE: every ballot commitment is in; too few for a quorum ends the round here."""
+    committed = [c.sender for c in rnd.ballot_commitments]
+    _slash_silent(ctx, rnd, rnd.voters, committed, "liveness_voter")
+    if len(committed) * staking.BPS < ctx.params.quorum_bps * len(rnd.voters):
+        _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=0)
+        return
+    rnd.phase = REVEAL_BALLOTS
+    rnd.reveal_ballots_deadline_ms = time_ms + ctx.params.reveal_timeout_ms
+    ctx.state.set_round(rnd)
+    ctx.emit("ballots_sealed", round=rnd.id, committed=committed, reveal_deadline_ms=rnd.reveal_ballots_deadline_ms)
+
+
 def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
-    for address in rnd.proposers:
-        if address not in rnd.submitted:
-            staking.slash(ctx, address, rnd.id, ctx.params.liveness_slash_bps, "liveness_proposer")
+    _slash_silent(ctx, rnd, [c.sender for c in rnd.update_commitments], rnd.submitted, "unrevealed_update")
     if not rnd.submitted:
         _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
@@ -184,10 +275,9 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
 
 def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
     params = ctx.params
-    voted = {b.voter for b in rnd.ballots}
-    for address in rnd.voters:
-        if address not in voted:
-            staking.slash(ctx, address, rnd.id, params.liveness_slash_bps, "liveness_voter")
+    _slash_silent(
+        ctx, rnd, [c.sender for c in rnd.ballot_commitments], [b.voter for b in rnd.ballots], "unrevealed_ballot"
+    )
     cast = len(rnd.ballots)
     if cast * staking.BPS < params.quorum_bps * len(rnd.voters):
         _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)

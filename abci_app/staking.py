@@ -56,7 +56,7 @@ def unbond(ctx: Context, sender: bytes, msg: Unbond) -> None:
             Code.UNBOND_LEAVES_TOO_LITTLE, f"{remaining} would stay bonded; leave 0 or at least {ctx.params.min_stake}"
         )
     rnd = ctx.state.round()
-    if rnd.phase in (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE) and (
+    if rnd.phase not in (types_pb2.PHASE_SELECT, types_pb2.PHASE_TALLY) and (
         sender in rnd.proposers or sender in rnd.voters
     ):
         raise TxError(Code.ROLE_LOCKED, f"sender serves in round {rnd.id}; unbond after its tally")

@@ -54,7 +54,7 @@ def _print_status(net: Localnet) -> None:
         )
 
 
-PHASES = {1: "select", 2: "propose", 3: "vote", 4: "tally"}
+PHASES = {1: "select", 2: "propose", 3: "vote", 4: "tally", 5: "reveal-u", 6: "reveal-b"}  # fits the column
 
 
 def _int(value: float | None) -> str:

@@ -1,4 +1,8 @@
-"""`flchain tx bond|unbond|submit-update|vote`: sign a tx and broadcast it through a node's gateway."""
+"""`flchain tx bond|unbond|submit-update|vote`: sign a tx and broadcast it through a node's gateway.
+
+Updates and ballots are sealed: `--commit` sends the commitment (in PROPOSE or VOTE), the same
+command without it the reveal (in the next phase). The salt is derived from the key, the chain and
+the round (client.tx.derive_salt), so the two calls need nothing but the same inputs."""
 
 import argparse
 import json
@@ -11,6 +15,7 @@ import numpy as np
 from cli import options
 from cli.query import show_included
 from client import tx as txb
+from client.keys import Key
 from client.rpc import CometRPC
 from client.signer import Signer
 from flchain.v1 import tx_pb2
@@ -29,22 +34,26 @@ def load_update(path: Path) -> list[tuple[str, np.ndarray]]:
         raise SystemExit(f"cannot read update {path}: {err}") from None
 
 
-def tx_message(args: argparse.Namespace) -> tx_pb2.Msg:
+def tx_message(args: argparse.Namespace, key: Key, chain_id: str) -> tx_pb2.Msg:
     if args.action == "bond":
         return txb.bond(args.amount)
     if args.action == "unbond":
         return txb.unbond(args.amount)
     if args.action == "submit-update":
-        return txb.submit_update(args.round, load_update(Path(args.update)), args.num_samples)
-    return txb.vote(args.round, args.loss, args.scores)
+        salt = txb.derive_salt(key, chain_id, args.round, b"update")
+        sealed = txb.sealed_update(key.address, args.round, load_update(Path(args.update)), args.num_samples, salt)
+    else:
+        salt = txb.derive_salt(key, chain_id, args.round, b"ballot")
+        sealed = txb.sealed_ballot(key.address, args.round, args.loss, args.scores, salt)
+    return sealed.commit if args.commit else sealed.reveal
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
     key = options.load_key(args)
-    message = tx_message(args)
     with options.gateway_client(args) as client:
         if args.chain_id and client.chain_id != args.chain_id:  # never sign for a chain the user did not mean
             raise SystemExit(f"error: {args.gateway} serves chain {client.chain_id!r}, not {args.chain_id!r}")
+        message = tx_message(args, key, client.chain_id)
         tx_hash = Signer(client, key).send([message])
     if not args.wait:
         if args.output == "json":
@@ -77,6 +86,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tsub = t.add_subparsers(dest="action", required=True)
     for action in ("bond", "unbond"):
         tsub.add_parser(action, parents=common).add_argument("amount", type=int)
+    seal = argparse.ArgumentParser(add_help=False)
+    seal.add_argument(
+        "--commit",
+        action="store_true",
+        help="send the commitment to this content (PROPOSE/VOTE); without it, reveal it (the next phase)",
+    )
+    common = [*common, seal]
     u = tsub.add_parser("submit-update", parents=common, help="a proposer's update from a .npz file")
     u.add_argument("round", type=int)
     u.add_argument("update", help="numpy .npz of new-minus-global weights, named and ordered like the model")

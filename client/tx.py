@@ -1,9 +1,13 @@
 """Building and signing flchain txs: the messages of proto/flchain/v1/tx.proto, signed with ed25519."""
 
+import hashlib
+import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from abci_app import sealing
 from abci_app.wire import encode_float
 from client.keys import Key
 from flchain.v1 import tx_pb2
@@ -26,19 +30,64 @@ def unbond(amount: int) -> tx_pb2.Msg:
     return tx_pb2.Msg(unbond=tx_pb2.MsgUnbond(amount=amount))
 
 
-def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_samples: int) -> tx_pb2.Msg:
-    """An update as float tensors (new weights minus the round's global model), named like the model."""
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed update or ballot: `commit` goes out in the commit phase, `reveal` in the next one."""
+
+    commit: tx_pb2.Msg
+    reveal: tx_pb2.Msg
+
+
+def derive_salt(key: Key, chain_id: str, round_id: int, kind: bytes) -> bytes:
+    """A salt only the key's holder can compute, the same after a restart: sha256 of its
+    (deterministic) ed25519 signature over the round and kind."""
+    message = b"flchain/salt/v1/" + chain_id.encode() + struct.pack(">Q", round_id) + kind
+    return hashlib.sha256(key.sign(message)).digest()
+
+
+def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_samples: int, salt: bytes) -> tx_pb2.Msg:
+    """An update as float tensors (new weights minus the round's global model), named like the model:
+    the reveal of a commitment made with the same salt."""
     return tx_pb2.Msg(
         submit_update=tx_pb2.MsgSubmitUpdate(
-            round=round_id, num_samples=num_samples, tensors=[encode_float(name, values) for name, values in update]
+            round=round_id,
+            num_samples=num_samples,
+            tensors=[encode_float(name, values) for name, values in update],
+            salt=salt,
         )
     )
 
 
-def vote(round_id: int, loss: int, scores: Sequence[int]) -> tx_pb2.Msg:
+def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> tx_pb2.Msg:
     """A voter's evidence: held-out loss with every update, and per update (in Round.submitted order)
-    the loss without it minus that loss; both in 1e-4 nats (see evidence_units)."""
-    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores)))
+    the loss without it minus that loss; both in 1e-4 nats (see evidence_units). The reveal of a
+    commitment made with the same salt."""
+    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores), salt=salt))
+
+
+def commit_update(round_id: int, commitment: bytes) -> tx_pb2.Msg:
+    return tx_pb2.Msg(commit_update=tx_pb2.MsgCommit(round=round_id, commitment=commitment))
+
+
+def commit_ballot(round_id: int, commitment: bytes) -> tx_pb2.Msg:
+    return tx_pb2.Msg(commit_ballot=tx_pb2.MsgCommit(round=round_id, commitment=commitment))
+
+
+def sealed_update(
+    sender: bytes, round_id: int, update: Sequence[tuple[str, np.ndarray]], num_samples: int, salt: bytes
+) -> Sealed:
+    reveal = submit_update(round_id, update, num_samples, salt)
+    sent = reveal.submit_update
+    digest = sealing.update_digest(num_samples, ((t.name, t.shape, t.dtype, t.values) for t in sent.tensors))
+    return Sealed(commit_update(round_id, sealing.commitment(sealing.UPDATE, round_id, sender, salt, digest)), reveal)
+
+
+def sealed_ballot(sender: bytes, round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> Sealed:
+    digest = sealing.ballot_digest(loss, scores)
+    return Sealed(
+        commit_ballot(round_id, sealing.commitment(sealing.BALLOT, round_id, sender, salt, digest)),
+        vote(round_id, loss, scores, salt),
+    )
 
 
 def evidence_units(nats: float) -> int:

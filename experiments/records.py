@@ -38,6 +38,8 @@ class SimResult:
     final_wealth: list[int]
     detect_rate: float | None  # torch mode: share of honest verdicts finding a corrupting update harmful
     clean_accept_rate: float | None  # torch mode: share of honest verdicts finding a clean update harmless
+    # net stake gained per participant as a proposer ("update") and as a voter ("ballot")
+    role_earnings: dict[str, list[int]] | None = None
 
     @property
     def rounds_until_attackers_removed(self) -> int | None:
@@ -68,6 +70,14 @@ class SimResult:
     @property
     def attacker_return(self) -> float | None:
         return self._mean_return(True)
+
+    def attacker_role_return(self, role: str) -> float | None:
+        """Attackers' mean stake gained in one role ("update" or "ballot"), per initial stake: what
+        their copying earned, apart from the honest work they did in the other role."""
+        idx = [i for i, m in enumerate(self.malicious) if m]
+        if not idx or self.role_earnings is None:
+            return None
+        return float(np.mean([self.role_earnings[role][i] / self.config.initial_stake for i in idx]))
 
     @property
     def final_accuracy(self) -> float | None:

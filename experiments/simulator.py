@@ -1,7 +1,9 @@
 """One simulated federation: participants with behaviours drive the chain's StateMachine in process.
 
 Every action is a real signed tx in a real block, so stakes, draws, slashes and the model evolve
-exactly as on chain; only CometBFT and the sockets are left out. Two ways to decide votes:
+exactly as on chain; only CometBFT and the sockets are left out. Updates and ballots are sealed
+as on chain: each phase's commitments go in one block and their reveals in the next phase, so a
+lazy (copying) attacker sees only what earlier rounds revealed. Two ways to decide votes:
   torch: proposers train on their shard of the digits, voters evaluate the candidate on theirs;
   fast:  no ML, for large sweeps. A candidate that contains a corrupting attacker is visibly bad
          with probability p_detect, once for all voters (they judge the same candidate); each honest
@@ -9,6 +11,7 @@ exactly as on chain; only CometBFT and the sockets are left out. Two ways to dec
 """
 
 import hashlib
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -28,6 +31,9 @@ CHAIN_ID = "flchain-sim"
 FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the chain accepts
 # attacks that spoil the aggregate (fast mode treats an intermittent attacker as attacking every round)
 CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled", "intermittent", "stealthy", "colluding"}
+# where a participant's stake moves as a proposer, and as a voter (the reasons of staking events)
+UPDATE_REASONS = {"update_included", "update_condemned", "liveness_proposer", "unrevealed_update"}
+BALLOT_REASONS = {"voter_agreed", "voter_contradicted", "liveness_voter", "unrevealed_ballot"}
 
 
 class Simulation:
@@ -42,6 +48,7 @@ class Simulation:
             for i in range(config.participants)
         ]
         self.index = {k.address: i for i, k in enumerate(self.keys)}
+        self.by_bech32 = {k.bech32: i for i, k in enumerate(self.keys)}
         self.learner = _TorchLearner(config) if config.mode == "torch" else None
         model = self.learner.initial_model() if self.learner else [("w", np.zeros(4, np.float32))]
         self.params = config.chain_params()
@@ -58,6 +65,12 @@ class Simulation:
         )
         # (update corrupt, an honest voter found it harmful), per honest voter and update
         self.verdicts: list[tuple[bool, bool]] = []
+        # the work earlier rounds revealed: what a lazy attacker can copy
+        self.seen_updates: list[tuple[bytes, list[tuple[str, np.ndarray]]]] = []  # (proposer, update)
+        self.seen_ballots: list[tuple[int, list[int]]] = []
+        self._sent: dict[int, dict[bytes, list[tuple[str, np.ndarray]]]] = {}  # round -> proposer -> update
+        # net stake each participant gained as a proposer and as a voter
+        self.role_earnings = {"update": [0] * config.participants, "ballot": [0] * config.participants}
 
     def _tx(self, address: bytes, msg) -> bytes:
         return self.chain.sign(self.keys[self.index[address]], msg)
@@ -69,53 +82,102 @@ class Simulation:
         return tensors.named_floats(self.state().model().tensors, self.params.frac_bits)
 
     # --- one round ---------------------------------------------------------------------------
+    def _block(self, *txs: bytes) -> None:
+        outcome = self.chain.block(*txs)
+        for e in outcome.events:
+            if e.type in ("rewarded", "slashed"):
+                a = dict(e.attributes)
+                role = (
+                    "update" if a["reason"] in UPDATE_REASONS else "ballot" if a["reason"] in BALLOT_REASONS else None
+                )
+                if role:
+                    sign = 1 if e.type == "rewarded" else -1
+                    self.role_earnings[role][self.by_bech32[a["address"]]] += sign * int(a["amount"])
+
+    def _blocks_while(self, round_id: int, phase: int) -> bool:
+        """Empty blocks while the round stays in `phase`; whether the round is still going."""
+        while self.state().round().id == round_id and self.state().round().phase == phase:
+            self._block()
+        return self.state().round().id == round_id
+
+    def _salt(self, address: bytes, round_id: int, kind: bytes) -> bytes:
+        return hashlib.sha256(
+            b"sim-salt/%d/" % self.config.seed + address + struct.pack(">Q", round_id) + kind
+        ).digest()
+
     def play_round(self, index: int) -> RoundRecord | None:
-        """Draw, propose, vote, tally; None when too few eligible participants remain to draw."""
+        """Draw, propose (commit, reveal), vote (commit, reveal), tally; None when too few eligible
+        participants remain to draw."""
         if self.chain.height == 0 or self.state().round().phase != types_pb2.PHASE_PROPOSE:
-            self.chain.block()
+            self._block()
         rnd = self.state().round()
         if rnd.phase != types_pb2.PHASE_PROPOSE:
             return None
         global_model = self.global_model()
-        updates = [
-            self._tx(a, txb.submit_update(rnd.id, *self._update(a, rnd.id, global_model))) for a in rnd.proposers
-        ]
-        self.chain.block(*updates)
-        # a proposer whose update was refused (a free rider's zeros) keeps PROPOSE open until its
+        updates = {
+            a: txb.sealed_update(a, rnd.id, *self._update(a, rnd.id, global_model), self._salt(a, rnd.id, b"update"))
+            for a in rnd.proposers
+        }
+        self._block(*[self._tx(a, s.commit) for a, s in updates.items()])
+        # a proposer whose reveal is refused (a free rider's zeros) keeps REVEAL_UPDATES open until its
         # deadline; a round with no update at all is over, and the next one already drawn
-        while self.state().round().id == rnd.id and self.state().round().phase == types_pb2.PHASE_PROPOSE:
-            self.chain.block()
+        if self._blocks_while(rnd.id, types_pb2.PHASE_PROPOSE):
+            self._block(*[self._tx(a, s.reveal) for a, s in updates.items()])
+            self._blocks_while(rnd.id, types_pb2.PHASE_REVEAL_UPDATES)
         if self.state().round().id == rnd.id and self.state().round().phase == types_pb2.PHASE_VOTE:
-            self.chain.block(*self._ballots(rnd.id, global_model))
+            ballots = self._ballots(rnd.id, global_model)
+            self._block(*[self._tx(a, s.commit) for a, s in ballots.items()])
+            if self._blocks_while(rnd.id, types_pb2.PHASE_VOTE):
+                self._block(*[self._tx(a, s.reveal) for a, s in ballots.items()])
         while self.state().round().id == rnd.id:
-            self.chain.block()
+            self._block()
+        self._remember(self.state().round_by_id(rnd.id))
         return self._record(index, rnd)
+
+    def _remember(self, finished: types_pb2.Round) -> None:
+        """What this round revealed becomes visible to everyone (updates are gone from state after the
+        tally, but every node has seen their txs)."""
+        self.seen_ballots.extend((b.loss, list(b.scores)) for b in finished.ballots)
+        sent = self._sent.pop(finished.id, {})
+        self.seen_updates.extend((a, sent[a]) for a in finished.submitted)
 
     def _update(self, address: bytes, round_id: int, global_model) -> tuple[list, int]:
         i = self.index[address]
         if self.learner is None:
-            return [(n, np.full_like(v, FAST_UPDATE)) for n, v in global_model], 100
-        return self.learner.update(i, self.behaviours[i], global_model, round_id)
+            update, samples = [(n, np.full_like(v, FAST_UPDATE)) for n, v in global_model], 100
+        else:
+            update, samples = self.learner.update(i, self.behaviours[i], global_model, round_id)
+        behaviour = self.behaviours[i]
+        if isinstance(behaviour, behaviours.CopyUpdate):
+            rng = np.random.default_rng([self.config.seed, round_id, i])
+            update = behaviour.copy([u for a, u in self.seen_updates if a != address], update, rng)
+        self._sent.setdefault(round_id, {})[address] = update
+        return update, samples
 
-    def _ballots(self, round_id: int, global_model) -> list[bytes]:
-        """Every drawn voter's ballot on the round's updates (truthful evidence, then its behaviour's report)."""
+    def _ballots(self, round_id: int, global_model) -> dict[bytes, txb.Sealed]:
+        """Every drawn voter's sealed ballot on the round's updates (truthful evidence, then its
+        behaviour's report; a lazy voter copies a ballot it has seen instead)."""
         state = self.state()
         rnd = state.round()
         updates = [state.must_update(round_id, a) for a in rnd.submitted]
         corrupt = [self.behaviours[self.index[a]].name in CORRUPTING for a in rnd.submitted]
         accomplices = [self.malicious[self.index[a]] for a in rnd.submitted]
         named = [(tensors.named_floats(u.tensors, self.params.frac_bits), u.num_samples) for u in updates]
-        ballots = []
+        ballots = {}
         for voter in rnd.voters:
             i = self.index[voter]
-            loss, scores = self._evidence(i, round_id, global_model, named, corrupt)
-            if not self.malicious[i]:
-                harm = -self.params.harm_bps / 10_000 * loss
-                self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, scores))
-            reported = self.behaviours[i].report(loss, scores, accomplices)
-            ballots.append(
-                self._tx(voter, txb.vote(round_id, txb.evidence_units(loss), [txb.evidence_units(s) for s in reported]))
-            )
+            behaviour = self.behaviours[i]
+            if isinstance(behaviour, behaviours.CopyBallot):
+                loss_units, scores_units = behaviour.copy(self.seen_ballots, len(updates))
+            else:
+                loss, scores = self._evidence(i, round_id, global_model, named, corrupt)
+                if not self.malicious[i]:
+                    harm = -self.params.harm_bps / 10_000 * loss
+                    self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, scores))
+                reported = behaviour.report(loss, scores, accomplices)
+                loss_units, scores_units = txb.evidence_units(loss), [txb.evidence_units(s) for s in reported]
+            salt = self._salt(voter, round_id, b"ballot")
+            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt)
         return ballots
 
     def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> tuple[float, list[float]]:
@@ -173,7 +235,9 @@ class Simulation:
             on_clean = [not harmful for bad, harmful in self.verdicts if not bad]
             detect = float(np.mean(on_corrupt)) if on_corrupt else None
             clean = float(np.mean(on_clean)) if on_clean else None
-        return SimResult(self.config, self.malicious, records, initial, self.wealth(), detect, clean)
+        return SimResult(
+            self.config, self.malicious, records, initial, self.wealth(), detect, clean, self.role_earnings
+        )
 
 
 class _TorchLearner:

@@ -2,9 +2,11 @@
 
 A behaviour decides three things: which labels it trains on, how it turns its honest update
 into the one it submits, and whether it tells the truth when it votes. Each is small and named
-so that experiments (the simulator, the demo) can mix them. The last three attacks adapt: they
-behave honestly part of the time, keep their poison at an honest update's size, or coordinate
-their votes with their accomplices.
+so that experiments (the simulator, the demo) can mix them. Three attacks adapt: they behave
+honestly part of the time, keep their poison at an honest update's size, or coordinate their
+votes with their accomplices. The last two are lazy: they copy the work they can see instead of
+doing their own (the chain seals each round's work until every commitment is in, so what they can
+see is earlier rounds' work).
 """
 
 from __future__ import annotations
@@ -154,6 +156,41 @@ class LyingVoter(Behaviour):
     lies: bool = True
 
 
+@dataclass(frozen=True)
+class CopyUpdate(Behaviour):
+    """A lazy proposer: trains nothing and submits the latest update it can see from another
+    proposer, perturbed (1% noise) so that it is not an exact copy."""
+
+    name: ClassVar[str] = "copy_update"
+    malicious: ClassVar[bool] = True
+    trains: ClassVar[bool] = False
+    noise: float = 0.01
+
+    def copy(self, seen: Sequence[Params], own: Params, rng: np.random.Generator) -> Params:
+        """seen: updates already revealed, oldest first; with none, a tiny random step."""
+        if not seen:
+            return [(n, rng.normal(0.0, 1e-3, u.shape).astype(np.float32)) for n, u in own]
+        return [(n, (u * (1 + rng.normal(0.0, self.noise, u.shape))).astype(np.float32)) for n, u in seen[-1]]
+
+
+@dataclass(frozen=True)
+class CopyBallot(Behaviour):
+    """A lazy voter: trains honestly but measures nothing when it votes, and copies the latest ballot
+    it can see (its loss, and its scores cycled to this round's number of updates)."""
+
+    name: ClassVar[str] = "copy_ballot"
+    malicious: ClassVar[bool] = True
+
+    def copy(self, seen: Sequence[tuple[int, Sequence[int]]], count: int) -> tuple[int, list[int]]:
+        """seen: (loss, scores) of ballots already revealed, oldest first; with none, no opinion."""
+        if not seen or not seen[-1][1]:
+            return 10_000, [0] * count
+        loss, scores = seen[-1]
+        return loss, [scores[i % len(scores)] for i in range(count)]
+
+
+LAZY = (CopyUpdate, CopyBallot)
+
 ATTACKS: dict[str, type[Behaviour]] = {
     b.name: b
     for b in (
@@ -167,6 +204,8 @@ ATTACKS: dict[str, type[Behaviour]] = {
         Intermittent,
         Stealthy,
         Colluding,
+        CopyUpdate,
+        CopyBallot,
     )
 }
 
@@ -176,7 +215,7 @@ def make(name: str, lies: bool = False) -> Behaviour:
     if name == "honest":
         return Honest()
     cls = ATTACKS[name]
-    return cls() if cls in (LyingVoter, Colluding) else cls(lies=lies)
+    return cls() if cls in (LyingVoter, Colluding, *LAZY) else cls(lies=lies)
 
 
 def assign(

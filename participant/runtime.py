@@ -2,12 +2,13 @@
 proposer, measure every update on its own data and vote when drawn as a voter. What it trains and
 measures is its learner's business (participant.learner): a Flower client or the built-in digits.
 
-The chain is the participant's memory: before acting it checks the round's `submitted` list and
+Work is sealed: an update (ballot) is committed first and revealed once every commitment is in
+(abci_app/sealing.py). The salt is derived from the key and the round, and the chain is the
+participant's memory: before acting it checks the round's commitments, `submitted` list and
 ballots, so a participant that is killed and restarted mid-round never acts twice, and one that
-joins late does whatever its role still allows. (A restart that comes before the first tx was
-committed signs the very same bytes again if training is seeded, as the built-in learner's is,
-and the node drops the copy; failing that, the chain refuses a second update or ballot from one
-participant in one round.)
+restarts between its commitment and its reveal recomputes its work and reveals it if it is what it
+committed (the built-in learner's training is seeded; an evaluation always repeats). The chain
+refuses a second commitment, update or ballot from one participant in one round.
 """
 
 import logging
@@ -43,7 +44,10 @@ class Participant:
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
-        self.actions: list[tuple[int, str]] = []  # (round, "submitted"|"voted")
+        # (round, "committed update"|"submitted"|"committed ballot"|"voted"), in order
+        self.actions: list[tuple[int, str]] = []
+        self._done: set[tuple[int, str]] = set()  # (round, phase) steps this process has taken
+        self._sealed: dict[tuple[int, str], txb.Sealed] = {}  # committed, not yet revealed
         self._watch: RoundWatch | None = None
         self._stopped = threading.Event()
         self._frac_bits: int | None = None
@@ -80,36 +84,66 @@ class Participant:
     # -- duties ------------------------------------------------------------------------------
 
     def handle(self, event: gw.RoundEvent) -> str | None:
-        """Do this participant's duty for the round in `event`, at most once; what it did, or None."""
+        """Do this participant's duty for the phase in `event`, at most once; what it did, or None.
+
+        Work is sealed: the update (ballot) is committed in PROPOSE (VOTE) and revealed in the next
+        phase, from memory, or, after a restart, recomputed and checked against the commitment."""
         rnd = event.round
         address = self.key.address
-        if any(round_id == rnd.id for round_id, _ in self.actions):
-            return None  # this process already did its duty (its tx may not be in a block yet)
+        step = (rnd.id, types_pb2.Phase.Name(rnd.phase))
+        if step in self._done:
+            return None  # this process already did this step (its tx may not be in a block yet)
         try:
-            if rnd.phase == types_pb2.PHASE_PROPOSE and address in rnd.proposers:
-                if address in self.client.round().submitted:
-                    return None
-                return self._propose(rnd)
-            if rnd.phase == types_pb2.PHASE_VOTE and address in rnd.voters:
-                if any(b.voter == address for b in self.client.round().ballots):
-                    return None
-                return self._vote(rnd)
+            if address in rnd.proposers and rnd.phase in (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_REVEAL_UPDATES):
+                done = self._propose(rnd)
+            elif address in rnd.voters and rnd.phase in (types_pb2.PHASE_VOTE, types_pb2.PHASE_REVEAL_BALLOTS):
+                done = self._vote(rnd)
+            else:
+                return None
         except TxRejected as err:
             if err.code in _MISSED and err.codespace == CODESPACE:
                 log.warning("%s: round %d moved on before our tx (%s)", self.name, rnd.id, err.log)
                 return None
             raise
-        return None
+        if done:
+            self._done.add(step)
+            self.actions.append((rnd.id, done))
+        return done
 
-    def _propose(self, rnd: types_pb2.Round) -> str:
-        model = self.client.model()
-        update, num_samples = self.learner.train(named_floats(model.tensors, self.frac_bits), rnd.id)
-        self.signer.send([txb.submit_update(rnd.id, update, num_samples)])
-        self.actions.append((rnd.id, "submitted"))
-        log.info("%s submitted its update for round %d", self.name, rnd.id)
-        return "submitted"
+    def _propose(self, rnd: types_pb2.Round) -> str | None:
+        current = self.client.round()
+        address = self.key.address
+        committed = {c.sender: c.digest for c in current.update_commitments}
+        if address in current.submitted or (rnd.phase == types_pb2.PHASE_REVEAL_UPDATES and address not in committed):
+            return None
+        if rnd.phase == types_pb2.PHASE_PROPOSE and address in committed and (rnd.id, "update") not in self._sealed:
+            return None  # committed before a restart: recomputed at the reveal
+        sealed = self._sealed.get((rnd.id, "update"))
+        if sealed is None:
+            model = self.client.model()
+            update, num_samples = self.learner.train(named_floats(model.tensors, self.frac_bits), rnd.id)
+            salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"update")
+            sealed = self._sealed[(rnd.id, "update")] = txb.sealed_update(address, rnd.id, update, num_samples, salt)
+        return self._commit_or_reveal(rnd, sealed, committed.get(address), "update")
 
-    def _vote(self, rnd: types_pb2.Round) -> str:
+    def _vote(self, rnd: types_pb2.Round) -> str | None:
+        current = self.client.round()
+        address = self.key.address
+        committed = {c.sender: c.digest for c in current.ballot_commitments}
+        if any(b.voter == address for b in current.ballots):
+            return None
+        if rnd.phase == types_pb2.PHASE_REVEAL_BALLOTS and address not in committed:
+            return None
+        if rnd.phase == types_pb2.PHASE_VOTE and address in committed and (rnd.id, "ballot") not in self._sealed:
+            return None
+        sealed = self._sealed.get((rnd.id, "ballot"))
+        if sealed is None:
+            loss, scores = self._evidence(rnd)
+            salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"ballot")
+            sealed = self._sealed[(rnd.id, "ballot")] = txb.sealed_ballot(address, rnd.id, loss, scores, salt)
+        return self._commit_or_reveal(rnd, sealed, committed.get(address), "ballot")
+
+    def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int]]:
         updates = self.client.updates()
         if [u.proposer for u in updates] != list(rnd.submitted) or any(u.round != rnd.id for u in updates):
             raise ChainError(f"the updates under vote are not round {rnd.id}'s")
@@ -118,16 +152,31 @@ class Participant:
             self.learner.loss, base, [(named_floats(u.tensors, self.frac_bits), u.num_samples) for u in updates]
         )
         scores = self.behaviour.report(evidence.loss, evidence.scores, [False] * len(updates))
-        self.signer.send([txb.vote(rnd.id, txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores])])
-        self.actions.append((rnd.id, "voted"))
         log.info(
-            "%s voted on round %d's %d updates (loss %.3f with all of them)",
+            "%s measured round %d's %d updates (loss %.3f with all of them)",
             self.name,
             rnd.id,
             len(updates),
             evidence.loss,
         )
-        return "voted"
+        return txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores]
+
+    def _commit_or_reveal(
+        self, rnd: types_pb2.Round, sealed: txb.Sealed, on_chain: bytes | None, kind: str
+    ) -> str | None:
+        """Commit in the commit phase; reveal in the reveal phase if what we hold is what we committed."""
+        if rnd.phase in (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE):
+            self.signer.send([sealed.commit])
+            log.info("%s committed its %s for round %d", self.name, kind, rnd.id)
+            return f"committed {kind}"
+        commitment = sealed.commit.commit_update if kind == "update" else sealed.commit.commit_ballot
+        if on_chain != commitment.commitment:  # recomputed after a restart, and training is not repeatable
+            log.error("%s cannot reveal its %s for round %d: it is not what was committed", self.name, kind, rnd.id)
+            return None
+        self.signer.send([sealed.reveal])
+        self._sealed.pop((rnd.id, kind), None)
+        log.info("%s revealed its %s for round %d", self.name, kind, rnd.id)
+        return "submitted" if kind == "update" else "voted"
 
     # -- loop --------------------------------------------------------------------------------
 

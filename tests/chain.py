@@ -1,11 +1,14 @@
 """The in-process chain of the unit tests: deterministic keys, small params and a tiny model."""
 
 import hashlib
+import struct
 
 import numpy as np
 
 from abci_app import genesis
-from abci_app.machine import StateMachine
+from abci_app.codes import Code
+from abci_app.machine import BlockOutcome, StateMachine
+from client import tx as txb
 from client.in_process import InProcessChain
 from client.keys import Key
 from flchain.v1 import types_pb2
@@ -29,6 +32,7 @@ def make_params(**overrides) -> types_pb2.Params:
             min_participants=3,
             propose_timeout_ms=2_000,  # two blocks of the in-process chain (1 s apart)
             vote_timeout_ms=2_000,
+            reveal_timeout_ms=2_000,
             unbonding_blocks=3,
             proposer_reward_bps=500,
             proposer_slash_bps=3_000,
@@ -82,3 +86,56 @@ class Chain(InProcessChain):
         """Run blocks until a round is in PROPOSE."""
         self.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_PROPOSE)
         return self.round()
+
+    # --- sealed updates and ballots: commit in one block, then reveal once the phase turns ---------
+
+    def salt(self, address: bytes, round_id: int, kind: bytes = b"update") -> bytes:
+        return hashlib.sha256(b"test-salt" + address + struct.pack(">Q", round_id) + kind).digest()
+
+    def sealed_update(self, rnd, address: bytes, update, samples: int) -> txb.Sealed:
+        return txb.sealed_update(address, rnd.id, update, samples, self.salt(address, rnd.id))
+
+    def sealed_ballot(self, rnd, address: bytes, loss: int, scores) -> txb.Sealed:
+        return txb.sealed_ballot(address, rnd.id, loss, scores, self.salt(address, rnd.id, b"ballot"))
+
+    def commit(self, sealed: dict[bytes, txb.Sealed], until: int) -> None:
+        """Every commitment in one block (all accepted), then blocks until the round reaches `until`."""
+        out = self.block(*[self.tx(self.key(a), s.commit) for a, s in sealed.items()])
+        assert [r.code for r in out.tx_results] == [Code.OK] * len(sealed), [r.log for r in out.tx_results]
+        self.blocks_until(lambda s: s.round().phase == until)
+
+    def reveal(self, sealed: dict[bytes, txb.Sealed]) -> BlockOutcome:
+        return self.block(*[self.tx(self.key(a), s.reveal) for a, s in sealed.items()])
+
+    def propose(self, rnd, updates: dict[bytes, tuple[list, int]]) -> BlockOutcome:
+        """Commit then reveal each proposer's (update, num_samples); the reveal block's outcome."""
+        sealed = {a: self.sealed_update(rnd, a, u, n) for a, (u, n) in updates.items()}
+        self.commit(sealed, types_pb2.PHASE_REVEAL_UPDATES)
+        return self.reveal(sealed)
+
+    def cast(self, rnd, ballots: dict[bytes, tuple[int, list[int]]]) -> BlockOutcome:
+        """Commit then reveal each voter's (loss, scores); the reveal block's outcome."""
+        sealed = {a: self.sealed_ballot(rnd, a, loss, scores) for a, (loss, scores) in ballots.items()}
+        self.commit(sealed, types_pb2.PHASE_REVEAL_BALLOTS)
+        return self.reveal(sealed)
+
+    def duty_txs(self, samples: int = 10, loss: int = 10_000, score: int = 500) -> list[bytes]:
+        """The txs every drawn party still owes in the current phase: an honest update, committed
+        then revealed, and a ballot finding every update helpful, likewise."""
+        rnd = self.round()
+        P = types_pb2
+        if rnd.phase in (P.PHASE_PROPOSE, P.PHASE_REVEAL_UPDATES):
+            committed = [c.sender for c in rnd.update_commitments]
+            sealed = {a: self.sealed_update(rnd, a, self.honest_update(), samples) for a in rnd.proposers}
+            if rnd.phase == P.PHASE_PROPOSE:
+                return [self.tx(self.key(a), s.commit) for a, s in sealed.items() if a not in committed]
+            return [self.tx(self.key(a), sealed[a].reveal) for a in committed if a not in rnd.submitted]
+        if rnd.phase in (P.PHASE_VOTE, P.PHASE_REVEAL_BALLOTS):
+            committed = [c.sender for c in rnd.ballot_commitments]
+            scores = [score] * len(rnd.submitted)
+            ballots = {a: self.sealed_ballot(rnd, a, loss, scores) for a in rnd.voters}
+            if rnd.phase == P.PHASE_VOTE:
+                return [self.tx(self.key(a), s.commit) for a, s in ballots.items() if a not in committed]
+            voted = {b.voter for b in rnd.ballots}
+            return [self.tx(self.key(a), ballots[a].reveal) for a in committed if a not in voted]
+        return []

@@ -2,7 +2,9 @@
 
 Proposers submit small updates, or large poisoned ones when told to; voters judge every update
 for real by the size of the step it would take (a poisoned one moves far) and report it as
-leave-one-out evidence: a far step is harmful, a small one helps.
+leave-one-out evidence: a far step is harmful, a small one helps. Both are sealed: committed in
+PROPOSE (VOTE) and revealed in the next phase; the content is recomputed for the reveal (it is
+deterministic) and the salt derived from the key.
 """
 
 import time
@@ -27,7 +29,7 @@ class ScriptedFederation:
         self.keys = {k.address: k for k in keys}
         self.nonces: dict[bytes, int] = {}
         self.poison_rounds: set[int] = set()
-        self.done: set[tuple[int, bytes]] = set()
+        self.done: set[tuple[int, int, bytes]] = set()  # (round, phase, address) duties done
 
     def query(self, path: str, cls):
         result = self.rpc.abci_query(path)
@@ -51,17 +53,25 @@ class ScriptedFederation:
             self.send(key, txb.bond(amount))
 
     def step(self) -> types_pb2.Round:
-        """Act once on the current round: each participant does its duty at most once."""
+        """Act once on the current round: each participant does its duty at most once per phase."""
         rnd = self.query("/round", types_pb2.Round)
-        if rnd.phase == types_pb2.PHASE_PROPOSE:
+        P = types_pb2
+        if rnd.phase in (P.PHASE_PROPOSE, P.PHASE_REVEAL_UPDATES):
             model = self.query("/model", types_pb2.GlobalModel)
             scale = POISON_SCALE if rnd.id in self.poison_rounds else HONEST_SCALE
             update = [(t.name, np.full(tuple(t.shape), scale, np.float32)) for t in model.tensors]
+            committed = {c.sender for c in rnd.update_commitments}
             for address in rnd.proposers:
-                if (rnd.id, address) not in self.done and address in self.keys:
-                    if self.send(self.keys[address], txb.submit_update(rnd.id, update, 50), late_ok=True):
-                        self.done.add((rnd.id, address))
-        elif rnd.phase == types_pb2.PHASE_VOTE:
+                if rnd.phase == P.PHASE_REVEAL_UPDATES and address not in committed:
+                    continue
+                key = self.keys.get(address)
+                if key and (rnd.id, rnd.phase, address) not in self.done:
+                    salt = txb.derive_salt(key, self.chain_id, rnd.id, b"update")
+                    sealed = txb.sealed_update(address, rnd.id, update, 50, salt)
+                    msg = sealed.commit if rnd.phase == P.PHASE_PROPOSE else sealed.reveal
+                    if self.send(key, msg, late_ok=True):
+                        self.done.add((rnd.id, rnd.phase, address))
+        elif rnd.phase in (P.PHASE_VOTE, P.PHASE_REVEAL_BALLOTS):
             answer = self.rpc.abci_query("/updates")
             if answer.code:  # the round was tallied between the two queries: act on the next one
                 return rnd
@@ -70,10 +80,17 @@ class ScriptedFederation:
                 max(float(np.abs(tensors.to_float(tensors.read(t), 16)).max()) for t in u.tensors) for u in updates
             ]
             scores = [LOSS // 10 if step < 1.0 else -LOSS // 2 for step in steps]  # +10% helps, -50% harms
+            committed = {c.sender for c in rnd.ballot_commitments}
             for address in rnd.voters:
-                if (rnd.id, address) not in self.done and address in self.keys:
-                    if self.send(self.keys[address], txb.vote(rnd.id, LOSS, scores), late_ok=True):
-                        self.done.add((rnd.id, address))
+                if rnd.phase == P.PHASE_REVEAL_BALLOTS and address not in committed:
+                    continue
+                key = self.keys.get(address)
+                if key and (rnd.id, rnd.phase, address) not in self.done:
+                    salt = txb.derive_salt(key, self.chain_id, rnd.id, b"ballot")
+                    sealed = txb.sealed_ballot(address, rnd.id, LOSS, scores, salt)
+                    msg = sealed.commit if rnd.phase == P.PHASE_VOTE else sealed.reveal
+                    if self.send(key, msg, late_ok=True):
+                        self.done.add((rnd.id, rnd.phase, address))
         return rnd
 
     def run_until(self, predicate, timeout: float) -> types_pb2.Round:

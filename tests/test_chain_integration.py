@@ -2,11 +2,13 @@
 
 A scripted federation bonds six participants over RPC and plays rounds: honest rounds are
 accepted, a poisoned round's updates are condemned by the voters' evidence and their proposers slashed.
+Sealed ballots are checked through CometBFT's CheckTx and blocks: an early reveal, a replayed
+commitment that its copier cannot reveal (and is slashed for), and a reveal after the deadline.
 """
 
 import pytest
 from chain import initial_model
-from federation import ScriptedFederation
+from federation import LOSS, ScriptedFederation
 
 from abci_app.codes import Code
 from abci_app.genesis import default_params
@@ -26,6 +28,7 @@ BOND = 2_000
 def fast_params() -> types_pb2.Params:
     params = default_params()
     params.propose_timeout_ms, params.vote_timeout_ms = 5_000, 4_000  # phases mostly end on their last tx
+    params.reveal_timeout_ms = 3_000
     return params
 
 
@@ -68,7 +71,7 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
             Code.WRONG_CHAIN_ID: txb.sign_tx(key, "another-chain", 0, [txb.bond(BOND)]),
             Code.UNKNOWN_ACCOUNT: txb.sign_tx(stranger, net.chain_id, 0, [txb.bond(BOND)]),
             Code.BOND_BELOW_THRESHOLD: txb.sign_tx(key, net.chain_id, 0, [txb.bond(10)]),
-            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, 10_000, [])]),
+            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, 10_000, [], b"s" * 32)]),
         }
         height = rpc.latest_height()
         for code, raw in bad.items():
@@ -138,3 +141,55 @@ def test_killed_app_restarts_and_catches_up(localnet4):
     hashes = common_hashes(net, [target])
     assert len(hashes[target]) == 1, hashes
     assert net.status()[3]["running"]
+
+
+def test_sealed_ballots_under_cometbft(localnet4):
+    net, home = localnet4
+    fed = federation(net, home)
+    rpc = net.rpc(0)
+    rnd = fed.run_until(lambda r: r.phase == types_pb2.PHASE_PROPOSE, timeout=60)
+    owner, copier, *others = (fed.keys[a] for a in rnd.voters)
+    # the federation proposes as usual; this test votes for every voter of the round
+    fed.done |= {(rnd.id, phase, a) for a in rnd.voters for phase in range(7)}
+    rnd = fed.run_until(lambda r: r.id == rnd.id and r.phase == types_pb2.PHASE_VOTE, timeout=60)
+
+    def check(key, msg):
+        """CheckTx's answer to a tx that must be refused (its nonce stays unused)."""
+        if key.address not in fed.nonces:
+            fed.nonces[key.address] = fed.query(f"/account/{key.bech32}", types_pb2.Account).nonce
+        return rpc.broadcast_tx_sync(txb.sign_tx(key, net.chain_id, fed.nonces[key.address], [msg]))
+
+    scores = [LOSS // 10] * len(rnd.submitted)  # the federation's updates are honest: each helps
+
+    def sealed(key):
+        return txb.sealed_ballot(
+            key.address, rnd.id, LOSS, scores, txb.derive_salt(key, net.chain_id, rnd.id, b"ballot")
+        )
+
+    ballots = {key.address: sealed(key) for key in (owner, *others)}
+    assert fed.send(owner, ballots[owner.address].commit)
+    assert fed.send(copier, ballots[owner.address].commit)  # replayed from the mempool: accepted, never revealable
+    early = check(owner, ballots[owner.address].reveal)
+    assert early.code == Code.WRONG_PHASE and "early reveal" in early.log
+    for key in others:
+        assert fed.send(key, ballots[key.address].commit)
+    fed.run_until(lambda r: r.phase == types_pb2.PHASE_REVEAL_BALLOTS, timeout=30)
+    assert fed.send(owner, ballots[owner.address].reveal)
+    mismatch = check(copier, ballots[owner.address].reveal)
+    assert mismatch.code == Code.COMMITMENT_MISMATCH, mismatch
+    for key in others:
+        assert fed.send(key, ballots[key.address].reveal)
+    fed.run_until(lambda r: r.id > rnd.id, timeout=30)  # the copier never reveals: the deadline ends the round
+    late = check(copier, ballots[owner.address].reveal)
+    assert late.code in (Code.WRONG_PHASE, Code.WRONG_ROUND)
+    finished = fed.query(f"/round/{rnd.id}", types_pb2.Round)
+    assert finished.outcome == types_pb2.OUTCOME_ACCEPTED
+    assert copier.address not in [b.voter for b in finished.ballots] and len(finished.ballots) == len(rnd.voters) - 1
+
+    def slashes(key):
+        info = fed.query(f"/participant/{key.bech32}", query_pb2.ParticipantInfo)
+        return [e.reason for e in info.history if e.round == rnd.id and e.kind == "slashed"]
+
+    assert slashes(copier) == ["unrevealed_ballot"] and slashes(owner) == []
+    top = min(r["height"] for r in net.status())
+    assert len(common_hashes(net, [top])[top]) == 1

@@ -48,5 +48,5 @@ def test_demo_runs_rounds_and_writes_its_report(tmp_path, cometbft_bin, port_bas
     for name in ("stake.png", "accuracy.png", "summary.json", "participants.log"):
         assert (out / name).stat().st_size > 0
     log = (out / "participants.log").read_text()
-    assert "bonded 2000" in log and ("submitted its update" in log or "voted" in log)
+    assert "bonded 2000" in log and ("revealed its update" in log or "revealed its ballot" in log)
     assert not Localnet(home).running()  # stopped at the end

@@ -8,26 +8,14 @@ from abci_app.machine import StateMachine
 from abci_app.queries import answer
 from abci_app.store import SqliteStore
 from client import tx as txb
-from flchain.v1 import types_pb2
 
 
 def drive(chain: Chain, blocks: int) -> list[bytes]:
-    """Blocks in which every drawn proposer submits and every voter finds every update helpful."""
+    """Blocks in which every drawn proposer commits and reveals an update and every voter a ballot
+    finding every update helpful."""
     hashes = []
     for _ in range(blocks):
-        txs = []
-        if chain.height:
-            rnd = chain.round()
-            if rnd.phase == types_pb2.PHASE_PROPOSE:
-                txs = [
-                    chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(), 10))
-                    for a in rnd.proposers
-                    if a not in rnd.submitted
-                ]
-            elif rnd.phase == types_pb2.PHASE_VOTE:
-                voted = {b.voter for b in rnd.ballots}
-                helpful = [500] * len(rnd.submitted)
-                txs = [chain.tx(chain.key(a), txb.vote(rnd.id, 10_000, helpful)) for a in rnd.voters if a not in voted]
+        txs = chain.duty_txs() if chain.height else []
         hashes.append(chain.block(*txs).app_hash)
     return hashes
 

@@ -10,7 +10,7 @@ from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregation, tensors, wire
+from abci_app import aggregation, sealing, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
 from client import tx as txb
@@ -56,25 +56,34 @@ def test_float_to_fixed_conversion_is_exact_round_half_even(values):
 # --- random tx sequences -------------------------------------------------------------------------
 
 KEYS = 7
+KEY_ADDRESSES = [k.address for k in Chain(participants=5, extra_accounts=2).keys]
+
+
+SALT = b"p" * 32
 
 
 @st.composite
-def messages(draw, round_hint: int):
-    kind = draw(st.sampled_from(["bond", "unbond", "update", "vote", "garbage_update"]))
+def messages(draw, round_hint: int, sender: bytes):
+    """A random message; commitments and reveals of the same sender and round use one salt and a
+    small set of contents, so some reveals match their commitment and many do not."""
+    kind = draw(st.sampled_from(["bond", "unbond", "update", "ballot", "garbage_update"]))
     round_id = draw(st.sampled_from([round_hint, round_hint + 1, 0, 1, 2, 3]))
     if kind == "bond":
         return txb.bond(draw(st.sampled_from([0, 1, 999, 1_000, 5_000, 10**9])))
     if kind == "unbond":
         return txb.unbond(draw(st.sampled_from([0, 1, 500, 2_000, 10**9])))
-    if kind == "vote":
-        scores = draw(st.lists(st.integers(-30_000, 30_000), max_size=3))  # right or wrong count
-        return txb.vote(round_id, draw(st.sampled_from([0, 1, 10_000, 10**9 + 1])), scores)
+    commit = draw(st.booleans())
+    if kind == "ballot":
+        scores = draw(st.lists(st.sampled_from([-30_000, 0, 500]), max_size=3))  # right or wrong count
+        loss = draw(st.sampled_from([0, 1, 10_000, 10**9 + 1]))
+        sealed = txb.sealed_ballot(sender, round_id, loss, scores, SALT)
+        return sealed.commit if commit else sealed.reveal
     scale = draw(st.sampled_from([0.0, 0.01, -1.0, 80.0, float("nan"), float("inf"), 1e9]))
     update = [(name, np.full(shape, scale, dtype=np.float32)) for name, shape in MODEL_SHAPES]
-    msg = txb.submit_update(round_id, update, draw(st.sampled_from([0, 1, 50, 10**7])))
+    sealed = txb.sealed_update(sender, round_id, update, draw(st.sampled_from([0, 1, 50, 10**7])), SALT)
     if kind == "garbage_update":
-        msg.submit_update.tensors[0].values = draw(st.binary(max_size=64))
-    return msg
+        sealed.reveal.submit_update.tensors[0].values = draw(st.binary(max_size=64))
+    return sealed.commit if commit and kind == "update" else sealed.reveal
 
 
 @st.composite
@@ -87,7 +96,7 @@ def tx_blocks(draw):
             block.append(
                 (
                     sender,
-                    draw(st.lists(messages(1 + height // 4), min_size=1, max_size=2)),
+                    draw(st.lists(messages(1 + height // 6, KEY_ADDRESSES[sender]), min_size=1, max_size=2)),
                     draw(st.sampled_from(["next", "next", "next", "stale", "garbage"])),
                 )
             )
@@ -150,7 +159,13 @@ def check_invariants(chain: Chain) -> None:
     assert set(rnd.submitted) <= set(rnd.proposers)
     assert {b.voter for b in rnd.ballots} <= set(rnd.voters)
     assert len({b.voter for b in rnd.ballots}) == len(rnd.ballots)
-    assert (state.candidate() is not None) == (rnd.phase == types_pb2.PHASE_VOTE)
+    update_committers = [c.sender for c in rnd.update_commitments]
+    ballot_committers = [c.sender for c in rnd.ballot_commitments]
+    assert set(update_committers) <= set(rnd.proposers) and len(set(update_committers)) == len(update_committers)
+    assert set(ballot_committers) <= set(rnd.voters) and len(set(ballot_committers)) == len(ballot_committers)
+    assert set(rnd.submitted) <= set(update_committers) and {b.voter for b in rnd.ballots} <= set(ballot_committers)
+    voting = rnd.phase in (types_pb2.PHASE_VOTE, types_pb2.PHASE_REVEAL_BALLOTS)
+    assert (state.candidate() is not None) == voting
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -169,3 +184,35 @@ def test_undecodable_tx_bodies_are_refused_not_raised():
     chain.block()
     for raw in [b"", b"\x00", tx_pb2.Tx(body_bytes=b"\xff\xff", public_key=bytes(32)).SerializeToString()]:
         assert chain.machine.check_tx(raw).code != 0
+
+
+digests = st.binary(min_size=32, max_size=32)
+
+
+@given(st.integers(0, 2**64 - 1), st.binary(min_size=20, max_size=20), digests, digests, st.data())
+def test_a_commitment_binds_kind_round_sender_salt_and_content(round_id, sender, salt, content, data):
+    base = (sealing.UPDATE, round_id, sender, salt, content)
+    digest = sealing.commitment(*base)
+    assert len(digest) == 32 and digest == sealing.commitment(*base)
+    position = data.draw(st.integers(0, 4))
+    changed = list(base)
+    if position == 0:
+        changed[0] = sealing.BALLOT
+    elif position == 1:
+        changed[1] = (round_id + 1) % 2**64
+    else:
+        flip = data.draw(st.integers(0, len(base[position]) - 1))
+        value = bytearray(base[position])
+        value[flip] ^= 1
+        changed[position] = bytes(value)
+    assert sealing.commitment(*changed) != digest
+
+
+@given(st.integers(1, 10**9), st.lists(st.integers(-(10**9), 10**9), max_size=4), st.data())
+def test_a_ballot_digest_changes_with_any_score_or_its_order(loss, scores, data):
+    digest = sealing.ballot_digest(loss, scores)
+    assert sealing.ballot_digest(loss + 1, scores) != digest
+    if scores:
+        i = data.draw(st.integers(0, len(scores) - 1))
+        assert sealing.ballot_digest(loss, scores[:i] + [scores[i] + 1] + scores[i + 1 :]) != digest
+        assert sealing.ballot_digest(loss, scores[:-1]) != digest

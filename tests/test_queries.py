@@ -6,7 +6,6 @@ from abci_app.codes import Code
 from abci_app.machine import StateMachine
 from abci_app.queries import answer
 from abci_app.store import MemoryStore
-from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
 
 
@@ -14,7 +13,11 @@ def test_every_path():
     chain = Chain()
     rnd = chain.start_round()
     key = chain.key(rnd.proposers[0])
-    chain.block(chain.tx(key, txb.submit_update(rnd.id, chain.honest_update(), 7)))
+    sealed = chain.sealed_update(rnd, key.address, chain.honest_update(), 7)
+    chain.block(chain.tx(key, sealed.commit))
+    chain.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_REVEAL_UPDATES)  # its partner stays silent
+    assert chain.query("/candidate").code == Code.NOT_FOUND and chain.query("/updates").code == Code.NOT_FOUND
+    chain.block(chain.tx(key, sealed.reveal))  # the only commitment revealed: VOTE begins
 
     params = types_pb2.Params.FromString(chain.query("/params").value)
     assert params == chain.params
@@ -30,12 +33,10 @@ def test_every_path():
     assert len(listing.participants) == 6
 
     account = types_pb2.Account.FromString(chain.query(f"/account/{key.bech32}").value)
-    assert account.nonce == 1 and account.balance == 10_000
+    assert account.nonce == 2 and account.balance == 10_000
     model = types_pb2.GlobalModel.FromString(chain.query("/model").value)
     assert model.version == 0 and [t.name for t in model.tensors] == ["fc.weight", "fc.bias"]
-    assert chain.query("/candidate").code == Code.NOT_FOUND
-
-    chain.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_VOTE)
+    assert current.phase == types_pb2.PHASE_VOTE
     candidate = types_pb2.Candidate.FromString(chain.query("/candidate").value)
     assert candidate.total_samples == 7 and list(candidate.contributors) == [key.address]
 

@@ -15,16 +15,14 @@ PROPOSE, VOTE, SELECT, TALLY = (
     types_pb2.PHASE_SELECT,
     types_pb2.PHASE_TALLY,
 )
+REVEAL_UPDATES, REVEAL_BALLOTS = types_pb2.PHASE_REVEAL_UPDATES, types_pb2.PHASE_REVEAL_BALLOTS
 
 
 def submit_all(chain: Chain, rnd, samples=(100, 300, 50), scale=0.01):
-    txs = [
-        chain.tx(chain.key(a), txb.submit_update(rnd.id, chain.honest_update(scale * (i + 1)), samples[i]))
-        for i, a in enumerate(rnd.proposers)
-    ]
-    out = chain.block(*txs)
-    assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
-    chain.blocks_until(lambda s: s.round().phase != PROPOSE)
+    updates = {a: (chain.honest_update(scale * (i + 1)), samples[i]) for i, a in enumerate(rnd.proposers)}
+    out = chain.propose(rnd, updates)
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(updates)
+    chain.blocks_until(lambda s: s.round().phase == VOTE)
 
 
 LOSS = 10_000  # every test voter's held-out loss with all updates: 1 nat, in 1e-4 nats
@@ -33,9 +31,8 @@ GOOD, BAD = 1_000, -5_000  # leave-one-out scores: 10% of the loss better with t
 
 def vote_all(chain: Chain, rnd, evidence):
     """One ballot per listed voter (in rnd.voters order): its scores, one per submitted update."""
-    txs = [chain.tx(chain.key(a), txb.vote(rnd.id, LOSS, scores)) for a, scores in zip(rnd.voters, evidence)]
-    out = chain.block(*txs)
-    assert [r.code for r in out.tx_results] == [Code.OK] * len(txs)
+    out = chain.cast(rnd, {a: (LOSS, scores) for a, scores in zip(rnd.voters, evidence)})
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(evidence)
     chain.blocks_until(lambda s: s.round().id != rnd.id)
 
 
@@ -84,12 +81,12 @@ def test_round_started_event_and_deadlines():
     assert started["proposers"].split(",") == [chain.key(a).bech32 for a in rnd.proposers]
 
 
-# --- updates ---------------------------------------------------------------------------------
+# --- sealed updates: commit, then reveal ------------------------------------------------------
 
 
 @pytest.fixture
 def proposing() -> tuple[Chain, types_pb2.Round]:
-    chain = Chain()
+    chain = Chain(params=make_params(propose_timeout_ms=10_000, reveal_timeout_ms=10_000))  # ten blocks each
     return chain, chain.start_round()
 
 
@@ -98,46 +95,124 @@ def submit(chain, sender, msg):
     return out.tx_results[0]
 
 
-def test_update_from_non_proposer(proposing):
+def reveal_one(chain, rnd, update, samples=10):
+    """The first proposer commits to `update` and, once its partner's commitment is in too, reveals it."""
+    first, second = rnd.proposers
+    sealed = {first: chain.sealed_update(rnd, first, update, samples)}
+    sealed[second] = chain.sealed_update(rnd, second, chain.honest_update(), 10)
+    chain.commit(sealed, REVEAL_UPDATES)
+    return submit(chain, chain.key(first), sealed[first].reveal)
+
+
+def test_commit_from_non_proposer_for_wrong_round_or_twice(proposing):
     chain, rnd = proposing
-    res = submit(chain, chain.key(rnd.voters[0]), txb.submit_update(rnd.id, chain.honest_update(), 10))
-    assert res.code == Code.NOT_PROPOSER
+    proposer, voter = rnd.proposers[0], rnd.voters[0]
+    sealed = chain.sealed_update(rnd, proposer, chain.honest_update(), 10)
+    assert submit(chain, chain.key(voter), sealed.commit).code == Code.NOT_PROPOSER
+    wrong = submit(chain, chain.key(proposer), txb.commit_update(rnd.id + 1, sealed.commit.commit_update.commitment))
+    assert wrong.code == Code.WRONG_ROUND and "current round is 1" in wrong.log
+    assert submit(chain, chain.key(proposer), sealed.commit).code == Code.OK
+    assert submit(chain, chain.key(proposer), sealed.commit).code == Code.ALREADY_COMMITTED
+    assert chain.events("update_committed") == []  # the refusal emitted nothing
+    assert [c.sender for c in chain.round().update_commitments] == [proposer]
 
 
-def test_update_for_wrong_round(proposing):
-    chain, rnd = proposing
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id + 1, chain.honest_update(), 10))
-    assert res.code == Code.WRONG_ROUND and "current round is 1" in res.log
-
-
-def test_update_twice(proposing):
+def test_a_commitment_must_be_a_digest_and_a_reveal_carry_its_salt(proposing):
     chain, rnd = proposing
     key = chain.key(rnd.proposers[0])
-    assert submit(chain, key, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.OK
-    assert submit(chain, key, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.ALREADY_SUBMITTED
+    res = chain.machine.check_tx(chain.tx(key, txb.commit_update(rnd.id, b"short")))
+    assert res.code == Code.BAD_COMMITMENT and "32-byte" in res.log
+    reveal = txb.submit_update(rnd.id, chain.honest_update(), 10, salt=b"")
+    assert chain.machine.check_tx(chain.tx(key, reveal, nonce=0)).code == Code.BAD_SALT
 
 
-def test_update_after_the_deadline_is_refused_and_its_proposer_slashed(proposing):
+def test_an_early_reveal_is_refused(proposing):
     chain, rnd = proposing
-    punctual, late = (chain.key(a) for a in rnd.proposers)
+    first = rnd.proposers[0]
+    sealed = chain.sealed_update(rnd, first, chain.honest_update(), 10)
+    assert submit(chain, chain.key(first), sealed.commit).code == Code.OK
+    res = submit(chain, chain.key(first), sealed.reveal)  # its partner has not committed yet
+    assert res.code == Code.WRONG_PHASE and "early reveal" in res.log
+    assert chain.round().phase == PROPOSE and not chain.round().submitted
+
+
+def test_commit_phase_ends_with_the_last_commitment_and_updates_are_revealed_after():
+    chain = Chain(params=make_params(propose_timeout_ms=3_600_000, reveal_timeout_ms=3_600_000))
+    rnd = chain.start_round()
+    sealed = {
+        a: chain.sealed_update(rnd, a, chain.honest_update(0.01 * (i + 1)), 10) for i, a in enumerate(rnd.proposers)
+    }
+    chain.block(*[chain.tx(chain.key(a), s.commit) for a, s in sealed.items()])
+    sealed_round = chain.round()
+    assert sealed_round.phase == REVEAL_UPDATES  # at the end of the block of the last commitment
+    assert sealed_round.reveal_updates_deadline_ms == chain.block_time_ms(chain.height) + chain.params.reveal_timeout_ms
+    assert chain.events("updates_sealed")[0]["committed"].split(",") == [chain.key(a).bech32 for a in rnd.proposers]
+    assert chain.query("/updates").code == Code.NOT_FOUND  # nothing visible before the vote
+    out = chain.reveal(sealed)
+    assert [r.code for r in out.tx_results] == [Code.OK, Code.OK]
+    assert chain.round().phase == VOTE and list(chain.round().submitted) == list(rnd.proposers)
+
+
+def test_a_reveal_must_match_its_commitment(proposing):
+    chain, rnd = proposing
+    first, second = rnd.proposers
+    sealed = {a: chain.sealed_update(rnd, a, chain.honest_update(), 10) for a in rnd.proposers}
+    chain.commit(sealed, REVEAL_UPDATES)
+    salt = chain.salt(first, rnd.id)
+    other_content = submit(chain, chain.key(first), txb.submit_update(rnd.id, chain.honest_update(0.02), 10, salt))
+    assert other_content.code == Code.COMMITMENT_MISMATCH and "does not match" in other_content.log
+    other_samples = submit(chain, chain.key(first), txb.submit_update(rnd.id, chain.honest_update(), 11, salt))
+    assert other_samples.code == Code.COMMITMENT_MISMATCH
+    other_salt = txb.submit_update(rnd.id, chain.honest_update(), 10, chain.salt(second, rnd.id))
+    assert submit(chain, chain.key(first), other_salt).code == Code.COMMITMENT_MISMATCH
+    assert chain.round().phase == REVEAL_UPDATES and not chain.round().submitted  # refusals lose nothing
+    assert submit(chain, chain.key(first), sealed[first].reveal).code == Code.OK
+    assert submit(chain, chain.key(first), sealed[first].reveal).code == Code.ALREADY_SUBMITTED
+
+
+def test_a_copied_commitment_can_never_be_revealed_and_its_copier_is_slashed(proposing):
+    chain, rnd = proposing
+    owner, copier = rnd.proposers
     before = stakes(chain)
-    assert submit(chain, punctual, txb.submit_update(rnd.id, chain.honest_update(), 10)).code == Code.OK
-    assert chain.round().phase == PROPOSE  # one proposer is still training: the phase waits for it
-    chain.blocks_until(lambda s: s.round().phase != PROPOSE)
-    vote_opened = chain.round().vote_height
-    assert chain.round().phase == VOTE
-    assert chain.block_time_ms(vote_opened) >= rnd.propose_deadline_ms > chain.block_time_ms(vote_opened - 1)
-    res = submit(chain, late, txb.submit_update(rnd.id, chain.honest_update(), 10))
-    assert res.code == Code.WRONG_PHASE
+    sealed = chain.sealed_update(rnd, owner, chain.honest_update(), 10)
+    # the copier replays the owner's commitment (as seen in the mempool) ahead of it: both are kept
+    chain.block(chain.tx(chain.key(copier), sealed.commit), chain.tx(chain.key(owner), sealed.commit))
+    assert chain.round().phase == REVEAL_UPDATES
+    assert submit(chain, chain.key(owner), sealed.reveal).code == Code.OK
+    # once revealed, the owner's update and salt are public; under the copier's address they do not match
+    assert submit(chain, chain.key(copier), sealed.reveal).code == Code.COMMITMENT_MISMATCH
+    chain.blocks_until(lambda s: s.round().phase != REVEAL_UPDATES)
+    after, rate = stakes(chain), chain.params.liveness_slash_bps
+    assert after[copier] == before[copier] - before[copier] * rate // 10_000 and after[owner] == before[owner]
+    assert [e["reason"] for e in chain.events("slashed")] == ["unrevealed_update"]
+    assert list(chain.round().submitted) == [owner]
+
+
+def test_reveal_without_commitment_and_after_the_deadline(proposing):
+    chain, rnd = proposing
+    punctual, late = rnd.proposers
+    before = stakes(chain)
+    sealed = {a: chain.sealed_update(rnd, a, chain.honest_update(), 10) for a in rnd.proposers}
+    assert submit(chain, chain.key(punctual), sealed[punctual].commit).code == Code.OK
+    chain.blocks_until(lambda s: s.round().phase != PROPOSE)  # the late one never commits: deadline
+    assert chain.round().phase == REVEAL_UPDATES
+    assert chain.block_time_ms(chain.height) >= rnd.propose_deadline_ms
+    assert submit(chain, chain.key(late), sealed[late].commit).code == Code.WRONG_PHASE
+    assert submit(chain, chain.key(late), sealed[late].reveal).code == Code.NOT_COMMITTED
     after = stakes(chain)
-    assert (
-        after[late.address] == before[late.address] - before[late.address] * chain.params.liveness_slash_bps // 10_000
-    )
-    assert after[punctual.address] == before[punctual.address]
+    assert after[late] == before[late] - before[late] * chain.params.liveness_slash_bps // 10_000
+    assert after[punctual] == before[punctual]
+    # the punctual proposer misses the reveal deadline: too late, and slashed for it
+    chain.blocks_until(lambda s: s.round().phase != REVEAL_UPDATES)
+    assert submit(chain, chain.key(punctual), sealed[punctual].reveal).code in (Code.WRONG_PHASE, Code.WRONG_ROUND)
+    assert stakes(chain)[punctual] == before[punctual] - before[punctual] * chain.params.liveness_slash_bps // 10_000
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_UPDATES
 
 
 def test_phases_end_in_the_block_of_their_last_tx_and_the_next_round_is_drawn_at_the_tally():
-    chain = Chain(params=make_params(propose_timeout_ms=3_600_000, vote_timeout_ms=3_600_000))
+    chain = Chain(
+        params=make_params(propose_timeout_ms=3_600_000, vote_timeout_ms=3_600_000, reveal_timeout_ms=3_600_000)
+    )
     rnd = chain.start_round()
     submit_all(chain, rnd)  # both updates in one block: VOTE begins at its end, not at the deadline
     assert chain.round().phase == VOTE and chain.round().vote_height == chain.height
@@ -147,20 +222,22 @@ def test_phases_end_in_the_block_of_their_last_tx_and_the_next_round_is_drawn_at
     assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
     following = chain.round()  # drawn in the tally's block: no block spent in SELECT
     assert (following.id, following.phase, following.draw_height) == (rnd.id + 1, PROPOSE, tallied)
+    # draw, commit, reveal, commit ballots, reveal ballots: five blocks from draw to tally
+    assert tallied - rnd.draw_height == 4
 
 
 def test_update_wrong_shape(proposing):
     chain, rnd = proposing
     bad = [("fc.weight", np.zeros((3, 4), np.float32)), ("fc.bias", np.zeros(4, np.float32))]
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, bad, 10))
+    res = reveal_one(chain, rnd, bad)
     assert res.code == Code.BAD_SHAPE and "do not match the model" in res.log
 
 
 def test_update_bytes_not_matching_shape(proposing):
     chain, rnd = proposing
-    msg = txb.submit_update(rnd.id, chain.honest_update(), 10)
+    msg = txb.submit_update(rnd.id, chain.honest_update(), 10, chain.salt(rnd.proposers[0], rnd.id))
     msg.submit_update.tensors[1].values = b"\x00" * 3
-    res = submit(chain, chain.key(rnd.proposers[0]), msg)
+    res = submit(chain, chain.key(rnd.proposers[0]), msg)  # stateless: refused in any phase
     assert res.code == Code.BAD_SHAPE and "3 bytes" in res.log
 
 
@@ -169,36 +246,39 @@ def test_update_with_nan_or_inf(proposing, bad):
     chain, rnd = proposing
     update = chain.honest_update()
     update[0][1][0, 0] = bad
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, update, 10))
-    assert res.code == Code.NON_FINITE
+    msg = txb.submit_update(rnd.id, update, 10, chain.salt(rnd.proposers[0], rnd.id))
+    assert submit(chain, chain.key(rnd.proposers[0]), msg).code == Code.NON_FINITE
 
 
 def test_update_norm_bound(proposing):
     chain, rnd = proposing
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(60.0), 10))
+    res = reveal_one(chain, rnd, chain.honest_update(60.0))
     assert res.code == Code.NORM_TOO_LARGE and "exceeds the bound" in res.log
 
 
 def test_update_of_zeros_is_refused(proposing):
     chain, rnd = proposing
-    zeros = chain.honest_update(0.0)
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, zeros, 10))
+    res = reveal_one(chain, rnd, chain.honest_update(0.0))
     assert res.code == Code.EMPTY_UPDATE and "changes nothing" in res.log
+
+
+def test_update_below_fixed_point_resolution_is_refused(proposing):
+    chain, rnd = proposing
     tiny = chain.honest_update(2.0**-18)  # below the fixed-point resolution (2^-16): zero as well
-    assert submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, tiny, 10)).code == Code.EMPTY_UPDATE
+    assert reveal_one(chain, rnd, tiny).code == Code.EMPTY_UPDATE
 
 
 @pytest.mark.parametrize("samples", [0, 1_000_001])
 def test_update_num_samples_bounds(proposing, samples):
     chain, rnd = proposing
-    res = submit(chain, chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), samples))
-    assert res.code == Code.BAD_NUM_SAMPLES
+    msg = txb.submit_update(rnd.id, chain.honest_update(), samples, chain.salt(rnd.proposers[0], rnd.id))
+    assert submit(chain, chain.key(rnd.proposers[0]), msg).code == Code.BAD_NUM_SAMPLES
 
 
 def test_check_tx_sees_phase_and_role(proposing):
     chain, rnd = proposing
-    vote = chain.tx(chain.key(rnd.voters[0]), txb.vote(rnd.id, LOSS, [GOOD, GOOD]))
-    assert chain.machine.check_tx(vote).code == Code.WRONG_PHASE
+    sealed = chain.sealed_ballot(rnd, rnd.voters[0], LOSS, [GOOD, GOOD])
+    assert chain.machine.check_tx(chain.tx(chain.key(rnd.voters[0]), sealed.commit)).code == Code.WRONG_PHASE
 
 
 # --- candidate and ballots -------------------------------------------------------------------
@@ -218,24 +298,71 @@ def test_candidate_is_exact_weighted_fedavg():
     assert chain.query("/candidate").code == Code.OK
 
 
-def test_vote_rules():
-    chain = Chain(params=make_params(vote_timeout_ms=12_000))
+def test_ballot_rules():
+    chain = Chain(params=make_params(vote_timeout_ms=12_000, reveal_timeout_ms=12_000))
     rnd = chain.start_round()
     submit_all(chain, rnd)
-    voter = chain.key(rnd.voters[0])
-    ballot = txb.vote(rnd.id, LOSS, [GOOD, BAD])
-    assert submit(chain, chain.key(rnd.proposers[0]), ballot).code == Code.NOT_VOTER
-    assert submit(chain, voter, txb.vote(rnd.id + 1, LOSS, [GOOD, BAD])).code == Code.WRONG_ROUND
-    short = submit(chain, voter, txb.vote(rnd.id, LOSS, [GOOD]))
-    assert short.code == Code.BAD_BALLOT and "has 2 updates under vote" in short.log
-    assert submit(chain, voter, txb.vote(rnd.id, 0, [GOOD, BAD])).code == Code.BAD_BALLOT  # no loss: no evidence
-    chain.nonces[voter.address] -= 1  # refused by the stateless check: the nonce was not used
-    assert submit(chain, voter, ballot).code == Code.OK
-    assert submit(chain, voter, txb.vote(rnd.id, LOSS, [BAD, BAD])).code == Code.ALREADY_VOTED
+    voter, other, third = rnd.voters
+    sealed = chain.sealed_ballot(rnd, voter, LOSS, [GOOD, BAD])
+    assert submit(chain, chain.key(rnd.proposers[0]), sealed.commit).code == Code.NOT_VOTER
+    wrong = txb.commit_ballot(rnd.id + 1, sealed.commit.commit_ballot.commitment)
+    assert submit(chain, chain.key(voter), wrong).code == Code.WRONG_ROUND
+    assert submit(chain, chain.key(voter), sealed.commit).code == Code.OK
+    assert submit(chain, chain.key(voter), sealed.commit).code == Code.ALREADY_COMMITTED
+    early = submit(chain, chain.key(voter), sealed.reveal)
+    assert early.code == Code.WRONG_PHASE and "early reveal" in early.log
+    short = chain.sealed_ballot(rnd, third, LOSS, [GOOD])  # committed, but to a ballot of one score
+    chain.commit({other: chain.sealed_ballot(rnd, other, LOSS, [GOOD, GOOD]), third: short}, REVEAL_BALLOTS)
+    refused = submit(chain, chain.key(third), short.reveal)
+    assert refused.code == Code.BAD_BALLOT and "has 2 updates under vote" in refused.log
+    salt = chain.salt(voter, rnd.id, b"ballot")
+    assert submit(chain, chain.key(voter), txb.vote(rnd.id, 0, [GOOD, BAD], salt)).code == Code.BAD_BALLOT
+    chain.nonces[voter] -= 1  # refused by the stateless check: the nonce was not used
+    changed = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, [GOOD, GOOD], salt))
+    assert changed.code == Code.COMMITMENT_MISMATCH  # another ballot than the one committed
+    assert submit(chain, chain.key(voter), sealed.reveal).code == Code.OK
+    assert submit(chain, chain.key(voter), sealed.reveal).code == Code.ALREADY_VOTED
     ballots = chain.round().ballots
-    assert [(b.voter, b.loss, list(b.scores)) for b in ballots] == [(voter.address, LOSS, [GOOD, BAD])]
+    assert [(b.voter, b.loss, list(b.scores)) for b in ballots] == [(voter, LOSS, [GOOD, BAD])]
     updates = query_pb2.UpdateList.FromString(chain.query("/updates").value).updates
     assert [u.proposer for u in updates] == list(rnd.proposers) and [u.num_samples for u in updates] == [100, 300]
+
+
+def test_ballots_stay_sealed_until_every_voter_committed_and_a_copier_cannot_reveal():
+    chain = Chain(params=make_params(vote_timeout_ms=3_600_000, reveal_timeout_ms=10_000))
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    honest, copier, third = rnd.voters
+    before = stakes(chain)
+    sealed = chain.sealed_ballot(rnd, honest, LOSS, [GOOD, GOOD])
+    chain.block(chain.tx(chain.key(honest), sealed.commit), chain.tx(chain.key(copier), sealed.commit))
+    assert chain.round().phase == VOTE and not chain.round().ballots  # nothing revealed, nothing to copy
+    chain.commit({third: chain.sealed_ballot(rnd, third, LOSS, [GOOD, GOOD])}, REVEAL_BALLOTS)
+    assert submit(chain, chain.key(honest), sealed.reveal).code == Code.OK
+    assert submit(chain, chain.key(copier), sealed.reveal).code == Code.COMMITMENT_MISMATCH
+    chain.block(chain.tx(chain.key(third), chain.sealed_ballot(rnd, third, LOSS, [GOOD, GOOD]).reveal))
+    chain.blocks_until(lambda s: s.round().id != rnd.id)  # the copier's reveal never comes: the deadline
+    unrevealed = [e for e in chain.events("slashed") if e["reason"] == "unrevealed_ballot"]
+    assert [e["address"] for e in unrevealed] == [chain.key(copier).bech32]
+    assert stakes(chain)[copier] < before[copier] and len(chain.state().round_by_id(rnd.id).ballots) == 2
+
+
+def test_an_unrevealed_ballot_is_a_missed_vote():
+    chain = Chain()
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    sealed = {a: chain.sealed_ballot(rnd, a, LOSS, [GOOD, GOOD]) for a in rnd.voters}
+    chain.commit(sealed, REVEAL_BALLOTS)
+    silent = rnd.voters[2]
+    before = stakes(chain)
+    chain.reveal({a: s for a, s in sealed.items() if a != silent})
+    chain.blocks_until(lambda s: s.round().id != rnd.id)  # the reveal deadline passes
+    finished = chain.state().round_by_id(rnd.id)
+    assert finished.outcome == types_pb2.OUTCOME_ACCEPTED and len(finished.ballots) == 2
+    after, p = stakes(chain), chain.params
+    assert after[silent] == before[silent] - before[silent] * p.liveness_slash_bps // 10_000
+    late = submit(chain, chain.key(silent), sealed[silent].reveal)
+    assert late.code in (Code.WRONG_PHASE, Code.WRONG_ROUND)
 
 
 def test_included_updates_move_the_model_and_earn_by_contribution():
@@ -351,7 +478,9 @@ def test_no_quorum_keeps_model_and_spares_proposers():
     rnd = chain.start_round()
     before = stakes(chain)
     submit_all(chain, rnd)
-    vote_all(chain, rnd, [[BAD, BAD]])  # 1 of 3 ballots
+    voter = rnd.voters[0]
+    chain.block(chain.tx(chain.key(voter), chain.sealed_ballot(rnd, voter, LOSS, [BAD, BAD]).commit))  # 1 of 3
+    chain.blocks_until(lambda s: s.round().id != rnd.id)  # the commit deadline ends the round: no reveal phase
     assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_QUORUM
     assert all(stakes(chain)[a] == before[a] for a in rnd.proposers)
     silent = rnd.voters[1]
@@ -362,8 +491,11 @@ def test_liveness_slashing_of_silent_proposer():
     chain = Chain()
     rnd = chain.start_round()
     before = stakes(chain)
-    chain.block(chain.tx(chain.key(rnd.proposers[0]), txb.submit_update(rnd.id, chain.honest_update(), 10)))
+    sealed = chain.sealed_update(rnd, rnd.proposers[0], chain.honest_update(), 10)
+    chain.block(chain.tx(chain.key(rnd.proposers[0]), sealed.commit))
     chain.blocks_until(lambda s: s.round().phase != PROPOSE)
+    chain.block(chain.tx(chain.key(rnd.proposers[0]), sealed.reveal))
+    assert chain.round().phase == VOTE
     silent = rnd.proposers[1]
     assert stakes(chain)[silent] == before[silent] * (10_000 - chain.params.liveness_slash_bps) // 10_000
     assert list(chain.state().candidate().contributors) == [rnd.proposers[0]]

@@ -141,13 +141,20 @@ def test_process_proposal_checks(chain):
 # --- stateless checks (ValidateBasic) and one signature check per path ------------------------------
 
 
+SALT = b"s" * 32
+
+
 @pytest.mark.parametrize(
     "message, code",
     [
         (txb.bond(0), Code.INVALID_AMOUNT),
         (txb.unbond(0), Code.INVALID_AMOUNT),
-        (txb.submit_update(1, [("fc.bias", np.full(4, np.nan, np.float32))], 10), Code.NON_FINITE),
-        (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 0), Code.BAD_NUM_SAMPLES),
+        (txb.submit_update(1, [("fc.bias", np.full(4, np.nan, np.float32))], 10, SALT), Code.NON_FINITE),
+        (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 0, SALT), Code.BAD_NUM_SAMPLES),
+        (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 10, b"short"), Code.BAD_SALT),
+        (txb.vote(1, 10_000, [1], b""), Code.BAD_SALT),
+        (txb.commit_update(1, b"\x00" * 31), Code.BAD_COMMITMENT),
+        (txb.commit_ballot(1, b""), Code.BAD_COMMITMENT),
     ],
 )
 def test_a_message_failing_its_stateless_check_makes_the_proposal_invalid(chain, message, code):

@@ -395,7 +395,8 @@ def test_the_app_and_cometbft_export_metrics_and_status_shows_them(node, capsys)
     assert flchain(["localnet", "--home", str(net.home), "status"]) == 0
     printed = capsys.readouterr().out
     row = printed.splitlines()[1].split()
-    assert row[5] != "-" and row[6] in ("select", "propose", "reveal-u", "vote", "reveal-b", "tally"), printed  # round, phase: from the app
+    phases = ("select", "propose", "reveal-u", "vote", "reveal-b", "tally")
+    assert row[5] != "-" and row[6] in phases, printed  # round, phase: from the app
 
 
 def test_tx_refuses_to_sign_for_another_chain_and_reads_defaults_from_the_environment(node, monkeypatch):

@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 
 from abci_app.address import to_bech32
 
-ADDRESS_FIELDS = {"address", "proposers", "voters", "submitted", "voter", "contributors", "proposer"}
+ADDRESS_FIELDS = {"address", "proposers", "voters", "submitted", "voter", "contributors", "proposer", "sender"}
 
 
 def readable(message: Message) -> dict:

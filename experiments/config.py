@@ -46,13 +46,11 @@ class SimConfig:
         """The chain's params for this experiment (every simulated participant answers at once, so
         phases end on their last tx, long before any deadline)."""
         params = genesis.default_params()
-        params.MergeFrom(
-            types_pb2.Params(
-                min_stake=max(1, int(self.threshold * self.initial_stake)),
-                min_participants=min(self.participants, 3),
-                **{name: getattr(self, name) for name in CHAIN_FIELDS},
-            )
-        )
+        # set one by one: MergeFrom would skip a 0, proto3's "unset"
+        params.min_stake = max(1, int(self.threshold * self.initial_stake))
+        params.min_participants = min(self.participants, 3)
+        for name in CHAIN_FIELDS:
+            setattr(params, name, getattr(self, name))
         params.max_tx_bytes = 4 << 20
         return params
 

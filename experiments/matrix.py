@@ -22,6 +22,9 @@ FREE_RIDERS = ("free_rider", "tiny_step")
 # Attackers who corrupt only their votes: the paper's guarantee is that a malicious vote does not
 # pay, so they are held to a negative return; removal is the target of attackers who corrupt updates.
 VOTE_ONLY = ("lying_voter",)
+# Lazy attackers who copy what they can see in one role and work honestly in the other: what the
+# copying role earns them (net stake as proposer, or as voter) is held to <= 0.
+COPIERS = {"copy_update": "update", "copy_ballot": "ballot"}
 ATTACKS = tuple(behaviours.ATTACKS)  # every attack of the library
 NO_ATTACK = "none"  # the fraction-0 cell of a split
 
@@ -90,6 +93,8 @@ def run_one(job: tuple[str, SimConfig]) -> dict:
         "honest_removed_share": result.honest_removed_share,
         "honest_return": result.honest_return,
         "attacker_return": result.attacker_return,
+        "attacker_update_return": result.attacker_role_return("update"),
+        "attacker_ballot_return": result.attacker_role_return("ballot"),
     }
 
 
@@ -173,6 +178,10 @@ def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
             "max_honest_removed_share": max(r["honest_removed_share"] or 0.0 for r in runs),
             "honest_return": _mean(r["honest_return"] for r in runs),
             "attacker_return": _mean(r["attacker_return"] for r in runs),
+            # what the copying role earned (copiers only; older reports have no such column)
+            "copier_return": _mean(r.get(f"attacker_{COPIERS[attack]}_return") for r in runs)
+            if attack in COPIERS
+            else None,
         }
         cell["missed"] = ",".join(missed_targets(cell))
         cells.append(cell)
@@ -189,7 +198,10 @@ def missed_targets(cell: dict) -> list[str]:
     if (cell["accuracy_gap"] or 0.0) < -MAX_ACCURACY_GAP:
         missed.append("accuracy")
     if cell["attacker_fraction"] > 0:
-        if cell["attack"] in FREE_RIDERS:
+        if cell["attack"] in COPIERS:
+            if (cell["copier_return"] or 0.0) > 0:
+                missed.append("copier_return")
+        elif cell["attack"] in FREE_RIDERS:
             if (cell["attacker_return"] or 0.0) > 0:
                 missed.append("free_rider_return")
         elif cell["attack"] in VOTE_ONLY:

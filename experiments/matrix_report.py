@@ -33,7 +33,8 @@ def overview(cells: Sequence[dict]) -> str:
     for c in cells:
         groups.setdefault((c["split"], c["attacker_fraction"]), []).append(c)
     for (split, fraction), group in groups.items():
-        removable = [c for c in group if c["attacker_fraction"] and c["attack"] not in mx.FREE_RIDERS + mx.VOTE_ONLY]
+        exempt = (*mx.FREE_RIDERS, *mx.VOTE_ONLY, *mx.COPIERS)
+        removable = [c for c in group if c["attacker_fraction"] and c["attack"] not in exempt]
         removed = sum("removal" not in c["missed"] for c in removable)
         lines.append(
             f"| {split} | {fraction:.0%} | {sum(not c['missed'] for c in group)} of {len(group)} "
@@ -48,7 +49,15 @@ def compare(folders: Sequence[Path]) -> str:
     """A Markdown table of several matrices (a parameter study): what each changed against the
     chain's defaults, and how many cells missed each target."""
     defaults = chain_settings(SimConfig())
-    targets = ("honest_removed", "honest_return", "accuracy", "removal", "free_rider_return", "liar_return")
+    targets = (
+        "honest_removed",
+        "honest_return",
+        "accuracy",
+        "removal",
+        "free_rider_return",
+        "liar_return",
+        "copier_return",
+    )
     lines = [
         "| matrix | params changed | cells meeting every target | " + " | ".join(f"missed {t}" for t in targets) + " |",
         "|---|---|---|" + "---|" * len(targets),
@@ -64,6 +73,10 @@ def compare(folders: Sequence[Path]) -> str:
             f"| {folder.name} | {changed} | {met} of {len(cells)} | " + " | ".join(str(n) for n in counts) + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _role(cell: dict) -> str:
+    return f" ({_fmt(cell['copier_return'])})" if cell.get("copier_return") is not None else ""
 
 
 def _fmt(value, pct: bool = False) -> str:
@@ -89,7 +102,9 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
         f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "
-        "(instead, free riders: mean return <= 0; lying voters, who corrupt only their votes: mean return < 0), "
+        "(instead, free riders: mean return <= 0; lying voters, who corrupt only their votes: mean return < 0; "
+        "lazy copiers, who copy the work they can see in one role and work honestly in the other: mean return "
+        "of the copying role <= 0), "
         f"final accuracy at most {mx.MAX_ACCURACY_GAP * 100:.0f} points below plain FedAvg without attackers on "
         "the same split and seeds (the reference).",
         "",
@@ -106,7 +121,7 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
             f"## {split}",
             "",
             "| attackers | attack | accuracy | reference | gap | rounds to remove (worst) | honest removed (max) "
-            "| honest return | attacker return | missed targets |",
+            "| honest return | attacker return (copying role) | missed targets |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in sorted(rows, key=lambda c: (c["attacker_fraction"], c["attack"])):
@@ -115,7 +130,7 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
                 f"| {c['attacker_fraction']:.0%} | {c['attack']} | {_fmt(c['final_accuracy'])} | "
                 f"{_fmt(c['reference_accuracy'])} | {_fmt(c['accuracy_gap'])} | "
                 f"{removal if c['attacker_fraction'] else '-'} | {_fmt(c['max_honest_removed_share'], pct=True)} | "
-                f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])} | {c['missed'] or 'none'} |"
+                f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])}{_role(c)} | {c['missed'] or 'none'} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -231,3 +231,9 @@ def test_cli_run_and_sweep_write_reports(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| threshold |" in out
     assert (tmp_path / "sweep-sign_flip-fast-summary.csv").exists() and (tmp_path / "sweep-sign_flip-fast.png").exists()
+
+
+def test_chain_params_of_an_experiment_can_be_zero():
+    # proto3 reads 0 as unset: a MergeFrom would keep the default instead
+    params = SimConfig(proposer_reward_bps=0, voter_slash_bps=0, num_voters=5).chain_params()
+    assert (params.proposer_reward_bps, params.voter_slash_bps, params.num_voters) == (0, 0, 5)

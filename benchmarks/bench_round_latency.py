@@ -4,8 +4,9 @@ the same round computed in process, with the same clients, model and data.
 In process, a round is what a FedAvg server does: the drawn proposers train, their updates are
 averaged (float FedAvg), the drawn voters measure each update (leave-one-out) on their held-out splits. On the
 localnet the same participants do the same work through their gateways, and the round also waits
-for consensus: PROPOSE ends in the block where the last update lands, VOTE in the block where the
-last ballot lands, and the next round is drawn in the tally's block, so the chain adds a few block
+for consensus: updates and ballots are sealed, so each is committed and then revealed, and each of
+the four phases (PROPOSE, REVEAL_UPDATES, VOTE, REVEAL_BALLOTS) ends in the block where its last
+tx lands; the next round is drawn in the tally's block. The chain adds at least four block
 intervals to the participants' compute. The ratio says what decentralisation costs.
 
 Run: python benchmarks/bench_round_latency.py [--participants 20] [--rounds 5]

@@ -31,7 +31,7 @@ from participant.learner import Learner
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
-_MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED}
+_MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED, Code.ALREADY_COMMITTED}
 
 
 @dataclass
@@ -91,6 +91,8 @@ class Participant:
         rnd = event.round
         address = self.key.address
         step = (rnd.id, types_pb2.Phase.Name(rnd.phase))
+        for stale in [k for k in self._sealed if k[0] < rnd.id]:  # a round that ended before its reveal
+            del self._sealed[stale]
         if step in self._done:
             return None  # this process already did this step (its tx may not be in a block yet)
         try:

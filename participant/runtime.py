@@ -13,6 +13,7 @@ refuses a second commitment, update or ballot from one participant in one round.
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from abci_app import genesis
@@ -114,36 +115,60 @@ class Participant:
 
     def _propose(self, rnd: types_pb2.Round) -> str | None:
         current = self.client.round()
-        address = self.key.address
-        committed = {c.sender: c.digest for c in current.update_commitments}
-        if address in current.submitted or (rnd.phase == types_pb2.PHASE_REVEAL_UPDATES and address not in committed):
-            return None
-        if rnd.phase == types_pb2.PHASE_PROPOSE and address in committed and (rnd.id, "update") not in self._sealed:
-            return None  # committed before a restart: recomputed at the reveal
-        sealed = self._sealed.get((rnd.id, "update"))
-        if sealed is None:
+
+        def train() -> txb.Sealed:
             model = self.client.model()
             update, num_samples = self.learner.train(named_floats(model.tensors, self.frac_bits), rnd.id)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"update")
-            sealed = self._sealed[(rnd.id, "update")] = txb.sealed_update(address, rnd.id, update, num_samples, salt)
-        return self._commit_or_reveal(rnd, sealed, committed.get(address), "update")
+            return txb.sealed_update(self.key.address, rnd.id, update, num_samples, salt)
+
+        done = self.key.address in current.submitted
+        return self._sealed_duty(rnd, "update", current.update_commitments, done, train)
 
     def _vote(self, rnd: types_pb2.Round) -> str | None:
         current = self.client.round()
-        address = self.key.address
-        committed = {c.sender: c.digest for c in current.ballot_commitments}
-        if any(b.voter == address for b in current.ballots):
-            return None
-        if rnd.phase == types_pb2.PHASE_REVEAL_BALLOTS and address not in committed:
-            return None
-        if rnd.phase == types_pb2.PHASE_VOTE and address in committed and (rnd.id, "ballot") not in self._sealed:
-            return None
-        sealed = self._sealed.get((rnd.id, "ballot"))
-        if sealed is None:
+
+        def measure() -> txb.Sealed:
             loss, scores = self._evidence(rnd)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"ballot")
-            sealed = self._sealed[(rnd.id, "ballot")] = txb.sealed_ballot(address, rnd.id, loss, scores, salt)
-        return self._commit_or_reveal(rnd, sealed, committed.get(address), "ballot")
+            return txb.sealed_ballot(self.key.address, rnd.id, loss, scores, salt)
+
+        done = any(b.voter == self.key.address for b in current.ballots)
+        return self._sealed_duty(rnd, "ballot", current.ballot_commitments, done, measure)
+
+    def _sealed_duty(
+        self,
+        rnd: types_pb2.Round,
+        kind: str,
+        commitments: Iterable[types_pb2.Commitment],
+        done: bool,
+        work: Callable[[], txb.Sealed],
+    ) -> str | None:
+        """Commit to `work()` in the commit phase, reveal it in the reveal phase; what was sent, or None.
+
+        Work committed before a restart is not in memory: it is recomputed at the reveal, and revealed
+        only if it is what the chain holds the commitment of."""
+        committed = {c.sender: c.digest for c in commitments}.get(self.key.address)
+        revealing = rnd.phase in (types_pb2.PHASE_REVEAL_UPDATES, types_pb2.PHASE_REVEAL_BALLOTS)
+        if done or (revealing and committed is None):
+            return None
+        if not revealing and committed is not None and (rnd.id, kind) not in self._sealed:
+            return None  # committed before a restart: recomputed at the reveal
+        sealed = self._sealed.get((rnd.id, kind))
+        if sealed is None:
+            sealed = self._sealed[(rnd.id, kind)] = work()
+        if not revealing:
+            self.signer.send([sealed.commit])
+            log.info("%s committed its %s for round %d", self.name, kind, rnd.id)
+            return f"committed {kind}"
+        commitment = sealed.commit.commit_update if kind == "update" else sealed.commit.commit_ballot
+        if committed != commitment.commitment:  # recomputed after a restart, and training is not repeatable
+            log.error("%s cannot reveal its %s for round %d: it is not what was committed", self.name, kind, rnd.id)
+            return None
+        self.signer.send([sealed.reveal])
+        self._sealed.pop((rnd.id, kind), None)
+        log.info("%s revealed its %s for round %d", self.name, kind, rnd.id)
+        return "submitted" if kind == "update" else "voted"
 
     def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int]]:
         updates = self.client.updates()
@@ -162,23 +187,6 @@ class Participant:
             evidence.loss,
         )
         return txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores]
-
-    def _commit_or_reveal(
-        self, rnd: types_pb2.Round, sealed: txb.Sealed, on_chain: bytes | None, kind: str
-    ) -> str | None:
-        """Commit in the commit phase; reveal in the reveal phase if what we hold is what we committed."""
-        if rnd.phase in (types_pb2.PHASE_PROPOSE, types_pb2.PHASE_VOTE):
-            self.signer.send([sealed.commit])
-            log.info("%s committed its %s for round %d", self.name, kind, rnd.id)
-            return f"committed {kind}"
-        commitment = sealed.commit.commit_update if kind == "update" else sealed.commit.commit_ballot
-        if on_chain != commitment.commitment:  # recomputed after a restart, and training is not repeatable
-            log.error("%s cannot reveal its %s for round %d: it is not what was committed", self.name, kind, rnd.id)
-            return None
-        self.signer.send([sealed.reveal])
-        self._sealed.pop((rnd.id, kind), None)
-        log.info("%s revealed its %s for round %d", self.name, kind, rnd.id)
-        return "submitted" if kind == "update" else "voted"
 
     # -- loop --------------------------------------------------------------------------------
 

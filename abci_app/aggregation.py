@@ -28,3 +28,9 @@ def fedavg(updates: Sequence[tuple[int, Sequence[np.ndarray]]]) -> list[np.ndarr
 def apply_delta(model: Sequence[np.ndarray], delta: Sequence[np.ndarray]) -> list[np.ndarray]:
     """New global model = model + delta, saturated to the int32 range that state can hold."""
     return [np.clip(m + d, INT32_MIN, INT32_MAX) for m, d in zip(model, delta, strict=True)]
+
+
+def next_model(model: Sequence[np.ndarray], updates: Sequence[tuple[int, Sequence[np.ndarray]]]) -> list[np.ndarray]:
+    """The global model after a round: model + FedAvg of its included updates. Defined bit-exactly,
+    so every aggregator of a model by reference computes the same file (and so the same digest)."""
+    return apply_delta(model, fedavg(updates))

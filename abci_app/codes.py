@@ -44,6 +44,10 @@ class Code(IntEnum):
     NOT_COMMITTED = 62  # a reveal without a commitment in this round
     ALREADY_COMMITTED = 63
     COMMITMENT_MISMATCH = 64  # the reveal is not what was committed
+    # Models by reference (the bytes in an object store, their digest on chain).
+    BAD_REFERENCE = 65  # a malformed BlobRef, or inline tensors where the chain expects a reference (or back)
+    NOT_AGGREGATOR = 66  # an aggregate report from a party whose ballot did not count in the round
+    ALREADY_REPORTED = 67
     # Queries.
     UNKNOWN_PATH = 50
     NOT_FOUND = 51

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from google.protobuf import json_format
 
-from abci_app import wire
+from abci_app import messages, wire
 from abci_app.codes import TxError
 from flchain.v1 import genesis_pb2, types_pb2
 
@@ -42,22 +42,37 @@ def default_params() -> types_pb2.Params:
         condemn_bps=2_000,
         include_bps=50,
         conflict_bps=1_000,
+        # Inline updates travel in one tx: 3 MiB of float32 (786k parameters) leaves room under
+        # max_tx_bytes; larger models go by reference through an object store.
+        max_inline_model_bytes=3 << 20,
+        aggregate_timeout_ms=300_000,  # fetch the included updates, add them up, store the model
+        aggregator_slash_bps=2_000,
     )
 
 
 def build(
     accounts: Mapping[bytes, int],
     participants: Mapping[bytes, int],
-    model: Sequence[tuple[str, np.ndarray]],
+    model: Sequence[tuple[str, np.ndarray]] | types_pb2.BlobRef,
     params: types_pb2.Params | None = None,
 ) -> genesis_pb2.GenesisState:
-    """Genesis with funded accounts, already-bonded participants and a float initial model."""
-    return genesis_pb2.GenesisState(
+    """Genesis with funded accounts, already-bonded participants and an initial model: float tensors
+    (inline), or a reference to its fixed-point file in the object store (a large model)."""
+    state = genesis_pb2.GenesisState(
         params=params or default_params(),
         accounts=[types_pb2.Account(address=a, balance=b) for a, b in accounts.items()],
         participants=[genesis_pb2.GenesisParticipant(address=a, stake=s) for a, s in participants.items()],
-        model=[wire.encode_float(name, values) for name, values in model],
     )
+    if isinstance(model, types_pb2.BlobRef):
+        state.model_ref.CopyFrom(model)
+    else:
+        state.model.extend(wire.encode_float(name, values) for name, values in model)
+    return state
+
+
+def model_bytes(shapes: Sequence[Sequence[int]]) -> int:
+    """A model's float32 size: what Params.max_inline_model_bytes is compared with."""
+    return sum(4 * int(np.prod(shape, dtype=np.int64)) for shape in shapes)
 
 
 def validate(genesis: genesis_pb2.GenesisState) -> None:
@@ -67,7 +82,7 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
         (p.num_proposers >= 1 and p.num_voters >= 1, "num_proposers and num_voters must be at least 1"),
         (p.min_participants >= 2, "min_participants must be at least 2 (a proposer and a voter)"),
         (
-            min(p.propose_timeout_ms, p.vote_timeout_ms, p.reveal_timeout_ms) >= 1,
+            min(p.propose_timeout_ms, p.vote_timeout_ms, p.reveal_timeout_ms, p.aggregate_timeout_ms) >= 1,
             "phase deadlines must be at least 1 ms",
         ),
         (
@@ -78,6 +93,7 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
                 p.voter_reward_bps,
                 p.voter_slash_bps,
                 p.liveness_slash_bps,
+                p.aggregator_slash_bps,
             )
             <= 10_000,
             "basis points must be at most 10000",
@@ -90,7 +106,15 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
             "max_num_samples * num_proposers must stay below 2^32 (int64 FedAvg)",
         ),
         (p.max_tx_bytes >= 1024, "max_tx_bytes must be at least 1024"),
-        (len(genesis.model) > 0, "the initial model needs at least one tensor"),
+        (
+            p.max_inline_model_bytes < p.max_tx_bytes,
+            "max_inline_model_bytes must stay below max_tx_bytes (an inline update travels in one tx)",
+        ),
+        (len(genesis.model) > 0 or genesis.HasField("model_ref"), "the initial model needs at least one tensor"),
+        (
+            not (genesis.model and genesis.HasField("model_ref")),
+            "the initial model is inline or by reference, not both",
+        ),
         (len({t.name for t in genesis.model}) == len(genesis.model), "model tensor names must be unique"),
         (len({a.address for a in genesis.accounts}) == len(genesis.accounts), "duplicate account"),
         (all(len(a.address) == 20 for a in genesis.accounts), "account addresses must be 20 bytes"),
@@ -100,11 +124,32 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
     for ok, reason in checks:
         if not ok:
             raise ValueError(f"invalid genesis: {reason}")
+    if genesis.HasField("model_ref"):
+        _validate_model_ref(genesis.model_ref, p)
+        return
+    size = model_bytes([t.shape for t in genesis.model])
+    if size > p.max_inline_model_bytes:
+        raise ValueError(
+            f"invalid genesis: the model is {size} bytes, above max_inline_model_bytes {p.max_inline_model_bytes}; "
+            "give it by reference (model_ref) to the object store"
+        )
     try:
         for t in genesis.model:
             wire.decode_tensor(t, p.frac_bits)
     except TxError as err:
         raise ValueError(f"invalid genesis model: {err.message}") from None
+
+
+def _validate_model_ref(ref: types_pb2.BlobRef, params: types_pb2.Params) -> None:
+    """A global model by reference holds the chain's fixed-point values: its manifest says FIXED32."""
+    try:
+        reference = messages.reference_of(ref)
+    except TxError as err:
+        raise ValueError(f"invalid genesis model_ref: {err.message}") from None
+    if any(dtype != types_pb2.DTYPE_FIXED32 for _, _, dtype in reference.manifest):
+        raise ValueError("invalid genesis model_ref: a global model's tensors are DTYPE_FIXED32")
+    if model_bytes([shape for _, shape, _ in reference.manifest]) <= params.max_inline_model_bytes:
+        raise ValueError("invalid genesis model_ref: a model within max_inline_model_bytes is given inline")
 
 
 def to_app_state(genesis: genesis_pb2.GenesisState) -> dict:

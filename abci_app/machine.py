@@ -28,6 +28,7 @@ HANDLERS: dict[type, Callable[[Context, bytes, Any], None]] = {
     messages.CommitBallot: rounds.commit_ballot,
     messages.SubmitUpdate: rounds.submit_update,
     messages.Vote: rounds.vote,
+    messages.ReportAggregate: rounds.report_aggregate,
 }
 
 
@@ -65,8 +66,11 @@ class StateMachine:
         state = State(self._pending)
         state.set_params(genesis.params)
         state.set_round(rounds.open_round(1, initial_height, 0))
-        fixed = [tensors.encode(t.name, wire.decode_tensor(t, genesis.params.frac_bits)) for t in genesis.model]
-        state.set_model(types_pb2.GlobalModel(version=0, round=0, tensors=fixed))
+        if genesis.HasField("model_ref"):  # a model by reference: its bytes are in the object store
+            state.set_model(types_pb2.GlobalModel(version=0, round=0, ref=genesis.model_ref))
+        else:
+            fixed = [tensors.encode(t.name, wire.decode_tensor(t, genesis.params.frac_bits)) for t in genesis.model]
+            state.set_model(types_pb2.GlobalModel(version=0, round=0, tensors=fixed))
         for account in genesis.accounts:
             state.set_account(account)
         for gp in genesis.participants:

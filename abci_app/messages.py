@@ -56,15 +56,43 @@ class CommitBallot:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """An update kept in an object store (types_pb2.BlobRef): the chain sees its digest, never its bytes."""
+
+    blob_digest: bytes
+    size: int
+    manifest: tuple[tuple[str, tuple[int, ...], types_pb2.DType], ...]  # (name, shape, dtype), in order
+
+    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [(name, shape) for name, shape, _ in self.manifest]
+
+    def to_proto(self) -> types_pb2.BlobRef:
+        return types_pb2.BlobRef(
+            digest=self.blob_digest,
+            size=self.size,
+            manifest=[types_pb2.TensorSpec(name=n, shape=s, dtype=d) for n, s, d in self.manifest],
+        )
+
+
+@dataclass(frozen=True)
 class SubmitUpdate:
-    """The reveal of a committed update."""
+    """The reveal of a committed update: inline tensors, or a reference (exactly one of the two)."""
 
     action: ClassVar[str] = "submit_update"
     round: int
     num_samples: int
     tensors: tuple[FixedTensor, ...]
     salt: bytes
-    digest: bytes  # sealing.update_digest of the update as sent
+    digest: bytes  # sealing.update_digest (or reference_digest) of the update as sent
+    reference: Reference | None = None
+
+
+@dataclass(frozen=True)
+class ReportAggregate:
+    action: ClassVar[str] = "report_aggregate"
+    round: int
+    blob_digest: bytes
+    size: int
 
 
 @dataclass(frozen=True)
@@ -79,8 +107,13 @@ class Vote:
     digest: bytes  # sealing.ballot_digest of loss and scores
 
 
-Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote
+Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote | ReportAggregate
 MAX_LOSS = 10**9  # 1e5 nats: far beyond any real loss, and small enough that products stay in int64
+UNUSABLE_SCORE = -MAX_LOSS  # a voter's score for an update by reference it could not use (see MsgVote)
+# A safetensors file is its tensors' bytes plus an 8-byte length and a JSON header; a header
+# beyond this is not one a well-formed manifest needs.
+MAX_BLOB_HEADER_BYTES = 1 << 20
+_REFERENCE_DTYPES = (types_pb2.DTYPE_FLOAT32, types_pb2.DTYPE_FIXED32)
 
 
 def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
@@ -110,6 +143,18 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
                 Code.BAD_NUM_SAMPLES, f"num_samples must be in 1..{params.max_num_samples}, got {update.num_samples}"
             )
         _check_salt(update.salt)
+        if update.HasField("ref"):
+            if update.tensors:
+                raise TxError(Code.BAD_REFERENCE, "an update carries tensors or a reference, not both")
+            reference = reference_of(update.ref)
+            return SubmitUpdate(
+                update.round,
+                update.num_samples,
+                (),
+                update.salt,
+                sealing.reference_digest(update.num_samples, reference.blob_digest, reference.size, reference.manifest),
+                reference,
+            )
         return SubmitUpdate(
             update.round,
             update.num_samples,
@@ -129,7 +174,40 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             raise TxError(Code.BAD_BALLOT, f"a score must be within +-{MAX_LOSS} (1e-4 nats)")
         _check_salt(vote.salt)
         return Vote(vote.round, vote.loss, tuple(vote.scores), vote.salt, sealing.ballot_digest(vote.loss, vote.scores))
+    if kind == "report_aggregate":
+        report = msg.report_aggregate
+        if len(report.digest) != sealing.DIGEST_BYTES or report.size == 0:
+            raise TxError(Code.BAD_REFERENCE, "an aggregate report carries a 32-byte sha256 digest and a positive size")
+        return ReportAggregate(report.round, report.digest, report.size)
     raise TxError(Code.TX_UNDECODABLE, "message is empty or of an unknown type")
+
+
+def reference_of(ref: types_pb2.BlobRef) -> Reference:
+    """A BlobRef whose form is sound; whether it matches the model is the handler's check."""
+    if len(ref.digest) != sealing.DIGEST_BYTES:
+        raise TxError(Code.BAD_REFERENCE, f"a reference's digest is a 32-byte sha256, got {len(ref.digest)} bytes")
+    if not ref.manifest:
+        raise TxError(Code.BAD_REFERENCE, "a reference's manifest is empty")
+    if len({t.name for t in ref.manifest}) != len(ref.manifest):
+        raise TxError(Code.BAD_REFERENCE, "a reference's manifest repeats a tensor name")
+    if any(t.dtype not in _REFERENCE_DTYPES for t in ref.manifest):
+        raise TxError(Code.BAD_REFERENCE, "a referenced tensor is DTYPE_FLOAT32 or DTYPE_FIXED32")
+    data_bytes = sum(4 * _count(t.shape) for t in ref.manifest)
+    if not data_bytes < ref.size <= data_bytes + MAX_BLOB_HEADER_BYTES:
+        raise TxError(
+            Code.BAD_REFERENCE,
+            f"a file of {ref.size} bytes cannot hold the manifest's {data_bytes} bytes of tensors and their header",
+        )
+    return Reference(
+        ref.digest, ref.size, tuple((t.name, tuple(t.shape), t.dtype) for t in ref.manifest)
+    )
+
+
+def _count(shape) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
 
 
 def _check_salt(salt: bytes) -> None:

@@ -1,5 +1,6 @@
 """The round game, driven by txs and block time:
-SELECT -> PROPOSE -> REVEAL_UPDATES -> VOTE -> REVEAL_BALLOTS -> TALLY.
+SELECT -> PROPOSE -> REVEAL_UPDATES -> VOTE -> REVEAL_BALLOTS -> TALLY
+(models by reference: ... -> REVEAL_BALLOTS -> AGGREGATE -> TALLY).
 
 Updates and ballots are sealed (abci_app/sealing.py): in PROPOSE (VOTE) each drawn party commits
 to a digest of its work, and reveals the work in the next phase, once no commitment can change;
@@ -13,6 +14,13 @@ A phase ends in the block where its last expected tx lands, or in the first bloc
 reaches its deadline (block time is the header's BFT time: deterministic, unlike a clock), so a
 round lasts as long as its slowest participant needs and no longer. The next round is drawn in
 the block that tallies the previous one.
+
+A model larger than Params.max_inline_model_bytes is federated by reference: updates and the
+global model are files in an object store and the chain holds their digests (types_pb2.BlobRef),
+so no validator's memory or disk grows with the model. The chain cannot read such an update: the
+voters, who fetch it, judge its availability and bounds along with its effect, and, after the
+tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
+digest; the digest reported by a majority of their stake becomes the global model.
 """
 
 import dataclasses
@@ -24,15 +32,16 @@ import numpy as np
 from abci_app import aggregation, judgement, sealing, staking, tensors
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
-from abci_app.messages import CommitBallot, CommitUpdate, SubmitUpdate, Vote
+from abci_app.messages import CommitBallot, CommitUpdate, Reference, ReportAggregate, SubmitUpdate, Vote
 from flchain.v1 import types_pb2
 
-SELECT, PROPOSE, REVEAL_UPDATES, VOTE, REVEAL_BALLOTS, TALLY = (
+SELECT, PROPOSE, REVEAL_UPDATES, VOTE, REVEAL_BALLOTS, AGGREGATE, TALLY = (
     types_pb2.PHASE_SELECT,
     types_pb2.PHASE_PROPOSE,
     types_pb2.PHASE_REVEAL_UPDATES,
     types_pb2.PHASE_VOTE,
     types_pb2.PHASE_REVEAL_BALLOTS,
+    types_pb2.PHASE_AGGREGATE,
     types_pb2.PHASE_TALLY,
 )
 # the commit phase each reveal phase follows
@@ -123,7 +132,28 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
     if sender in rnd.submitted:
         raise TxError(Code.ALREADY_SUBMITTED, f"sender already submitted an update in round {rnd.id}")
     _check_reveal(rnd, rnd.update_commitments, sealing.UPDATE, sender, msg.salt, msg.digest)
-    expected = tensors.shapes(ctx.state.model().tensors)
+    model = ctx.state.model()
+    if model.HasField("ref") != (msg.reference is not None):
+        raise TxError(
+            Code.BAD_REFERENCE,
+            "this chain's model is federated by reference: an update is a BlobRef to the object store"
+            if model.HasField("ref")
+            else "this chain's model is inline: an update carries its tensors",
+        )
+    if msg.reference is not None:
+        update = _referenced_update(model, rnd.id, sender, msg.num_samples, msg.reference)
+    else:
+        update = _inline_update(ctx, model, rnd.id, sender, msg)
+    ctx.state.set_update(update)
+    rnd.submitted.append(sender)
+    ctx.state.set_round(rnd)
+    ctx.emit("update_submitted", round=rnd.id, proposer=sender, num_samples=msg.num_samples)
+
+
+def _inline_update(
+    ctx: Context, model: types_pb2.GlobalModel, round_id: int, sender: bytes, msg: SubmitUpdate
+) -> types_pb2.Update:
+    expected = tensors.shapes(model.tensors)
     got = [(t.name, t.shape) for t in msg.tensors]
     if got != expected:
         raise TxError(Code.BAD_SHAPE, f"update tensors {got} do not match the model {expected}")
@@ -136,17 +166,22 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
             Code.NORM_TOO_LARGE,
             f"update norm {norm2**0.5:.0f} exceeds the bound {ctx.params.max_update_norm} (fixed point)",
         )
-    ctx.state.set_update(
-        types_pb2.Update(
-            round=rnd.id,
-            proposer=sender,
-            num_samples=msg.num_samples,
-            tensors=[tensors.encode(t.name, t.values) for t in msg.tensors],
-        )
+    return types_pb2.Update(
+        round=round_id,
+        proposer=sender,
+        num_samples=msg.num_samples,
+        tensors=[tensors.encode(t.name, t.values) for t in msg.tensors],
     )
-    rnd.submitted.append(sender)
-    ctx.state.set_round(rnd)
-    ctx.emit("update_submitted", round=rnd.id, proposer=sender, num_samples=msg.num_samples)
+
+
+def _referenced_update(
+    model: types_pb2.GlobalModel, round_id: int, sender: bytes, num_samples: int, reference: Reference
+) -> types_pb2.Update:
+    """Only the form is checked here: the voters fetch the bytes and judge them (see MsgVote)."""
+    expected = [(t.name, tuple(t.shape)) for t in model.ref.manifest]
+    if reference.shapes() != expected:
+        raise TxError(Code.BAD_SHAPE, f"referenced tensors {reference.shapes()} do not match the model {expected}")
+    return types_pb2.Update(round=round_id, proposer=sender, num_samples=num_samples, ref=reference.to_proto())
 
 
 def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
@@ -167,6 +202,24 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
     ctx.emit("vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores))
 
 
+def report_aggregate(ctx: Context, sender: bytes, msg: ReportAggregate) -> None:
+    rnd = ctx.state.round()
+    _require_phase(rnd, AGGREGATE, msg.round)
+    if sender not in _aggregators(rnd):
+        raise TxError(Code.NOT_AGGREGATOR, f"only the voters whose ballots counted in round {rnd.id} aggregate it")
+    if any(r.sender == sender for r in rnd.aggregate_reports):
+        raise TxError(Code.ALREADY_REPORTED, f"sender already reported round {rnd.id}'s aggregate")
+    rnd.aggregate_reports.append(
+        types_pb2.AggregateReport(sender=sender, digest=msg.blob_digest, size=msg.size, height=ctx.height)
+    )
+    ctx.state.set_round(rnd)
+    ctx.emit("aggregate_reported", round=rnd.id, sender=sender, digest=msg.blob_digest.hex(), size=msg.size)
+
+
+def _aggregators(rnd: types_pb2.Round) -> list[bytes]:
+    return [b.voter for b in rnd.ballots]
+
+
 # --- end of block ------------------------------------------------------------------------------
 
 
@@ -184,7 +237,10 @@ def end_block(ctx: Context, block_hash: bytes, time_ms: int) -> None:
             _seal_ballots(ctx, rnd, time_ms)
     elif rnd.phase == REVEAL_BALLOTS:
         if len(rnd.ballots) == len(rnd.ballot_commitments) or time_ms >= rnd.reveal_ballots_deadline_ms:
-            _tally(ctx, rnd)
+            _tally(ctx, rnd, time_ms)
+    elif rnd.phase == AGGREGATE:
+        if len(rnd.aggregate_reports) == len(rnd.ballots) or time_ms >= rnd.aggregate_deadline_ms:
+            _adopt_aggregate(ctx, rnd)
     rnd = ctx.state.round()
     if rnd.phase == SELECT:  # a round just finished, or one waiting for enough participants
         _try_draw(ctx, rnd, block_hash, time_ms)
@@ -255,6 +311,16 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     if not rnd.submitted:
         _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
+    if not ctx.state.model().HasField("ref"):  # by reference, each voter forms the FedAvg itself
+        _store_candidate(ctx, rnd)
+    rnd.phase, rnd.vote_height = VOTE, ctx.height
+    rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
+    ctx.state.set_round(rnd)
+    ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_deadline_ms=rnd.vote_deadline_ms)
+
+
+def _store_candidate(ctx: Context, rnd: types_pb2.Round) -> None:
+    """The FedAvg of every revealed update, which voters compare each leave-one-out aggregate to."""
     updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
     delta = _fedavg(updates)
     names = [t.name for t in updates[0].tensors]
@@ -267,13 +333,9 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
             delta=[tensors.encode(n, d) for n, d in zip(names, delta)],
         )
     )
-    rnd.phase, rnd.vote_height = VOTE, ctx.height
-    rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
-    ctx.state.set_round(rnd)
-    ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_deadline_ms=rnd.vote_deadline_ms)
 
 
-def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
+def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     params = ctx.params
     _slash_silent(
         ctx, rnd, [c.sender for c in rnd.ballot_commitments], [b.voter for b in rnd.ballots], "unrevealed_ballot"
@@ -300,10 +362,66 @@ def _tally(ctx: Context, rnd: types_pb2.Round) -> None:
     for voter in voters:
         _pay_voter(ctx, rnd.id, voter)
     included = [v.proposer for v in updates if v.included]
+    if included and ctx.state.model().HasField("ref"):
+        rnd.phase = AGGREGATE
+        rnd.aggregate_deadline_ms = time_ms + params.aggregate_timeout_ms
+        ctx.state.set_round(rnd)
+        ctx.emit(
+            "aggregation_started",
+            round=rnd.id,
+            included=included,
+            aggregators=_aggregators(rnd),
+            aggregate_deadline_ms=rnd.aggregate_deadline_ms,
+        )
+        return
     if included:
         _apply(ctx, rnd, included)
     outcome = types_pb2.OUTCOME_ACCEPTED if included else types_pb2.OUTCOME_REJECTED
-    _finish(ctx, rnd, outcome, included=len(included), condemned=sum(v.condemned for v in updates), ballots=cast)
+    _finish(ctx, rnd, outcome, **_verdict_counts(rnd))
+
+
+def _verdict_counts(rnd: types_pb2.Round) -> dict[str, int]:
+    return {
+        "included": sum(v.included for v in rnd.verdicts),
+        "condemned": sum(v.condemned for v in rnd.verdicts),
+        "ballots": len(rnd.ballots),
+    }
+
+
+def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
+    """End of AGGREGATE: the (digest, size) reported by more than half of the aggregators' stake
+    becomes the global model; whoever reported another is slashed, and whoever stayed silent is
+    slashed for liveness. With no majority nobody is slashed and the model stays: then either the
+    object store failed everyone (the aggregators could not fetch the updates or store the model)
+    or the honest stake is too divided to be told from the rest, and neither is one party's fault."""
+    aggregators = _aggregators(rnd)
+    stakes = {a: ctx.state.must_participant(a).stake for a in aggregators}
+    support: dict[tuple[bytes, int], int] = {}
+    for report in rnd.aggregate_reports:
+        key = (report.digest, report.size)
+        support[key] = support.get(key, 0) + stakes[report.sender]
+    total = sum(stakes.values())
+    winner = next((key for key, stake in support.items() if 2 * stake > total), None)
+    if winner is None:
+        _finish(ctx, rnd, types_pb2.OUTCOME_NOT_AGGREGATED, **_verdict_counts(rnd))
+        return
+    for report in rnd.aggregate_reports:
+        if (report.digest, report.size) != winner:
+            staking.slash(ctx, report.sender, rnd.id, ctx.params.aggregator_slash_bps, "aggregate_mismatch")
+    _slash_silent(ctx, rnd, aggregators, [r.sender for r in rnd.aggregate_reports], "liveness_aggregator")
+    model = ctx.state.model()
+    manifest = [
+        types_pb2.TensorSpec(name=t.name, shape=t.shape, dtype=types_pb2.DTYPE_FIXED32) for t in model.ref.manifest
+    ]
+    ctx.state.set_model(
+        types_pb2.GlobalModel(
+            version=model.version + 1,
+            round=rnd.id,
+            ref=types_pb2.BlobRef(digest=winner[0], size=winner[1], manifest=manifest),
+        )
+    )
+    ctx.emit("aggregate_adopted", round=rnd.id, digest=winner[0].hex(), size=winner[1])
+    _finish(ctx, rnd, types_pb2.OUTCOME_ACCEPTED, **_verdict_counts(rnd))
 
 
 def _pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:

@@ -29,6 +29,18 @@ def update_digest(num_samples: int, tensors: Iterable[tuple[str, Sequence[int], 
     return h.digest()
 
 
+def reference_digest(
+    num_samples: int, blob_digest: bytes, size: int, manifest: Iterable[tuple[str, Sequence[int], int]]
+) -> bytes:
+    """sha256 of an update by reference: num_samples, the file's digest and size, then its manifest."""
+    h = hashlib.sha256(b"ref" + struct.pack(">Q", num_samples) + blob_digest + struct.pack(">Q", size))
+    for name, shape, dtype in manifest:
+        encoded = name.encode()
+        h.update(struct.pack(">I", len(encoded)) + encoded)
+        h.update(struct.pack(f">I{len(shape)}II", len(shape), *shape, dtype))
+    return h.digest()
+
+
 def ballot_digest(loss: int, scores: Sequence[int]) -> bytes:
     """sha256 of a ballot: its loss and its scores, in order."""
     return hashlib.sha256(struct.pack(f">QI{len(scores)}q", loss, len(scores), *scores)).digest()

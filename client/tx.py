@@ -10,7 +10,7 @@ import numpy as np
 from abci_app import sealing
 from abci_app.wire import encode_float
 from client.keys import Key
-from flchain.v1 import tx_pb2
+from flchain.v1 import tx_pb2, types_pb2
 
 
 def sign_tx(key: Key, chain_id: str, nonce: int, messages: Sequence[tx_pb2.Msg], memo: str = "") -> bytes:
@@ -58,6 +58,16 @@ def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_s
     )
 
 
+def submit_reference(round_id: int, ref: types_pb2.BlobRef, num_samples: int, salt: bytes) -> tx_pb2.Msg:
+    """An update by reference: its file is already in the object store (client.object_store)."""
+    return tx_pb2.Msg(submit_update=tx_pb2.MsgSubmitUpdate(round=round_id, num_samples=num_samples, ref=ref, salt=salt))
+
+
+def report_aggregate(round_id: int, digest: bytes, size: int) -> tx_pb2.Msg:
+    """An aggregator's report of the new global model it computed and stored."""
+    return tx_pb2.Msg(report_aggregate=tx_pb2.MsgReportAggregate(round=round_id, digest=digest, size=size))
+
+
 def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> tx_pb2.Msg:
     """A voter's evidence: held-out loss with every update, and per update (in Round.submitted order)
     the loss without it minus that loss; both in 1e-4 nats (see evidence_units). The reveal of a
@@ -80,6 +90,16 @@ def sealed_update(
     sent = reveal.submit_update
     digest = sealing.update_digest(num_samples, ((t.name, t.shape, t.dtype, t.values) for t in sent.tensors))
     return Sealed(commit_update(round_id, sealing.commitment(sealing.UPDATE, round_id, sender, salt, digest)), reveal)
+
+
+def sealed_reference(sender: bytes, round_id: int, ref: types_pb2.BlobRef, num_samples: int, salt: bytes) -> Sealed:
+    """A sealed update by reference: the commitment binds the file's digest, size and manifest."""
+    manifest = [(t.name, t.shape, t.dtype) for t in ref.manifest]
+    digest = sealing.reference_digest(num_samples, ref.digest, ref.size, manifest)
+    return Sealed(
+        commit_update(round_id, sealing.commitment(sealing.UPDATE, round_id, sender, salt, digest)),
+        submit_reference(round_id, ref, num_samples, salt),
+    )
 
 
 def sealed_ballot(sender: bytes, round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> Sealed:

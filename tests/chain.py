@@ -33,6 +33,7 @@ def make_params(**overrides) -> types_pb2.Params:
             propose_timeout_ms=2_000,  # two blocks of the in-process chain (1 s apart)
             vote_timeout_ms=2_000,
             reveal_timeout_ms=2_000,
+            aggregate_timeout_ms=2_000,
             unbonding_blocks=3,
             proposer_reward_bps=500,
             proposer_slash_bps=3_000,
@@ -54,6 +55,7 @@ class Chain(InProcessChain):
         balance: int = 10_000,
         stake: int = 2_000,
         machine: StateMachine | None = None,
+        model_ref: types_pb2.BlobRef | None = None,
     ):
         self.keys = [
             Key.from_seed(f"p{i}", hashlib.sha256(b"key%d" % i).digest()) for i in range(participants + extra_accounts)
@@ -63,7 +65,7 @@ class Chain(InProcessChain):
             genesis.build(
                 {k.address: balance for k in self.keys},
                 {k.address: stake for k in self.keys[:participants]},
-                initial_model(),
+                model_ref or initial_model(),
                 self.params,
             ),
             CHAIN_ID,

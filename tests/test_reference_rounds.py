@@ -1,0 +1,241 @@
+"""Rounds of a model by reference: updates and the global model are files in an object store, the
+chain holds their digests, and the voters report the new model's digest (PHASE_AGGREGATE)."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from abci_app import aggregation, genesis
+from abci_app.address import to_bech32
+from abci_app.codes import Code
+from abci_app.messages import UNUSABLE_SCORE
+from client import tx as txb
+from flchain.v1 import types_pb2
+from tests.chain import MODEL_SHAPES, Chain, initial_model, make_params
+
+P = types_pb2
+LOSS, GOOD, BAD = 10_000, 1_000, -5_000
+HEADER = 96  # bytes of a safetensors header, beside the tensors' own
+
+
+def ref(seed: bytes, dtype=P.DTYPE_FIXED32, shapes=MODEL_SHAPES, size: int | None = None) -> P.BlobRef:
+    data = sum(4 * int(np.prod(shape)) for _, shape in shapes)
+    return P.BlobRef(
+        digest=hashlib.sha256(seed).digest(),
+        size=data + HEADER if size is None else size,
+        manifest=[P.TensorSpec(name=n, shape=s, dtype=dtype) for n, s in shapes],
+    )
+
+
+GENESIS_MODEL = ref(b"genesis model")
+
+
+def by_reference(**overrides) -> Chain:
+    """A chain whose 64-byte model is above its inline limit: it is federated by reference."""
+    params = make_params(max_inline_model_bytes=32, aggregate_timeout_ms=5_000, **overrides)  # five blocks
+    return Chain(participants=8, params=params, model_ref=GENESIS_MODEL)
+
+
+def stakes(chain: Chain) -> dict[bytes, int]:
+    return {p.address: p.stake for p in chain.state().participants()}
+
+
+def propose_refs(chain: Chain, rnd) -> dict[bytes, P.BlobRef]:
+    """Each proposer commits to, then reveals, a reference to its update's file."""
+    refs = {a: ref(b"update" + a, dtype=P.DTYPE_FLOAT32) for a in rnd.proposers}
+    sealed = {a: txb.sealed_reference(a, rnd.id, r, 100, chain.salt(a, rnd.id)) for a, r in refs.items()}
+    chain.commit(sealed, P.PHASE_REVEAL_UPDATES)
+    out = chain.reveal(sealed)
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(sealed), [r.log for r in out.tx_results]
+    chain.blocks_until(lambda s: s.round().phase == P.PHASE_VOTE)
+    return refs
+
+
+def vote(chain: Chain, rnd, evidence) -> None:
+    out = chain.cast(rnd, {a: (LOSS, scores) for a, scores in zip(rnd.voters, evidence)})
+    assert [r.code for r in out.tx_results] == [Code.OK] * len(evidence)
+
+
+def report(chain: Chain, sender: bytes, round_id: int, digest: bytes, size: int = 200):
+    return chain.block(chain.tx(chain.key(sender), txb.report_aggregate(round_id, digest, size))).tx_results[0]
+
+
+def check_report(chain: Chain, sender: bytes, round_id: int, digest: bytes):
+    """CheckTx alone: a refused report costs no block (and no nonce)."""
+    nonce = chain.state().must_account(sender).nonce
+    return chain.machine.check_tx(chain.tx(chain.key(sender), txb.report_aggregate(round_id, digest, 200), nonce=nonce))
+
+
+# --- genesis ---------------------------------------------------------------------------------
+
+
+def test_genesis_says_which_way_a_model_goes():
+    accounts = {b"\x01" * 20: 10}
+    with pytest.raises(ValueError, match="above max_inline_model_bytes"):
+        genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(max_inline_model_bytes=32)))
+    with pytest.raises(ValueError, match="given inline"):
+        genesis.validate(genesis.build(accounts, {}, GENESIS_MODEL, make_params()))
+    with pytest.raises(ValueError, match="DTYPE_FIXED32"):
+        genesis.validate(
+            genesis.build(accounts, {}, ref(b"m", dtype=P.DTYPE_FLOAT32), make_params(max_inline_model_bytes=32))
+        )
+    with pytest.raises(ValueError, match="digest is a 32-byte"):
+        bad = P.BlobRef(digest=b"short", size=200, manifest=GENESIS_MODEL.manifest)
+        genesis.validate(genesis.build(accounts, {}, bad, make_params(max_inline_model_bytes=32)))
+    both = genesis.build(accounts, {}, initial_model(), make_params(max_inline_model_bytes=32))
+    both.model_ref.CopyFrom(GENESIS_MODEL)
+    with pytest.raises(ValueError, match="not both"):
+        genesis.validate(both)
+
+
+def test_the_chain_holds_references_and_never_a_candidate():
+    chain = by_reference()
+    rnd = chain.start_round()
+    assert chain.state().model() == P.GlobalModel(version=0, round=0, ref=GENESIS_MODEL)
+    refs = propose_refs(chain, rnd)
+    updates = [chain.state().must_update(rnd.id, a) for a in rnd.submitted]
+    assert [(u.ref, list(u.tensors)) for u in updates] == [(refs[a], []) for a in rnd.submitted]
+    assert chain.state().candidate() is None  # each voter forms the FedAvg from the files itself
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "log"),
+    [
+        (lambda r: setattr(r, "digest", b"\x00" * 31), Code.BAD_REFERENCE, "32-byte sha256"),
+        (lambda r: setattr(r, "size", 64), Code.BAD_REFERENCE, "cannot hold"),
+        (lambda r: setattr(r, "size", 64 + (1 << 20) + 1), Code.BAD_REFERENCE, "cannot hold"),
+        (lambda r: r.manifest[0].shape.__setitem__(0, 3), Code.BAD_SHAPE, "do not match the model"),
+        (lambda r: setattr(r.manifest[1], "name", r.manifest[0].name), Code.BAD_REFERENCE, "repeats"),
+        (lambda r: setattr(r.manifest[0], "dtype", P.DTYPE_UNSPECIFIED), Code.BAD_REFERENCE, "FLOAT32"),
+        (lambda r: r.ClearField("manifest"), Code.BAD_REFERENCE, "empty"),
+    ],
+)
+def test_a_malformed_reference_is_refused_with_its_code(mutate, code, log):
+    chain = by_reference()
+    rnd = chain.start_round()
+    proposer = rnd.proposers[0]
+    bad = ref(b"update", dtype=P.DTYPE_FLOAT32)
+    mutate(bad)
+    sealed = txb.sealed_reference(proposer, rnd.id, bad, 100, chain.salt(proposer, rnd.id))
+    chain.block(chain.tx(chain.key(proposer), sealed.commit))
+    chain.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
+    result = chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal))
+    assert result.code == code and log in result.log, result.log
+
+
+def test_an_inline_update_is_refused_by_a_chain_of_references_and_back():
+    chain = by_reference()
+    rnd = chain.start_round()
+    proposer = rnd.proposers[0]
+    sealed = chain.sealed_update(rnd, proposer, chain.honest_update(), 10)
+    chain.block(chain.tx(chain.key(proposer), sealed.commit))
+    chain.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
+    result = chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal))
+    assert result.code == Code.BAD_REFERENCE and "federated by reference" in result.log
+
+    inline = Chain()
+    rnd = inline.start_round()
+    proposer = rnd.proposers[0]
+    sealed = txb.sealed_reference(proposer, rnd.id, ref(b"u"), 10, inline.salt(proposer, rnd.id))
+    inline.block(inline.tx(inline.key(proposer), sealed.commit))
+    inline.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
+    result = inline.machine.check_tx(inline.tx(inline.key(proposer), sealed.reveal))
+    assert result.code == Code.BAD_REFERENCE and "inline" in result.log
+
+
+def test_the_majority_digest_becomes_the_model_and_a_lying_aggregator_is_slashed():
+    chain = by_reference()
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    unusable, good = chain.round().submitted
+    before = stakes(chain)
+    # every voter found the first file unusable (missing, or not what was referenced)
+    vote(chain, rnd, [[UNUSABLE_SCORE, GOOD]] * len(rnd.voters))
+    rnd = chain.round()
+    assert rnd.phase == P.PHASE_AGGREGATE
+    assert [(v.proposer, v.included, v.condemned) for v in rnd.verdicts] == [
+        (unusable, False, True),
+        (good, True, False),
+    ]
+    assert chain.events("aggregation_started")[0]["included"] == to_bech32(good)
+
+    honest, liar, silent = rnd.voters
+    new_model = hashlib.sha256(b"model + FedAvg of the included update").digest()
+    outsider = rnd.proposers[0]
+    refused = [(outsider, rnd.id), (honest, rnd.id + 1)]
+    assert [check_report(chain, s, r, new_model).code for s, r in refused] == [Code.NOT_AGGREGATOR, Code.WRONG_ROUND]
+    assert report(chain, honest, rnd.id, new_model).code == Code.OK
+    assert check_report(chain, honest, rnd.id, new_model).code == Code.ALREADY_REPORTED
+    assert report(chain, liar, rnd.id, hashlib.sha256(b"a lie").digest()).code == Code.OK
+    # two of three equal stakes have not agreed yet: the phase waits for the last one or its deadline
+    assert chain.round().phase == P.PHASE_AGGREGATE
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_NOT_AGGREGATED  # 1 of 3: no majority
+    assert chain.state().model().version == 0
+    # nobody can be told apart without a majority: no aggregator is slashed for it
+    state = chain.state()
+    for voter in rnd.voters:
+        history = state.history(voter, state.must_participant(voter))
+        assert not {e.reason for e in history} & {"aggregate_mismatch", "liveness_aggregator"}
+    assert stakes(chain)[unusable] == before[unusable] * (10_000 - chain.params.proposer_slash_bps) // 10_000
+
+
+def test_a_stake_majority_adopts_the_digest():
+    chain = by_reference()
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    first, second, liar = chain.round().voters
+    before = stakes(chain)
+    new_model = hashlib.sha256(b"model + FedAvg").digest()
+    for sender, digest in [(first, new_model), (second, new_model), (liar, hashlib.sha256(b"lie").digest())]:
+        assert report(chain, sender, rnd.id, digest, size=160).code == Code.OK
+    finished = chain.state().round_by_id(rnd.id)
+    assert (finished.phase, finished.outcome) == (P.PHASE_TALLY, P.OUTCOME_ACCEPTED)
+    model = chain.state().model()
+    assert (model.version, model.round, model.ref.digest, model.ref.size) == (1, rnd.id, new_model, 160)
+    assert list(model.ref.manifest) == list(GENESIS_MODEL.manifest)
+    after = stakes(chain)
+    assert after[liar] == before[liar] * (10_000 - chain.params.aggregator_slash_bps) // 10_000
+    assert after[first] == before[first] and after[second] == before[second]
+    assert [e["reason"] for e in chain.events("slashed")] == ["aggregate_mismatch"]
+    assert chain.events("aggregate_adopted")[0]["digest"] == new_model.hex()
+    assert chain.round().model_version == 1
+
+
+def test_a_silent_aggregator_is_slashed_when_the_others_could_aggregate():
+    chain = by_reference()
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    first, second, silent = chain.round().voters
+    before = stakes(chain)
+    digest = hashlib.sha256(b"model").digest()
+    report(chain, first, rnd.id, digest)
+    report(chain, second, rnd.id, digest)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)  # the deadline
+    assert chain.state().model().ref.digest == digest
+    assert stakes(chain)[silent] == before[silent] * (10_000 - chain.params.liveness_slash_bps) // 10_000
+
+
+def test_a_round_with_nothing_included_needs_no_aggregation():
+    chain = by_reference()
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[BAD, BAD]] * len(rnd.voters))
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_REJECTED
+    assert chain.state().model() == P.GlobalModel(version=0, round=0, ref=GENESIS_MODEL)
+
+
+def test_the_aggregate_is_bit_exact_and_independent_of_order():
+    rng = np.random.default_rng(0)
+    model = [rng.integers(-(2**20), 2**20, (64, 32)), rng.integers(-(2**20), 2**20, (32,))]
+    updates = [(int(n), [rng.integers(-(2**16), 2**16, t.shape) for t in model]) for n in (7, 300, 41)]
+    first = aggregation.next_model(model, updates)
+    again = aggregation.next_model(model, updates[::-1])
+    assert all((a == b).all() and a.dtype == np.int64 for a, b in zip(first, again))
+    total = sum(n for n, _ in updates)
+    exact = [m + np.floor((sum(n * u[i] for n, u in updates) + total // 2) / total) for i, m in enumerate(model)]
+    assert all((a == e).all() for a, e in zip(first, exact))

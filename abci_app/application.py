@@ -101,7 +101,7 @@ class FlchainApplication(BaseApplication):
             for r in outcome.tx_results
         ]
         for event in outcome.events:
-            if event.type in ("round_started", "candidate_ready", "round_finished"):
+            if event.type in ("round_started", "candidate_ready", "aggregation_started", "round_finished"):
                 log.info("height %d: %s %s", req.height, event.type, dict(event.attributes))
         return abci.ResponseFinalizeBlock(
             events=_abci_events(outcome.events), tx_results=results, app_hash=outcome.app_hash

@@ -198,9 +198,7 @@ def reference_of(ref: types_pb2.BlobRef) -> Reference:
             Code.BAD_REFERENCE,
             f"a file of {ref.size} bytes cannot hold the manifest's {data_bytes} bytes of tensors and their header",
         )
-    return Reference(
-        ref.digest, ref.size, tuple((t.name, tuple(t.shape), t.dtype) for t in ref.manifest)
-    )
+    return Reference(ref.digest, ref.size, tuple((t.name, tuple(t.shape), t.dtype) for t in ref.manifest))
 
 
 def _count(shape) -> int:

@@ -48,7 +48,7 @@ def answer(state: State, path: str) -> QueryAnswer:
             return _found(candidate) if candidate else QueryAnswer(Code.NOT_FOUND, log="no candidate under vote")
         case [qp.UPDATES]:
             rnd = state.round()
-            if rnd.phase not in (types_pb2.PHASE_VOTE, types_pb2.PHASE_REVEAL_BALLOTS):
+            if rnd.phase not in (types_pb2.PHASE_VOTE, types_pb2.PHASE_REVEAL_BALLOTS, types_pb2.PHASE_AGGREGATE):
                 return QueryAnswer(Code.NOT_FOUND, log="no updates under vote")
             return _found(query_pb2.UpdateList(updates=[state.must_update(rnd.id, a) for a in rnd.submitted]))
         case [qp.PARTICIPANTS]:

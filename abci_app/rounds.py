@@ -273,8 +273,15 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
 
 
 def _slash_silent(ctx: Context, rnd: types_pb2.Round, drawn, acted, reason: str) -> None:
-    """Liveness: every drawn party that did not act in the phase just ended."""
+    """Liveness: every drawn party that did not act in the phase just ended.
+
+    With a model by reference, a phase in which nobody acted slashes nobody: every party needs the
+    object store to act (the model is there), and a store down for everyone is no party's fault;
+    when some parties did act, the store answered, and the silent ones were down themselves."""
     done = set(acted)
+    if not done and drawn and ctx.state.model().HasField("ref"):
+        ctx.emit("nobody_acted", round=rnd.id, phase=types_pb2.Phase.Name(rnd.phase), spared=reason)
+        return
     for address in drawn:
         if address not in done:
             staking.slash(ctx, address, rnd.id, ctx.params.liveness_slash_bps, reason)

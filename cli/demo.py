@@ -71,6 +71,7 @@ def cmd_demo(args) -> int:
         base_port=args.base_port,
         out=args.out,
         keep_running=args.keep_running,
+        store=args.store,
     )
     out = config.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +101,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a torch federation with attackers on a real localnet, with a report",
     )
     p.add_argument("--attacker-fraction", type=float, default=0.3)
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="run the localnet's object store and federate by reference (needed by --model wide: 10M parameters)",
+    )
     p.add_argument(
         "--no-baselines",
         dest="baselines",

@@ -19,15 +19,19 @@ def _up(args: argparse.Namespace) -> int:
         args.bonded,
         args.base_port,
         args.fresh,
-        model=options.genesis_model(args.client),
+        model=options.genesis_model(args.client, args.model),
+        store=args.store,
     )
     _print_status(net)
     print(f"\nparticipant keys: {launch.keys_dir(args.home)}   logs: {net.log_dir}")
+    if net.store_url:
+        print(f"object store (S3): {net.store_url}   data and log: {net.store().data_dir}")
     print(f"try: flchain query params --node {net.ports(0).rpc_url}")
-    client = f" --client {args.client}" if args.client else ""
+    client = f" --client {args.client}" if args.client else f" --model {args.model}"
+    store = f" --store {net.store_url}" if net.store_url else ""
     print(
         f"     flchain participant --from participant-00 --keyring-dir {launch.keys_dir(args.home)}{client} "
-        f"--shard 0 --shards {args.participants} --gateway {net.ports(0).gateway_address}"
+        f"--shard 0 --shards {args.participants} --gateway {net.ports(0).gateway_address}{store}"
     )
     return 0
 
@@ -54,7 +58,7 @@ def _print_status(net: Localnet) -> None:
         )
 
 
-PHASES = {1: "select", 2: "propose", 3: "vote", 4: "tally", 5: "reveal-u", 6: "reveal-b"}  # fits the column
+PHASES = {1: "select", 2: "propose", 3: "vote", 4: "tally", 5: "reveal-u", 6: "reveal-b", 7: "aggr"}  # fits the column
 
 
 def _int(value: float | None) -> str:
@@ -93,6 +97,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--client",
         metavar="MODULE:CLIENT_FN",
         help="take the genesis model from this Flower client's get_parameters (default: the digits MLP)",
+    )
+    up.add_argument("--model", choices=options.MODEL_KINDS, default="mlp", help="the built-in digits model")
+    up.add_argument(
+        "--store",
+        action="store_true",
+        help="also run an object store (SeaweedFS, S3 API) for models above the chain's inline limit "
+        "(max_inline_model_bytes): their updates and global model go there, their digests on chain",
     )
     up.set_defaults(func=_guard(_up))
     actions.add_parser("down", help="stop every process of the localnet").set_defaults(func=_guard(_down))

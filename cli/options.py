@@ -10,6 +10,7 @@ from client import endpoints
 from client.keys import TEST_BACKEND, Key, KeyFileError, read_public
 from experiments.config import SimConfig
 from participant.behaviours import ATTACKS
+from participant.ml.config import default_training
 
 DEFAULT_KEYRING = Path.home() / ".flchain" / "keys"
 DEFAULT_NODE_HOME = Path.home() / ".flchain"
@@ -22,8 +23,13 @@ def node_home() -> argparse.ArgumentParser:
     return parser
 
 
-def genesis_model(client_spec: str | None):
-    """The chain's initial model: the Flower client's get_parameters, or the demo's digits MLP."""
+# The built-in digits models (participant.ml.models): "wide" has 10M parameters, too many for a tx,
+# so its federation goes by reference through an object store (--store).
+MODEL_KINDS = ("mlp", "cnn", "wide")
+
+
+def genesis_model(client_spec: str | None, kind: str = "mlp"):
+    """The chain's initial model: the Flower client's get_parameters, or a built-in digits model."""
     if client_spec:
         from participant.flower import genesis_model as from_client
         from participant.flower import load_factory
@@ -31,7 +37,7 @@ def genesis_model(client_spec: str | None):
         return from_client(load_factory(client_spec)(0, 1))
     from participant.ml import models
 
-    return models.initial_params("mlp")
+    return models.initial_params(kind)
 
 
 def localnet_run(out: str) -> argparse.ArgumentParser:
@@ -126,6 +132,29 @@ def load_key(args: argparse.Namespace) -> Key:
     return open_key(path)
 
 
+def object_store() -> argparse.ArgumentParser:
+    """Where a participant keeps updates and models federated by reference (large models)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=os.environ.get("FLCHAIN_STORE_URL"),
+        help="S3 endpoint of the object store, e.g. http://127.0.0.1:26706 for a localnet's (env FLCHAIN_STORE_URL; "
+        "bucket FLCHAIN_STORE_BUCKET, default flchain; credentials as for any AWS client). Needed when the "
+        "chain's model is federated by reference",
+    )
+    return parser
+
+
+def store_client(args: argparse.Namespace):
+    """The ObjectStore --store names, or None (boto3 is imported only when one is asked for)."""
+    if not args.store:
+        return None
+    from client.object_store import DEFAULT_BUCKET, ObjectStore
+
+    return ObjectStore(args.store, bucket=os.environ.get("FLCHAIN_STORE_BUCKET", DEFAULT_BUCKET))
+
+
 def federation(rounds: int) -> argparse.ArgumentParser:
     """What a simulated or demo federation is made of (see experiments.config.SimConfig)."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -133,7 +162,7 @@ def federation(rounds: int) -> argparse.ArgumentParser:
     parser.add_argument("--attack", choices=sorted(ATTACKS), default="sign_flip")
     parser.add_argument("--honest-votes", action="store_true", help="attackers vote truthfully (default: they lie)")
     parser.add_argument("--rounds", type=int, default=rounds, help="tallied rounds to run")
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    parser.add_argument("--model", choices=MODEL_KINDS, default="mlp")
     parser.add_argument("--alpha", type=float, default=None, help="Dirichlet non-IID skew (default: IID)")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -148,5 +177,6 @@ def federation_config(args: argparse.Namespace, **settings: Any) -> SimConfig:
         model=args.model,
         alpha=args.alpha,
         seed=args.seed,
+        train=default_training(args.model),
         **settings,
     )

@@ -17,9 +17,11 @@ def _learner(args: argparse.Namespace):
     from participant import behaviours
     from participant.digits import DigitsLearner
     from participant.ml import data
+    from participant.ml.config import default_training
 
     shards, _ = data.partition(args.shards, alpha=args.alpha, seed=args.data_seed)
-    return DigitsLearner(shards[args.shard], behaviours.make(args.behaviour, args.lie), args.model, seed=args.shard)
+    behaviour = behaviours.make(args.behaviour, args.lie)
+    return DigitsLearner(shards[args.shard], behaviour, args.model, default_training(args.model), seed=args.shard)
 
 
 def cmd_participant(args: argparse.Namespace) -> int:
@@ -33,11 +35,18 @@ def cmd_participant(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     learner = _learner(args)
     client = options.gateway_client(args)
-    participant = Participant(options.load_key(args), client, learner, behaviours.make(args.behaviour, args.lie))
+    participant = Participant(
+        options.load_key(args),
+        client,
+        learner,
+        behaviours.make(args.behaviour, args.lie),
+        store=options.store_client(args),
+    )
     signal.signal(signal.SIGTERM, lambda *_: participant.stop())
     print(
         f"{participant.name} ({participant.key.bech32}): {learner.describe()}, "
         f"partition {args.shard}/{args.shards}, gateway {args.gateway}"
+        + (f", object store {args.store}" if args.store else "")
     )
     try:
         participant.run()
@@ -49,7 +58,7 @@ def cmd_participant(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     part = sub.add_parser(
         "participant",
-        parents=[options.gateway(), options.signing_key()],
+        parents=[options.gateway(), options.signing_key(), options.object_store()],
         help="run a participant against a node's gateway until Ctrl-C",
     )
     part.add_argument(
@@ -64,5 +73,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--data-seed", type=int, default=0)
     part.add_argument("--behaviour", choices=["honest", *ATTACKS], default="honest", help="digits: an attack")
     part.add_argument("--lie", action="store_true", help="also vote against the truth")
-    part.add_argument("--model", choices=["mlp", "cnn"], default="mlp", help="digits: the model")
+    part.add_argument("--model", choices=options.MODEL_KINDS, default="mlp", help="digits: the model")
     part.set_defaults(func=cmd_participant)

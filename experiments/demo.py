@@ -15,8 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from abci_app.tensors import named_floats
-from client import endpoints
+from client import artifacts, endpoints
 from client.gateway_client import GatewayClient
+from client.object_store import ObjectStore
 from experiments.config import REFERENCE, SimConfig
 from experiments.records import RoundRecord, SimResult, record_round
 from flchain.v1 import types_pb2
@@ -42,6 +43,7 @@ class DemoConfig:
     base_port: int = endpoints.BASE_PORT
     out: Path = Path("reports/demo")
     keep_running: bool = False
+    store: bool = False  # run the localnet's object store: needed by a model above the inline limit
     baselines: tuple[str, ...] = ("fedavg", "median", REFERENCE)
 
 
@@ -58,6 +60,7 @@ class Demo:
         self.participants: list[Participant] = []
         self.crew = Crew([])
         self.records: list[RoundRecord] = []
+        self.store: ObjectStore | None = None
 
     def start(self) -> None:
         c, fed = self.config, self.config.federation
@@ -68,12 +71,14 @@ class Demo:
             base_port=c.base_port,
             fresh=True,
             model=models.initial_params(fed.model, fed.seed),
+            store=c.store,
         )
+        self.store = ObjectStore(net.store().url) if c.store else None
         keys = participant_keys(launch.keys_dir(c.home), fed.participants)
         for i, key in enumerate(keys):
             client = GatewayClient(net.ports(i % c.validators).gateway_address)
             learner = DigitsLearner(self.shards[i], self.behaviours[i], fed.model, fed.train, seed=fed.seed * 7919 + i)
-            self.participants.append(Participant(key, client, learner, self.behaviours[i]))
+            self.participants.append(Participant(key, client, learner, self.behaviours[i], store=self.store))
         self.crew = Crew(self.participants)
         self.crew.start()
 
@@ -126,9 +131,8 @@ class Demo:
         return SimResult(self.config.federation, self.malicious, self.records, initial, final, None, None)
 
     def _record(self, observer: GatewayClient, finished: types_pb2.Round, frac_bits: int) -> RoundRecord:
-        accuracy, loss = evaluate(
-            self.config.federation.model, named_floats(observer.model().tensors, frac_bits), self.global_test
-        )
+        model = artifacts.model_tensors(observer.model(), self.store)
+        accuracy, loss = evaluate(self.config.federation.model, named_floats(model, frac_bits), self.global_test)
         return record_round(
             len(self.records) + 1,
             finished,

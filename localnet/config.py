@@ -4,6 +4,7 @@ ports are client.endpoints.node_ports(i, base_port)).
 File layout under HOME (default <repo>/.localnet):
     HOME/node<i>/            node i's home, as `flchain init` writes it (node.home)
     HOME/logs/node<i>-app.log, node<i>-cometbft.log, node<i>-gateway.log
+    HOME/store/              the object store's data and log (`up(store=True)`: SeaweedFS, S3 API)
     HOME/pids.json           the processes `up` started (deleted by `down`)
 """
 
@@ -22,6 +23,10 @@ TIMEOUT_COMMIT = "100ms"
 LOOPBACK_GOSSIP_INTERVAL = "10ms"
 
 LOG_DIR = "logs"
+STORE_DIR = "store"
+# The object store's S3 port is BASE_PORT + STORE_OFFSET, its other ports just above it
+# (localnet.store.PORT_SPAN): inside node 0's block of ports, which uses offsets 0-5.
+STORE_OFFSET = 50
 PIDS_FILE = "pids.json"
 
 

@@ -25,7 +25,7 @@ def participant_keys(keys_dir: Path, count: int) -> list[Key]:
 
 def localnet_genesis(
     keys: list[Key],
-    model: Sequence[tuple[str, np.ndarray]],
+    model: Sequence[tuple[str, np.ndarray]] | types_pb2.BlobRef,
     params: types_pb2.Params | None = None,
     bonded_at_genesis: int = 0,
 ) -> genesis_pb2.GenesisState:

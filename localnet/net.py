@@ -19,6 +19,7 @@ from client import endpoints
 from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
+from localnet.store import STOP_GRACE_S, SeaweedStore, StoreError
 from node import config as node_config
 from node import genesis as node_genesis
 from node.home import NodeHome
@@ -110,6 +111,16 @@ class Localnet:
     def pids_path(self) -> Path:
         return self.home / cfg.PIDS_FILE
 
+    def store(self) -> SeaweedStore:
+        """The localnet's object store (started by up(store=True)), for models federated by reference."""
+        return SeaweedStore(self.home / cfg.STORE_DIR, self.base_port + cfg.STORE_OFFSET)
+
+    @property
+    def store_url(self) -> str | None:
+        """The S3 endpoint participants use, if the store is running."""
+        entry = self._pids().get("store")
+        return self.store().url if self._group_alive(entry) else None
+
     # -- init --------------------------------------------------------------------------------
 
     def init(
@@ -133,7 +144,7 @@ class Localnet:
             raise LocalnetError(
                 f"{self.home} already holds a localnet ({len(existing)} nodes); pass force=True to wipe it"
             )
-        for path in existing + [self.log_dir]:
+        for path in existing + [self.log_dir, self.home / cfg.STORE_DIR]:
             shutil.rmtree(path, ignore_errors=True)
         for name in (cfg.PIDS_FILE, LAYOUT_FILE):
             (self.home / name).unlink(missing_ok=True)
@@ -280,7 +291,9 @@ class Localnet:
 
     def running(self) -> bool:
         """Whether any recorded process is alive."""
-        return any(self._group_alive(entry) for node in self._pids()["nodes"].values() for entry in node.values())
+        pids = self._pids()
+        nodes = [entry for node in pids["nodes"].values() for entry in node.values()]
+        return any(self._group_alive(entry) for entry in nodes + [pids.get("store")])
 
     # -- up / down ---------------------------------------------------------------------------
 
@@ -291,9 +304,10 @@ class Localnet:
         gateway_command: GatewayCommand | None = None,
         timeout: float = 60,
         min_height: int = 2,
+        store: bool = False,
     ) -> None:
-        """Start every node's app (if any) then its cometbft; wait until all reach `min_height`;
-        then start every node's gateway (if any) and wait until it listens.
+        """Start the object store (if asked), every node's app (if any) then its cometbft; wait until
+        all reach `min_height`; then start every node's gateway (if any) and wait until it listens.
 
         app_command None: cometbft runs its builtin `kvstore` app (for tests of the net itself).
         On failure everything started is stopped again and the error names the log to read."""
@@ -318,6 +332,8 @@ class Localnet:
         self._write_pids({"nodes": {}})
         try:
             deadline = time.monotonic() + timeout
+            if store:
+                self._start_store(timeout)
             if app_command is not None:
                 for i in range(self.validators):
                     self._spawn(i, "app", list(map(str, app_command(i, self.node_home(i), self.ports(i)))))
@@ -334,6 +350,18 @@ class Localnet:
         except BaseException:
             self.down()
             raise
+
+    def _start_store(self, timeout: float) -> None:
+        store = self.store()
+        try:
+            store.start()
+            pid = store.pid
+            pids = self._pids()
+            pids["store"] = {"pid": pid, "start_time": _start_time(pid), "argv": store.argv()}
+            self._write_pids(pids)
+            store.wait_ready(timeout)
+        except StoreError as err:
+            raise LocalnetError(f"{err}; read {store.log_path}") from None
 
     def _gateway_argv(self, index: int, command: GatewayCommand) -> list[str]:
         return list(map(str, command(index, self.node_home(index))))
@@ -397,6 +425,9 @@ class Localnet:
         self._stop([n.get("gateway") for n in nodes if n.get("gateway")], timeout)
         self._stop([n.get("cometbft") for n in nodes if n.get("cometbft")], max(2.0, deadline - time.monotonic()))
         self._stop([n.get("app") for n in nodes if n.get("app")], max(2.0, deadline - time.monotonic()))
+        store = self._pids().get("store")
+        if store:  # last: a participant may still be storing what the chain's last round needs
+            self._stop([store], STOP_GRACE_S)  # weed's own shutdown takes ~15 s; its data is safe by then
         self.pids_path.unlink(missing_ok=True)
 
     # -- single nodes ------------------------------------------------------------------------

@@ -9,6 +9,11 @@ ballots, so a participant that is killed and restarted mid-round never acts twic
 restarts between its commitment and its reveal recomputes its work and reveals it if it is what it
 committed (the built-in learner's training is seeded; an evaluation always repeats). The chain
 refuses a second commitment, update or ballot from one participant in one round.
+
+A model above the chain's inline limit is federated by reference (client.artifacts): updates go to
+an object store and their digests on chain; voters fetch, verify and check each update, scoring
+one they cannot use as UNUSABLE_SCORE, and then, as the round's aggregators, store the new model
+and report its digest.
 """
 
 import logging
@@ -18,21 +23,31 @@ from dataclasses import dataclass, field
 
 from abci_app import genesis
 from abci_app.codes import CODESPACE, Code
-from abci_app.tensors import named_floats
+from abci_app.messages import UNUSABLE_SCORE
+from abci_app.tensors import named_floats, to_float
+from client import artifacts
 from client import tx as txb
 from client.gateway_client import ChainError, GatewayClient, NotFound, RoundWatch, TxRejected
 from client.keys import Key
+from client.object_store import ObjectStore, StoreUnavailable
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
 from participant.behaviours import Behaviour, Honest
-from participant.duties import judge
+from participant.duties import Evidence, judge
 from participant.learner import Learner
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
-_MISSED = {Code.WRONG_PHASE, Code.WRONG_ROUND, Code.ALREADY_SUBMITTED, Code.ALREADY_VOTED, Code.ALREADY_COMMITTED}
+_MISSED = {
+    Code.WRONG_PHASE,
+    Code.WRONG_ROUND,
+    Code.ALREADY_SUBMITTED,
+    Code.ALREADY_VOTED,
+    Code.ALREADY_COMMITTED,
+    Code.ALREADY_REPORTED,
+}
 
 
 @dataclass
@@ -42,6 +57,7 @@ class Participant:
     learner: Learner
     behaviour: Behaviour = field(default_factory=Honest)  # how it reports its evidence (experiments: lies)
     bond: int = genesis.STANDARD_BOND
+    store: ObjectStore | None = None  # where updates and models by reference live (large models)
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
@@ -51,17 +67,22 @@ class Participant:
         self._sealed: dict[tuple[int, str], txb.Sealed] = {}  # committed, not yet revealed
         self._watch: RoundWatch | None = None
         self._stopped = threading.Event()
-        self._frac_bits: int | None = None
+        self._params: types_pb2.Params | None = None
 
     @property
     def name(self) -> str:
         return self.key.name
 
     @property
-    def frac_bits(self) -> int:
-        if self._frac_bits is None:
-            self._frac_bits = self.client.params().frac_bits
-        return self._frac_bits
+    def params(self) -> types_pb2.Params:
+        if self._params is None:
+            self._params = self.client.params()  # fixed at genesis
+        return self._params
+
+    def _model(self) -> tuple[types_pb2.GlobalModel, list[types_pb2.Tensor]]:
+        """The global model from the chain, its tensors from the chain or the object store."""
+        model = self.client.model()
+        return model, artifacts.model_tensors(model, self.store)
 
     # -- staking -----------------------------------------------------------------------------
 
@@ -79,7 +100,7 @@ class Participant:
     def warm_up(self) -> None:
         """Evaluate the global model once: a framework's first call is often slow, and checking the
         model against the learner before the first draw reports a mismatch early."""
-        loss = self.learner.loss(named_floats(self.client.model().tensors, self.frac_bits))
+        loss = self.learner.loss(named_floats(self._model()[1], self.params.frac_bits))
         log.info("%s ready: global model at %.3f loss on its own data", self.name, loss)
 
     # -- duties ------------------------------------------------------------------------------
@@ -101,6 +122,8 @@ class Participant:
                 done = self._propose(rnd)
             elif address in rnd.voters and rnd.phase in (types_pb2.PHASE_VOTE, types_pb2.PHASE_REVEAL_BALLOTS):
                 done = self._vote(rnd)
+            elif rnd.phase == types_pb2.PHASE_AGGREGATE and any(b.voter == address for b in rnd.ballots):
+                done = self._aggregate(rnd)
             else:
                 return None
         except TxRejected as err:
@@ -108,6 +131,9 @@ class Participant:
                 log.warning("%s: round %d moved on before our tx (%s)", self.name, rnd.id, err.log)
                 return None
             raise
+        except StoreUnavailable as err:  # not judged: the phase's deadline decides (see rounds.py)
+            log.error("%s: round %d: the object store does not answer (%s)", self.name, rnd.id, err)
+            return None
         if done:
             self._done.add(step)
             self.actions.append((rnd.id, done))
@@ -117,9 +143,12 @@ class Participant:
         current = self.client.round()
 
         def train() -> txb.Sealed:
-            model = self.client.model()
-            update, num_samples = self.learner.train(named_floats(model.tensors, self.frac_bits), rnd.id)
+            model, model_tensors = self._model()
+            update, num_samples = self.learner.train(named_floats(model_tensors, self.params.frac_bits), rnd.id)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"update")
+            if model.HasField("ref"):  # the same update gives the same file: a restart stores it again, harmlessly
+                ref = artifacts.publish_update(self.store, update)
+                return txb.sealed_reference(self.key.address, rnd.id, ref, num_samples, salt)
             return txb.sealed_update(self.key.address, rnd.id, update, num_samples, salt)
 
         done = self.key.address in current.submitted
@@ -171,22 +200,62 @@ class Participant:
         return "submitted" if kind == "update" else "voted"
 
     def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int]]:
-        updates = self.client.updates()
-        if [u.proposer for u in updates] != list(rnd.submitted) or any(u.round != rnd.id for u in updates):
-            raise ChainError(f"the updates under vote are not round {rnd.id}'s")
-        base = named_floats(self.client.model().tensors, self.frac_bits)
-        evidence = judge(
-            self.learner.loss, base, [(named_floats(u.tensors, self.frac_bits), u.num_samples) for u in updates]
-        )
-        scores = self.behaviour.report(evidence.loss, evidence.scores, [False] * len(updates))
+        """Leave-one-out evidence on every usable update; an unusable one (by reference: missing,
+        not as referenced, out of bounds) scores UNUSABLE_SCORE and joins no aggregate."""
+        updates = self._round_updates(rnd)
+        model, model_tensors = self._model()
+        frac_bits = self.params.frac_bits
+        usable: dict[int, artifacts.FixedUpdate] = {}
+        for i, update in enumerate(updates):
+            try:
+                usable[i] = artifacts.fetch_update(update, model, self.params, self.store)
+            except artifacts.Unusable as err:
+                log.warning("%s: round %d: update %d is unusable: %s", self.name, rnd.id, i, err)
+        base = named_floats(model_tensors, frac_bits)
+        names = [name for name, _ in base]
+        measured = [
+            ([(n, to_float(a, frac_bits)) for n, a in zip(names, u.arrays)], u.num_samples) for u in usable.values()
+        ]
+        evidence = judge(self.learner.loss, base, measured) if measured else Evidence(self.learner.loss(base), [])
+        reported = iter(self.behaviour.report(evidence.loss, evidence.scores, [False] * len(usable)))
+        loss = txb.evidence_units(evidence.loss)
         log.info(
             "%s measured round %d's %d updates (loss %.3f with all of them)",
             self.name,
             rnd.id,
-            len(updates),
+            len(usable),
             evidence.loss,
         )
-        return txb.evidence_units(evidence.loss), [txb.evidence_units(s) for s in scores]
+        return loss, [
+            txb.evidence_units(next(reported)) if i in usable else UNUSABLE_SCORE for i in range(len(updates))
+        ]
+
+    def _round_updates(self, rnd: types_pb2.Round) -> list[types_pb2.Update]:
+        updates = self.client.updates()
+        if [u.proposer for u in updates] != list(rnd.submitted) or any(u.round != rnd.id for u in updates):
+            raise ChainError(f"the updates under vote are not round {rnd.id}'s")
+        return updates
+
+    def _aggregate(self, rnd: types_pb2.Round) -> str | None:
+        """Models by reference: store global model + FedAvg of the included updates; report its digest."""
+        current = self.client.round()
+        if current.id != rnd.id or any(r.sender == self.key.address for r in current.aggregate_reports):
+            return None
+        included = {v.proposer for v in rnd.verdicts if v.included}
+        model, model_tensors = self._model()
+        try:
+            fixed = [
+                artifacts.fetch_update(u, model, self.params, self.store)
+                for u in self._round_updates(rnd)
+                if u.proposer in included
+            ]
+        except artifacts.Unusable as err:  # the stake majority saw it; this aggregator cannot
+            log.error("%s: round %d: an included update is unusable here (%s); not aggregating", self.name, rnd.id, err)
+            return None
+        ref = artifacts.publish_aggregate(self.store, model_tensors, fixed)
+        self.signer.send([txb.report_aggregate(rnd.id, ref.digest, ref.size)])
+        log.info("%s reported round %d's aggregate %s", self.name, rnd.id, ref.digest.hex()[:12])
+        return "aggregated"
 
     # -- loop --------------------------------------------------------------------------------
 

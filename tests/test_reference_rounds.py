@@ -219,6 +219,32 @@ def test_a_silent_aggregator_is_slashed_when_the_others_could_aggregate():
     assert stakes(chain)[silent] == before[silent] * (10_000 - chain.params.liveness_slash_bps) // 10_000
 
 
+def test_a_store_down_for_everyone_slashes_nobody_for_silence():
+    """Nobody can fetch the model: no proposer commits, nobody is slashed (an inline chain would slash them)."""
+    chain = by_reference()
+    rnd = chain.start_round()
+    before = stakes(chain)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_NO_UPDATES
+    assert stakes(chain) == before
+    # proposers acted, then every voter lost the store: the round ends without a quorum, unslashed
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    before = stakes(chain)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_NO_QUORUM
+    assert stakes(chain) == before
+    # one voter reached it: the others were down themselves, and are slashed as on any chain
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    voter = rnd.voters[0]
+    chain.block(chain.tx(chain.key(voter), chain.sealed_ballot(rnd, voter, LOSS, [GOOD, GOOD]).commit))
+    before = stakes(chain)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    slashed = {a for a in rnd.voters if stakes(chain)[a] < before[a]}
+    assert slashed == set(rnd.voters[1:])
+
+
 def test_a_round_with_nothing_included_needs_no_aggregation():
     chain = by_reference()
     rnd = chain.start_round()

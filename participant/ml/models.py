@@ -4,6 +4,8 @@
 shapes are what the chain's global model carries.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -38,7 +40,13 @@ class SmallCNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
-MODELS = {"mlp": MLP, "cnn": SmallCNN}
+def wide_mlp() -> MLP:
+    """A 10M-parameter MLP (75 * hidden + 10 parameters): too large for a tx, so federated by
+    reference through an object store; the size the large-model tests and benchmarks start at."""
+    return MLP(hidden=133_400)
+
+
+MODELS: dict[str, Callable[[], nn.Module]] = {"mlp": MLP, "cnn": SmallCNN, "wide": wide_mlp}
 
 
 def build(kind: str) -> nn.Module:

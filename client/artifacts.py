@@ -1,0 +1,110 @@
+"""Models and updates as a participant handles them, inline on the chain or by reference in an object
+store: fetched and verified, published, and the new global model computed bit-exactly by an aggregator.
+
+The checks on an update by reference are the ones the chain makes on an inline update (shapes,
+NaN/Inf, fixed-point range, a zero update, the norm bound): the chain cannot make them on bytes it
+never sees, so each voter makes them and scores a failing update UNUSABLE_SCORE (see MsgVote).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from abci_app import aggregation, tensors, wire
+from abci_app.codes import TxError
+from client import blobs
+from client.object_store import BlobMissing, ObjectStore
+from flchain.v1 import types_pb2
+
+
+class Unusable(Exception):
+    """An update by reference a voter cannot use: absent from a store that answers, not the bytes
+    referenced, or beyond the bounds an inline update must meet. The proposer's fault."""
+
+
+class NoStore(RuntimeError):
+    """The chain federates by reference and this participant has no object store configured."""
+
+
+@dataclass(frozen=True)
+class FixedUpdate:
+    """An update as the chain's FedAvg reads it: int64 fixed-point arrays, in model order."""
+
+    num_samples: int
+    arrays: list[np.ndarray]
+
+
+def _require(store: ObjectStore | None) -> ObjectStore:
+    if store is None:
+        raise NoStore("this chain's model is federated by reference: configure an object store (FLCHAIN_STORE_URL)")
+    return store
+
+
+def model_tensors(model: types_pb2.GlobalModel, store: ObjectStore | None) -> list[types_pb2.Tensor]:
+    """The global model's FIXED32 tensors, from the chain or, by reference, from the store (verified).
+    A global model the chain adopted must be in the store; its absence is the store's fault, so it
+    raises (BlobMissing, StoreUnavailable) rather than being judged."""
+    if not model.HasField("ref"):
+        return list(model.tensors)
+    return blobs.decode(_require(store).get(model.ref.digest, model.ref.size), model.ref)
+
+
+def fixed_arrays(tensor_list: Sequence[types_pb2.Tensor]) -> list[np.ndarray]:
+    return [tensors.read(t) for t in tensor_list]
+
+
+def fetch_update(
+    update: types_pb2.Update, model: types_pb2.GlobalModel, params: types_pb2.Params, store: ObjectStore | None
+) -> FixedUpdate:
+    """A round's update as fixed point. By reference: fetched, verified and checked like an inline
+    update, or Unusable; StoreUnavailable (the store does not answer) is raised as is."""
+    if not update.HasField("ref"):
+        return FixedUpdate(update.num_samples, fixed_arrays(update.tensors))
+    try:
+        sent = blobs.decode(_require(store).get(update.ref.digest, update.ref.size), update.ref)
+    except (BlobMissing, blobs.BlobInvalid) as err:
+        raise Unusable(str(err)) from None
+    expected = [(t.name, tuple(t.shape)) for t in model.ref.manifest]
+    if [(t.name, tuple(t.shape)) for t in sent] != expected:
+        raise Unusable("the update's tensors do not match the model")
+    try:
+        arrays = [wire.decode_tensor(t, params.frac_bits) for t in sent]
+    except TxError as err:
+        raise Unusable(err.message) from None
+    norm2 = tensors.squared_norm(arrays)
+    if norm2 == 0:
+        raise Unusable("the update changes nothing (zero in fixed point)")
+    if norm2 > params.max_update_norm**2:
+        raise Unusable(f"the update's norm exceeds the bound {params.max_update_norm} (fixed point)")
+    return FixedUpdate(update.num_samples, arrays)
+
+
+def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]]) -> types_pb2.BlobRef:
+    """A proposer's float update into the store; the reference its MsgSubmitUpdate carries."""
+    sent = [wire.encode_float(name, values) for name, values in update]
+    data = blobs.encode(sent)
+    _require(store).put(data)
+    return blobs.reference(data, sent)
+
+
+def publish_aggregate(
+    store: ObjectStore | None, model: Sequence[types_pb2.Tensor], included: Sequence[FixedUpdate]
+) -> types_pb2.BlobRef:
+    """An aggregator's duty: the new global model (aggregation.next_model, bit-exact), stored; the
+    reference whose digest and size it reports. Every honest aggregator gets the same bytes."""
+    new = aggregation.next_model(fixed_arrays(model), [(u.num_samples, u.arrays) for u in included])
+    fixed = [tensors.encode(t.name, values) for t, values in zip(model, new)]
+    data = blobs.encode(fixed)
+    _require(store).put(data)
+    return blobs.reference(data, fixed)
+
+
+def model_file(model: Sequence[tuple[str, np.ndarray]], frac_bits: int) -> tuple[bytes, types_pb2.BlobRef]:
+    """A genesis model by reference: float weights converted as the chain converts them, as the file
+    to store and the reference genesis holds (the file may be stored later: its key is its digest)."""
+    fixed = [
+        tensors.encode(name, wire.decode_tensor(wire.encode_float(name, values), frac_bits)) for name, values in model
+    ]
+    data = blobs.encode(fixed)
+    return data, blobs.reference(data, fixed)

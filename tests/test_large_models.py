@@ -1,0 +1,159 @@
+"""A 10M-parameter model federated by reference on a real 4-validator localnet with its object store:
+participants store updates in SeaweedFS and commit their digests, voters fetch and verify them,
+aggregators agree on the new model's digest; a proposer whose file is missing and an aggregator that
+lies are caught, and no validator holds the model's bytes."""
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from abci_app import genesis
+from client import blobs
+from client import tx as txb
+from client.gateway_client import GatewayClient
+from client.object_store import ObjectStore
+from flchain.v1 import types_pb2
+from localnet import launch
+from localnet.genesis import participant_keys
+from localnet.store import default_weed
+from participant.digits import DigitsLearner
+from participant.ml import data, models
+from participant.ml.config import TrainConfig
+from participant.runtime import Crew, Participant
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not default_weed().exists(), reason="SeaweedFS missing: run scripts/setup.sh"),
+]
+PARTICIPANTS = 5  # every round draws all of them: 2 proposers, 3 voters (who then aggregate)
+MODEL_BYTES = 40_020_040  # 10,005,010 float32 parameters
+
+
+class ForgetfulStore(ObjectStore):
+    """Says it stored a file and stores nothing: whatever its owner references is missing."""
+
+    def put(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+
+class LyingAggregator(Participant):
+    """Reports a digest of its own invention instead of the aggregate it should compute."""
+
+    def _aggregate(self, rnd: types_pb2.Round) -> str | None:
+        self.signer.send([txb.report_aggregate(rnd.id, hashlib.sha256(b"lie%d" % rnd.id).digest(), 12_345)])
+        return "aggregated"
+
+
+def params() -> types_pb2.Params:
+    p = genesis.default_params()
+    p.num_proposers, p.num_voters, p.min_participants = 2, 3, PARTICIPANTS
+    p.propose_timeout_ms, p.vote_timeout_ms = 120_000, 120_000  # phases end on their last tx long before
+    p.reveal_timeout_ms = p.aggregate_timeout_ms = 60_000
+    return p
+
+
+def rss_peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def test_a_10m_parameter_model_is_federated_by_reference(tmp_path, cometbft_bin, port_base):
+    home = tmp_path / "net"
+    initial = models.initial_params("wide")
+    assert genesis.model_bytes([v.shape for _, v in initial]) == MODEL_BYTES
+    net = launch.start(
+        home,
+        validators=4,
+        participants=PARTICIPANTS,
+        bonded_at_genesis=PARTICIPANTS,
+        base_port=port_base(4),
+        fresh=True,
+        params=params(),
+        model=initial,
+        store=True,
+        timeout_commit="200ms",
+    )
+    crew = Crew([])
+    try:
+        url = net.store_url
+        assert url is not None
+        keys = participant_keys(launch.keys_dir(home), PARTICIPANTS)
+        shards, _ = data.partition(PARTICIPANTS, alpha=None, seed=0)
+        forgetful, liar = keys[0].address, keys[1].address
+        crew = Crew(
+            [
+                (LyingAggregator if i == 1 else Participant)(
+                    key,
+                    GatewayClient(net.ports(i % 4).gateway_address),
+                    DigitsLearner(shards[i], kind="wide", config=TrainConfig(epochs=1, lr=0.01), seed=i),
+                    store=ForgetfulStore(url) if i == 0 else ObjectStore(url),
+                )
+                for i, key in enumerate(keys)
+            ]
+        )
+        crew.start()
+        observer = GatewayClient(net.ports(0).gateway_address)
+        genesis_model = observer.model()
+        finished: list[types_pb2.Round] = []
+        watch = observer.watch_rounds()
+        timer = threading.Timer(480, watch.cancel)  # a stuck federation fails the test, it does not hang it
+        timer.start()
+
+        def seen(pred) -> bool:
+            return any(pred(r) for r in finished)
+
+        for event in watch:
+            if event.HasField("finished"):
+                finished.append(event.finished)
+            proposed = seen(lambda r: forgetful in r.submitted and r.ballots)
+            lied = seen(lambda r: any(a.sender == liar for a in r.aggregate_reports))
+            accepted = sum(r.outcome == types_pb2.OUTCOME_ACCEPTED for r in finished)
+            if (proposed and lied and accepted >= 2) or len(finished) >= 10:
+                watch.cancel()
+                break
+        timer.cancel()
+        assert proposed and lied and accepted >= 2, [(r.id, types_pb2.Outcome.Name(r.outcome)) for r in finished]
+
+        # the forgetful proposer's update is missing for every voter: condemned whenever it proposed
+        for r in finished:
+            if forgetful in r.submitted and r.ballots:
+                verdict = next(v for v in r.verdicts if v.proposer == forgetful)
+                assert verdict.condemned and not verdict.included, r
+        # every accepted round adopted the digest its honest aggregators agreed on; the liar's was not it
+        history = {
+            k.address: [e.reason for e in observer.participant(k.bech32).history if e.kind == "slashed"] for k in keys
+        }
+        assert "update_condemned" in history[forgetful] and "aggregate_mismatch" in history[liar]
+        assert all("aggregate_mismatch" not in history[k.address] for k in keys if k.address != liar)
+        for r in finished:
+            if r.outcome == types_pb2.OUTCOME_ACCEPTED:
+                digests = {a.digest for a in r.aggregate_reports if a.sender != liar}
+                assert len(digests) == 1 and len([a for a in r.aggregate_reports if a.sender != liar]) >= 2
+
+        # the global model is a file in the store: 10M fixed-point parameters, as the chain names them
+        model = observer.model()
+        assert model.version >= 2 and model.ref.digest != genesis_model.ref.digest
+        tensors = blobs.decode(ObjectStore(url).get(model.ref.digest, model.ref.size), model.ref)
+        assert [(t.name, tuple(t.shape)) for t in tensors] == [(n, v.shape) for n, v in initial]
+        assert all(t.dtype == types_pb2.DTYPE_FIXED32 for t in tensors)
+
+        # validators never held the bytes: each node's state is far smaller than one model
+        for i in range(4):
+            state = tree_bytes(net.node_home(i) / "app")
+            assert state < MODEL_BYTES // 8, f"node {i} holds {state} bytes of state"
+        peaks = [rss_peak_kib(row["pids"]["app"]) for row in net.status()]
+        assert max(peaks) * 1024 < 4 * MODEL_BYTES, peaks  # the app never loaded a model, let alone four
+        observer.close()
+    finally:
+        crew.stop()
+        net.down()
+    assert not os.path.exists(home / "pids.json")

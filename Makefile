@@ -43,3 +43,4 @@ bench: setup
 	$(PY) benchmarks/bench_simulator.py
 	$(PY) benchmarks/bench_round_latency.py
 	$(PY) benchmarks/bench_gateway_watchers.py
+	$(PY) benchmarks/bench_large_models.py

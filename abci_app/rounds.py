@@ -220,6 +220,17 @@ def _aggregators(rnd: types_pb2.Round) -> list[bytes]:
     return [b.voter for b in rnd.ballots]
 
 
+def majority_report(reports, stakes: dict[bytes, int]) -> tuple[bytes, int] | None:
+    """The (digest, size) reported by more than half of the aggregators' stake (all of them, the
+    silent included), or None. At most one can be: two would hold more than the whole."""
+    support: dict[tuple[bytes, int], int] = {}
+    for report in reports:
+        key = (report.digest, report.size)
+        support[key] = support.get(key, 0) + stakes[report.sender]
+    total = sum(stakes.values())
+    return next((key for key, stake in support.items() if 2 * stake > total), None)
+
+
 # --- end of block ------------------------------------------------------------------------------
 
 
@@ -403,12 +414,7 @@ def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
     or the honest stake is too divided to be told from the rest, and neither is one party's fault."""
     aggregators = _aggregators(rnd)
     stakes = {a: ctx.state.must_participant(a).stake for a in aggregators}
-    support: dict[tuple[bytes, int], int] = {}
-    for report in rnd.aggregate_reports:
-        key = (report.digest, report.size)
-        support[key] = support.get(key, 0) + stakes[report.sender]
-    total = sum(stakes.values())
-    winner = next((key for key, stake in support.items() if 2 * stake > total), None)
+    winner = majority_report(rnd.aggregate_reports, stakes)
     if winner is None:
         _finish(ctx, rnd, types_pb2.OUTCOME_NOT_AGGREGATED, **_verdict_counts(rnd))
         return

@@ -54,8 +54,8 @@ def _add_account(args: argparse.Namespace) -> int:
 
 
 def _set_model(args: argparse.Namespace) -> int:
-    model = options.genesis_model(args.client)
-    return _edit(args, lambda doc: gen.set_model(doc, model))
+    model = options.genesis_model(args.client, args.model)
+    return _edit(args, lambda doc: gen.set_model(doc, model, options.store_client(args)))
 
 
 def _assignment(text: str) -> tuple[str, int]:
@@ -108,12 +108,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_account.add_argument("--bond", type=int, default=0, help="also bond this stake at genesis")
     add_account.set_defaults(func=_add_account)
 
-    model = actions.add_parser("set-model", parents=[home], help="the initial global model")
+    model = actions.add_parser(
+        "set-model",
+        parents=[home, options.object_store()],
+        help="the initial global model (above max_inline_model_bytes: stored in --store, its digest in genesis)",
+    )
     model.add_argument(
         "--client",
         metavar="MODULE:CLIENT_FN",
-        help="from this Flower client's get_parameters (default: the demo's digits MLP)",
+        help="from this Flower client's get_parameters (default: a built-in digits model, --model)",
     )
+    model.add_argument("--model", choices=options.MODEL_KINDS, default="mlp", help="the built-in digits model")
     model.set_defaults(func=_set_model)
 
     params = actions.add_parser("set-params", parents=[home], help="change params: NAME=VALUE ...")

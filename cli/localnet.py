@@ -66,7 +66,10 @@ def _int(value: float | None) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    _print_status(Localnet(args.home))
+    net = Localnet(args.home)
+    _print_status(net)
+    if net.store_pid():
+        print(f"object store (S3): {net.store_url}   pid {net.store_pid()}   data and log: {net.store().data_dir}")
     return 0
 
 

@@ -158,9 +158,13 @@ class ObjectStore:
                 raise
 
     def put(self, data: bytes) -> bytes:
-        """Store `data` under its digest and return the digest (sha256)."""
+        """Store `data` under its digest and return the digest (sha256). An object already there with
+        the same length is not sent again: its key names its bytes (every aggregator of a round stores
+        the same model, and the store would keep each copy until it compacts)."""
         digest = hashlib.sha256(data).digest()
         key = object_key(digest)
+        if self._retrying(f"head {key}", lambda: self._size(key)) == len(data):
+            return digest
         # boto3's transfer manager sends objects over 8 MiB in 8 MiB parts, 10 at once, a few parts in memory at a time
         self._retrying(f"put {key}", lambda: self._client.upload_fileobj(io.BytesIO(data), self.bucket, key))
         with self._count_lock:
@@ -198,10 +202,13 @@ class ObjectStore:
         return self._retrying(f"head {key}", lambda: self._head(key))
 
     def _head(self, key: str) -> bool:
+        return self._size(key) is not None
+
+    def _size(self, key: str) -> int | None:
+        """The stored object's length, or None if there is none."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=key)
+            return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
         except ClientError as err:
             if _missing(err):
-                return False
+                return None
             raise
-        return True

@@ -19,7 +19,7 @@ from client import endpoints
 from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
-from localnet.store import STOP_GRACE_S, SeaweedStore, StoreError
+from localnet.store import PORT_SPAN, STOP_GRACE_S, SeaweedStore, StoreError
 from node import config as node_config
 from node import genesis as node_genesis
 from node.home import NodeHome
@@ -118,8 +118,12 @@ class Localnet:
     @property
     def store_url(self) -> str | None:
         """The S3 endpoint participants use, if the store is running."""
+        return self.store().url if self.store_pid() else None
+
+    def store_pid(self) -> int | None:
+        """The running object store's pid, if up(store=True) started one."""
         entry = self._pids().get("store")
-        return self.store().url if self._group_alive(entry) else None
+        return entry["pid"] if entry and self._group_alive(entry) else None
 
     # -- init --------------------------------------------------------------------------------
 
@@ -325,6 +329,9 @@ class Localnet:
             )
             if not port_free(p)
         ]
+        if store:
+            first = self.base_port + cfg.STORE_OFFSET
+            busy += [p for p in range(first, first + PORT_SPAN) if not port_free(p)]
         if busy:
             raise LocalnetError(
                 f"ports already in use on {endpoints.HOST}: {busy} (another localnet? pick another base_port)"

@@ -19,10 +19,11 @@ from node.config import REPO_ROOT
 PROJECT_WEED = REPO_ROOT / ".bin" / "weed"  # where scripts/setup.sh builds the pinned SeaweedFS
 LOG_FILE = "weed.log"
 PORT_SPAN = 8  # ports P .. P+7, see the module docstring
-# Sized for a laptop or a CI runner: volumes of 256 MB, 16 of them (4 GB; ~3.5 GB for one bucket's objects),
-# created two at a time (SeaweedFS's default of seven at once would take most of them before the first write).
+# Volumes of 256 MB, at most 64 of them (16 GB, a few rounds of a 100M-parameter model; a volume takes disk
+# only as it fills), created two at a time (SeaweedFS's default of seven at once wastes them on small stores).
+# The store keeps every round's files: pruning old ones is a lifecycle rule of the operator's store.
 VOLUME_SIZE_LIMIT_MB = 256
-MAX_VOLUMES = 16
+MAX_VOLUMES = 64
 VOLUMES_PER_GROWTH = 2
 # Go's heap otherwise grows to ~1 GB while objects stream through; with this soft cap weed peaks near 400 MB
 # at the same throughput ($GOMEMLIMIT overrides it).

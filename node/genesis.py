@@ -13,6 +13,8 @@ from google.protobuf import json_format
 
 from abci_app import genesis as app_genesis
 from abci_app import wire
+from client import artifacts
+from client.object_store import ObjectStore
 from flchain.v1 import genesis_pb2, types_pb2
 
 
@@ -74,11 +76,24 @@ def add_account(doc: dict, address: bytes, balance: int, bonded: int = 0) -> dic
     return with_app_state(doc, state)
 
 
-def set_model(doc: dict, model: Sequence[tuple[str, np.ndarray]]) -> dict:
-    """The initial global model, as (name, float array) pairs, in the chain's fixed point."""
+def set_model(doc: dict, model: Sequence[tuple[str, np.ndarray]], store: ObjectStore | None = None) -> dict:
+    """The initial global model, as (name, float array) pairs, in the chain's fixed point: inline, or,
+    above the genesis params' max_inline_model_bytes, stored in `store` and referenced by its digest."""
     state = app_state(doc)
     del state.model[:]
-    state.model.extend(wire.encode_float(name, values) for name, values in model)
+    state.ClearField("model_ref")
+    size = app_genesis.model_bytes([values.shape for _, values in model])
+    if size <= state.params.max_inline_model_bytes:
+        state.model.extend(wire.encode_float(name, values) for name, values in model)
+        return with_app_state(doc, state)
+    if store is None:
+        raise ValueError(
+            f"the model is {size} bytes, above max_inline_model_bytes ({state.params.max_inline_model_bytes}): "
+            "it goes by reference, through an object store (--store URL)"
+        )
+    data, ref = artifacts.model_file(model, state.params.frac_bits)
+    store.put(data)
+    state.model_ref.CopyFrom(ref)
     return with_app_state(doc, state)
 
 
@@ -101,6 +116,6 @@ def validate(doc: dict) -> None:
     if not validators:
         raise ValueError("genesis has no validators (add them with `flchain genesis add-validator`)")
     state = app_state(doc)
-    if not state.model:
+    if not state.model and not state.HasField("model_ref"):
         raise ValueError("genesis has no initial model (set it with `flchain genesis set-model`)")
     app_genesis.validate(state)

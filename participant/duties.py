@@ -24,10 +24,11 @@ def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Se
     global model itself. Loss is steadier than accuracy on a few dozen samples."""
     weights = [float(n) for _, n in updates]
     total = sum(weights)
-    sums: Params = [
-        (name, np.sum([w * u[j][1].astype(np.float64) for (u, _), w in zip(updates, weights)], axis=0))
-        for j, (name, _) in enumerate(global_params)
-    ]
+    # accumulated in place: a large model's updates are never all held again in float64
+    sums: Params = [(name, np.zeros(values.shape, np.float64)) for name, values in global_params]
+    for (update, _), w in zip(updates, weights):
+        for (_, acc), (_, values) in zip(sums, update):
+            acc += w * values.astype(np.float64)
     loss = loss_of(add(global_params, _scaled(sums, 1 / total)))
     scores = []
     for (update, _), w in zip(updates, weights):

@@ -36,6 +36,7 @@ from flchain.v1 import types_pb2
 from participant.behaviours import Behaviour, Honest
 from participant.duties import Evidence, judge
 from participant.learner import Learner
+from participant.params import Params
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
@@ -205,30 +206,30 @@ class Participant:
         updates = self._round_updates(rnd)
         model, model_tensors = self._model()
         frac_bits = self.params.frac_bits
-        usable: dict[int, artifacts.FixedUpdate] = {}
+        base = named_floats(model_tensors, frac_bits)
+        measured: dict[int, tuple[Params, int]] = {}  # each update held once, in float32 (large models)
         for i, update in enumerate(updates):
             try:
-                usable[i] = artifacts.fetch_update(update, model, self.params, self.store)
+                fixed = artifacts.fetch_update(update, model, self.params, self.store)
             except artifacts.Unusable as err:
                 log.warning("%s: round %d: update %d is unusable: %s", self.name, rnd.id, i, err)
-        base = named_floats(model_tensors, frac_bits)
-        names = [name for name, _ in base]
-        measured = [
-            ([(n, to_float(a, frac_bits)) for n, a in zip(names, u.arrays)], u.num_samples) for u in usable.values()
-        ]
-        evidence = judge(self.learner.loss, base, measured) if measured else Evidence(self.learner.loss(base), [])
-        reported = iter(self.behaviour.report(evidence.loss, evidence.scores, [False] * len(usable)))
-        loss = txb.evidence_units(evidence.loss)
+                continue
+            floats = [(name, to_float(values, frac_bits)) for (name, _), values in zip(base, fixed.arrays)]
+            measured[i] = (floats, fixed.num_samples)
+        if measured:
+            evidence = judge(self.learner.loss, base, list(measured.values()))
+        else:
+            evidence = Evidence(self.learner.loss(base), [])
+        reported = iter(self.behaviour.report(evidence.loss, evidence.scores, [False] * len(measured)))
         log.info(
             "%s measured round %d's %d updates (loss %.3f with all of them)",
             self.name,
             rnd.id,
-            len(usable),
+            len(measured),
             evidence.loss,
         )
-        return loss, [
-            txb.evidence_units(next(reported)) if i in usable else UNUSABLE_SCORE for i in range(len(updates))
-        ]
+        scores = [txb.evidence_units(next(reported)) if i in measured else UNUSABLE_SCORE for i in range(len(updates))]
+        return txb.evidence_units(evidence.loss), scores
 
     def _round_updates(self, rnd: types_pb2.Round) -> list[types_pb2.Update]:
         updates = self.client.updates()

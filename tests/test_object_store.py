@@ -174,6 +174,7 @@ def test_put_then_get_returns_the_bytes_and_counts_them(store):
     assert digest == hashlib.sha256(data).digest() and store.exists(digest)
     assert store.get(digest, size=len(data)) == data
     assert (store.bytes_put, store.bytes_got) == (len(data), len(data))
+    assert store.put(data) == digest and store.bytes_put == len(data)  # already there: not sent again
 
 
 @pytest.mark.integration

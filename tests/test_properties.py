@@ -10,7 +10,7 @@ from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregation, sealing, tensors, wire
+from abci_app import aggregation, rounds, sealing, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
 from client import tx as txb
@@ -216,3 +216,26 @@ def test_a_ballot_digest_changes_with_any_score_or_its_order(loss, scores, data)
         i = data.draw(st.integers(0, len(scores) - 1))
         assert sealing.ballot_digest(loss, scores[:i] + [scores[i] + 1] + scores[i + 1 :]) != digest
         assert sealing.ballot_digest(loss, scores[:-1]) != digest
+
+
+@given(
+    st.lists(st.integers(1, 10_000), min_size=1, max_size=7),
+    st.data(),
+)
+def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stake(weights, data):
+    """Silent aggregators count against a digest, and the order of reports changes nothing."""
+    aggregators = [bytes([i]) * 20 for i in range(len(weights))]
+    stakes = dict(zip(aggregators, weights))
+    pool = [(hashlib.sha256(bytes([k])).digest(), 100 + k) for k in range(3)]
+    reporters = data.draw(st.lists(st.sampled_from(aggregators), unique=True))
+    reports = [
+        types_pb2.AggregateReport(sender=a, digest=d, size=s)
+        for a, (d, s) in zip(
+            reporters, data.draw(st.lists(st.sampled_from(pool), min_size=len(reporters), max_size=len(reporters)))
+        )
+    ]
+    winner = rounds.majority_report(reports, stakes)
+    support = {key: sum(stakes[r.sender] for r in reports if (r.digest, r.size) == key) for key in pool}
+    expected = [key for key, stake in support.items() if 2 * stake > sum(weights)]
+    assert ([winner] if winner else []) == expected
+    assert rounds.majority_report(data.draw(st.permutations(reports)), stakes) == winner

@@ -6,12 +6,14 @@ import hashlib
 import numpy as np
 import pytest
 
-from abci_app import aggregation, genesis
+from abci_app import aggregation, genesis, tensors, wire
 from abci_app.address import to_bech32
 from abci_app.codes import Code
 from abci_app.messages import UNUSABLE_SCORE
+from client import blobs
 from client import tx as txb
 from flchain.v1 import types_pb2
+from node import genesis as node_genesis
 from tests.chain import MODEL_SHAPES, Chain, initial_model, make_params
 
 P = types_pb2
@@ -87,6 +89,31 @@ def test_genesis_says_which_way_a_model_goes():
     both.model_ref.CopyFrom(GENESIS_MODEL)
     with pytest.raises(ValueError, match="not both"):
         genesis.validate(both)
+
+
+class KeptFiles:
+    """An object store's put, in memory."""
+
+    def __init__(self) -> None:
+        self.files: dict[bytes, bytes] = {}
+
+    def put(self, data: bytes) -> bytes:
+        self.files[hashlib.sha256(data).digest()] = data
+        return hashlib.sha256(data).digest()
+
+
+def test_an_operator_sets_a_large_genesis_model_by_reference():
+    doc = {"chain_id": "fed-1", "app_state": node_genesis.empty_app_state(make_params(max_inline_model_bytes=32))}
+    with pytest.raises(ValueError, match="through an object store"):
+        node_genesis.set_model(doc, initial_model())
+    store = KeptFiles()
+    state = node_genesis.app_state(node_genesis.set_model(doc, initial_model(), store))
+    assert not state.model and set(store.files) == {state.model_ref.digest}
+    stored = blobs.decode(store.files[state.model_ref.digest], state.model_ref)
+    expected = [wire.decode_tensor(wire.encode_float(n, v), 16) for n, v in initial_model()]
+    assert all((tensors.read(t) == e).all() and t.dtype == P.DTYPE_FIXED32 for t, e in zip(stored, expected))
+    state.participants.add(address=b"\x01" * 20, stake=5_000)
+    genesis.validate(state)  # a chain starts from it
 
 
 def test_the_chain_holds_references_and_never_a_candidate():

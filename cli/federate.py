@@ -27,6 +27,7 @@ def cmd_federate(args: argparse.Namespace) -> int:
         home=args.home.resolve(),
         base_port=args.base_port,
         keep_running=args.keep_running,
+        store=args.store,
     )
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -78,4 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proposers", type=int, default=3, help="drawn per round to train (default 3)")
     p.add_argument("--voters", type=int, default=5, help="drawn per round to judge the updates (default 5)")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="run the localnet's object store: a model above max_inline_model_bytes goes by reference through it",
+    )
     p.set_defaults(func=cmd_federate)

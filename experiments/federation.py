@@ -14,8 +14,9 @@ import numpy as np
 
 from abci_app.rounds import outcome_name
 from abci_app.tensors import named_floats
-from client import endpoints
+from client import artifacts, endpoints
 from client.gateway_client import GatewayClient
+from client.object_store import ObjectStore
 from experiments.demo import events_with_stall_guard
 from flchain.v1 import types_pb2
 from localnet import Localnet, launch
@@ -35,6 +36,7 @@ class FederationConfig:
     base_port: int = endpoints.BASE_PORT
     params: types_pb2.Params | None = None  # genesis params (default: the chain's)
     keep_running: bool = False
+    store: bool = False  # run the localnet's object store: needed by a model above the inline limit
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Federation:
         self.participants: list[Participant] = []
         self.rounds: list[FederationRound] = []
         self.crew = Crew([])
+        self.store: ObjectStore | None = None
 
     def start(self) -> None:
         c = self.config
@@ -73,11 +76,13 @@ class Federation:
             fresh=True,
             params=c.params,
             model=genesis_model(self.clients[0]),
+            store=c.store,
         )
+        self.store = ObjectStore(self.net.store().url) if c.store else None
         keys = participant_keys(launch.keys_dir(c.home), c.participants)
         for i, (key, client) in enumerate(zip(keys, self.clients)):
             gateway = GatewayClient(self.net.ports(i % c.validators).gateway_address)
-            self.participants.append(Participant(key, gateway, FlowerLearner(client)))
+            self.participants.append(Participant(key, gateway, FlowerLearner(client), store=self.store))
         self.crew = Crew(self.participants)
         self.crew.start()
 
@@ -105,7 +110,7 @@ class Federation:
 
     def _record(self, observer: GatewayClient, finished: types_pb2.Round, frac_bits: int) -> FederationRound:
         model = observer.model()
-        weights = arrays(named_floats(model.tensors, frac_bits))
+        weights = arrays(named_floats(artifacts.model_tensors(model, self.store), frac_bits))
         scores = [judge.evaluate(weights, {}) for judge in self.judges]
         accuracies = [float(m["accuracy"]) for _, _, m in scores if "accuracy" in m]
         stakes = {p.address: p.stake for p in observer.participants()}

@@ -19,6 +19,7 @@ from client import endpoints
 from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
+from localnet.logs import tail
 from localnet.store import PORT_SPAN, STOP_GRACE_S, SeaweedStore, StoreError
 from node import config as node_config
 from node import genesis as node_genesis
@@ -39,15 +40,6 @@ LAYOUT_FILE = "localnet.json"
 
 class LocalnetError(RuntimeError):
     """A node failed to start, died, or the net is not in the state asked for."""
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_bytes()[-4000:].decode(errors="replace")
-    except OSError:
-        return ""
-    last = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(line[:300] for line in last)
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -384,7 +376,7 @@ class Localnet:
             if entry and not self._group_alive(entry):
                 log = self.log_path(index, which)
                 raise LocalnetError(
-                    f"node {index}'s {which} process (pid {entry['pid']}) exited; read {log} (last lines: {_tail(log)})"
+                    f"node {index}'s {which} process (pid {entry['pid']}) exited; read {log} (last lines: {tail(log)})"
                 )
 
     def _wait_port(self, index: int, which: str, port: int, deadline: float, timeout: float) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from client.object_store import DEFAULT_BUCKET, ObjectStore, StoreUnavailable
+from localnet.logs import tail
 from node.config import REPO_ROOT
 
 PROJECT_WEED = REPO_ROOT / ".bin" / "weed"  # where scripts/setup.sh builds the pinned SeaweedFS
@@ -47,15 +48,6 @@ def default_weed() -> Path:
         return PROJECT_WEED
     found = shutil.which("weed")
     return Path(found) if found else PROJECT_WEED
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_bytes()[-4000:].decode(errors="replace")
-    except OSError:
-        return ""
-    last = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(line[:300] for line in last)
 
 
 class SeaweedStore:
@@ -154,7 +146,7 @@ class SeaweedStore:
         deadline = time.monotonic() + timeout_s
         while True:
             if not self.running():
-                raise StoreError(f"weed exited before its store was ready: {_tail(self.log_path)}")
+                raise StoreError(f"weed exited before its store was ready: {tail(self.log_path)}")
             try:
                 probe.ensure_bucket()
                 probe.put(PROBE)

@@ -25,6 +25,7 @@ def _learner(args: argparse.Namespace):
 
 
 def cmd_participant(args: argparse.Namespace) -> int:
+    from client.artifacts import NoStore
     from participant import behaviours
     from participant.runtime import Participant
 
@@ -52,6 +53,8 @@ def cmd_participant(args: argparse.Namespace) -> int:
         participant.run()
     except KeyboardInterrupt:
         participant.stop()
+    except NoStore as err:  # found at the first look at the model, before any duty
+        raise SystemExit(f"error: {err}") from None
     return 0
 
 

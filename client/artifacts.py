@@ -37,7 +37,9 @@ class FixedUpdate:
 
 def _require(store: ObjectStore | None) -> ObjectStore:
     if store is None:
-        raise NoStore("this chain's model is federated by reference: configure an object store (FLCHAIN_STORE_URL)")
+        raise NoStore(
+            "this chain's model is federated by reference: give it an object store (--store URL or FLCHAIN_STORE_URL)"
+        )
     return store
 
 

@@ -29,7 +29,7 @@ import struct
 
 import numpy as np
 
-from abci_app import aggregation, judgement, sealing, staking, tensors
+from abci_app import aggregation, judgement, sealing, staking, tensors, wire
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.messages import CommitBallot, CommitUpdate, Reference, ReportAggregate, SubmitUpdate, Vote
@@ -157,15 +157,7 @@ def _inline_update(
     got = [(t.name, t.shape) for t in msg.tensors]
     if got != expected:
         raise TxError(Code.BAD_SHAPE, f"update tensors {got} do not match the model {expected}")
-    values = [t.values for t in msg.tensors]
-    norm2 = tensors.squared_norm(values)
-    if norm2 == 0:  # a free rider's update: it would dilute the average and still earn the reward
-        raise TxError(Code.EMPTY_UPDATE, "update changes nothing (zero in fixed point); a proposer must train")
-    if norm2 > ctx.params.max_update_norm**2:
-        raise TxError(
-            Code.NORM_TOO_LARGE,
-            f"update norm {norm2**0.5:.0f} exceeds the bound {ctx.params.max_update_norm} (fixed point)",
-        )
+    wire.check_norm([t.values for t in msg.tensors], ctx.params.max_update_norm)
     return types_pb2.Update(
         round=round_id,
         proposer=sender,

@@ -6,10 +6,12 @@ rounding half to even are exact IEEE-754 operations, so every CPU gets the same 
 the chain keeps afterwards is read back with abci_app.tensors, without these checks.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from abci_app.codes import Code, TxError
-from abci_app.tensors import INT32_MAX, INT32_MIN
+from abci_app.tensors import INT32_MAX, INT32_MIN, squared_norm
 from flchain.v1 import types_pb2
 
 _WIRE = {types_pb2.DTYPE_FLOAT32: np.dtype("<f4"), types_pb2.DTYPE_FIXED32: np.dtype("<i4")}
@@ -49,3 +51,12 @@ def decode_tensor(tensor: types_pb2.Tensor, frac_bits: int) -> np.ndarray:
             f"tensor {tensor.name!r} has a value beyond the fixed-point range (|x| < {2.0 ** (31 - frac_bits):g})",
         )
     return fixed.astype(np.int64)
+
+
+def check_norm(arrays: Sequence[np.ndarray], max_norm: int) -> None:
+    """An update's L2 norm, exact in integers: not zero, not above the bound. Raises TxError."""
+    norm2 = squared_norm(arrays)
+    if norm2 == 0:  # a free rider's update: it would dilute the average and still earn the reward
+        raise TxError(Code.EMPTY_UPDATE, "update changes nothing (zero in fixed point); a proposer must train")
+    if norm2 > max_norm**2:
+        raise TxError(Code.NORM_TOO_LARGE, f"update norm {norm2**0.5:.0f} exceeds the bound {max_norm} (fixed point)")

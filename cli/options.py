@@ -150,9 +150,9 @@ def store_client(args: argparse.Namespace):
     """The ObjectStore --store names, or None (boto3 is imported only when one is asked for)."""
     if not args.store:
         return None
-    from client.object_store import DEFAULT_BUCKET, ObjectStore
+    from client.object_store import ObjectStore
 
-    return ObjectStore(args.store, bucket=os.environ.get("FLCHAIN_STORE_BUCKET", DEFAULT_BUCKET))
+    return ObjectStore.from_env(args.store)
 
 
 def federation(rounds: int) -> argparse.ArgumentParser:

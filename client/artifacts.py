@@ -70,24 +70,20 @@ def fetch_update(
     expected = [(t.name, tuple(t.shape)) for t in model.ref.manifest]
     if [(t.name, tuple(t.shape)) for t in sent] != expected:
         raise Unusable("the update's tensors do not match the model")
-    try:
+    try:  # the chain's own checks of an inline update
         arrays = [wire.decode_tensor(t, params.frac_bits) for t in sent]
+        wire.check_norm(arrays, params.max_update_norm)
     except TxError as err:
         raise Unusable(err.message) from None
-    norm2 = tensors.squared_norm(arrays)
-    if norm2 == 0:
-        raise Unusable("the update changes nothing (zero in fixed point)")
-    if norm2 > params.max_update_norm**2:
-        raise Unusable(f"the update's norm exceeds the bound {params.max_update_norm} (fixed point)")
     return FixedUpdate(update.num_samples, arrays)
 
 
 def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]]) -> types_pb2.BlobRef:
     """A proposer's float update into the store; the reference its MsgSubmitUpdate carries."""
     sent = [wire.encode_float(name, values) for name, values in update]
-    data = blobs.encode(sent)
+    data, ref = blobs.file_of(sent)
     _require(store).put(data)
-    return blobs.reference(data, sent)
+    return ref
 
 
 def publish_aggregate(
@@ -97,9 +93,9 @@ def publish_aggregate(
     reference whose digest and size it reports. Every honest aggregator gets the same bytes."""
     new = aggregation.next_model(fixed_arrays(model), [(u.num_samples, u.arrays) for u in included])
     fixed = [tensors.encode(t.name, values) for t, values in zip(model, new)]
-    data = blobs.encode(fixed)
+    data, ref = blobs.file_of(fixed)
     _require(store).put(data)
-    return blobs.reference(data, fixed)
+    return ref
 
 
 def model_file(model: Sequence[tuple[str, np.ndarray]], frac_bits: int) -> tuple[bytes, types_pb2.BlobRef]:
@@ -108,5 +104,4 @@ def model_file(model: Sequence[tuple[str, np.ndarray]], frac_bits: int) -> tuple
     fixed = [
         tensors.encode(name, wire.decode_tensor(wire.encode_float(name, values), frac_bits)) for name, values in model
     ]
-    data = blobs.encode(fixed)
-    return data, blobs.reference(data, fixed)
+    return blobs.file_of(fixed)

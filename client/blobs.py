@@ -55,6 +55,12 @@ def reference(data: bytes, tensors: Sequence[types_pb2.Tensor]) -> types_pb2.Blo
     return types_pb2.BlobRef(digest=hashlib.sha256(data).digest(), size=len(data), manifest=manifest(tensors))
 
 
+def file_of(tensors: Sequence[types_pb2.Tensor]) -> tuple[bytes, types_pb2.BlobRef]:
+    """The blob of these tensors, and the reference that names it."""
+    data = encode(tensors)
+    return data, reference(data, tensors)
+
+
 def _verify_bytes(data: bytes, ref: types_pb2.BlobRef) -> None:
     if len(data) != ref.size:
         raise BlobInvalid(f"blob {ref.digest.hex()[:16]} is {len(data)} bytes, its reference says {ref.size}")

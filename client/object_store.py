@@ -102,9 +102,10 @@ class ObjectStore:
         )
 
     @classmethod
-    def from_env(cls) -> "ObjectStore | None":
-        """The store FLCHAIN_STORE_URL names (bucket FLCHAIN_STORE_BUCKET, default flchain); None if unset."""
-        url = os.environ.get("FLCHAIN_STORE_URL")
+    def from_env(cls, url: str | None = None) -> "ObjectStore | None":
+        """The store at `url`, else the one FLCHAIN_STORE_URL names (bucket FLCHAIN_STORE_BUCKET, default
+        flchain); None if neither is set."""
+        url = url or os.environ.get("FLCHAIN_STORE_URL")
         if not url:
             return None
         return cls(url, bucket=os.environ.get("FLCHAIN_STORE_BUCKET", DEFAULT_BUCKET))

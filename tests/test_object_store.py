@@ -39,11 +39,6 @@ def sample_tensors() -> list[types_pb2.Tensor]:
     ]
 
 
-def blob_of(tensors: list[types_pb2.Tensor]) -> tuple[bytes, types_pb2.BlobRef]:
-    data = blobs.encode(tensors)
-    return data, blobs.reference(data, tensors)
-
-
 # -- the format -------------------------------------------------------------------------------
 
 
@@ -59,7 +54,7 @@ def test_encode_gives_the_same_bytes_for_the_same_tensors_in_any_order():
 
 def test_decode_returns_what_was_encoded_bit_for_bit_in_manifest_order():
     tensors = sample_tensors()
-    data, ref = blob_of(tensors)
+    data, ref = blobs.file_of(tensors)
     assert ref.digest == hashlib.sha256(data).digest() and ref.size == len(data)
     assert blobs.decode(data, ref) == tensors
     reordered = tensors[::-1]
@@ -76,14 +71,14 @@ def test_encode_refuses_repeated_names_and_short_values():
 
 
 def test_decode_refuses_a_wrong_digest():
-    data, ref = blob_of(sample_tensors())
+    data, ref = blobs.file_of(sample_tensors())
     ref.digest = hashlib.sha256(b"other").digest()
     with pytest.raises(blobs.BlobInvalid, match="another digest"):
         blobs.decode(data, ref)
 
 
 def test_decode_refuses_a_wrong_size():
-    data, ref = blob_of(sample_tensors())
+    data, ref = blobs.file_of(sample_tensors())
     with pytest.raises(blobs.BlobInvalid, match="bytes, its reference says"):
         blobs.decode(data + b"\0", ref)
 
@@ -179,7 +174,7 @@ def test_put_then_get_returns_the_bytes_and_counts_them(store):
 
 @pytest.mark.integration
 def test_a_blob_travels_through_the_store(store):
-    data, ref = blob_of(sample_tensors())
+    data, ref = blobs.file_of(sample_tensors())
     assert store.put(data) == ref.digest
     assert blobs.decode(store.get(ref.digest, ref.size), ref) == sample_tensors()
 

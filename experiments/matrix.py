@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import diagnosis
 from experiments.config import REFERENCE, SimConfig
 from participant import behaviours
 
@@ -93,8 +94,11 @@ def run_one(job: tuple[str, SimConfig]) -> dict:
         "honest_removed_share": result.honest_removed_share,
         "honest_return": result.honest_return,
         "attacker_return": result.attacker_return,
-        "attacker_update_return": result.attacker_role_return("update"),
-        "attacker_ballot_return": result.attacker_role_return("ballot"),
+        "attacker_update_return": result.role_return("update"),
+        "attacker_ballot_return": result.role_return("ballot"),
+        "honest_update_return": result.role_return("update", malicious=False),
+        "honest_ballot_return": result.role_return("ballot", malicious=False),
+        **(result.diagnosis.row() if result.diagnosis else {}),
     }
 
 
@@ -183,7 +187,9 @@ def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
             if attack in COPIERS
             else None,
         }
-        cell["missed"] = ",".join(missed_targets(cell))
+        missed = missed_targets(cell)
+        cell["missed"] = ",".join(missed)
+        cell["why"] = diagnosis.explain(missed, runs)
         cells.append(cell)
     return cells
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import diagnosis
 from experiments import matrix as mx
 from experiments.config import CHAIN_FIELDS, SimConfig
 from experiments.report import plt, write_csv
@@ -75,6 +76,31 @@ def compare(folders: Sequence[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def causes(rows: Sequence[dict]) -> str:
+    """Over every run: what removed the honest participants who were removed, and what became of the
+    attackers' updates; empty for runs recorded before the counts were."""
+    if not rows or any(r.get("diag_rounds") is None for r in rows):
+        return ""
+    removed = [(diagnosis.total(rows, f"honest_removed_by_{c}"), w) for c, w in diagnosis.CAUSE_WORDS.items()]
+    updates = diagnosis.total(rows, "attacker_updates")
+    condemned = diagnosis.total(rows, "attacker_updates_condemned")
+    left_out = diagnosis.total(rows, "attacker_updates_left_out")
+    honest = diagnosis.total(rows, "honest_updates")
+    honest_out = diagnosis.total(rows, "honest_updates_left_out")
+    lost = ", ".join(f"{w} ({n})" for n, w in removed if n)
+    return (
+        f"Why, over all {len(rows)} runs: "
+        + (
+            f"the honest participants removed lost most of their stake through {lost}"
+            if lost
+            else "no honest participant was removed"
+        )
+        + f"; of the attackers' {updates} updates, {condemned} were condemned, {left_out} left out without a "
+        f"slash and {updates - condemned - left_out} joined the FedAvg; {honest_out} of {honest} honest updates "
+        "were left out. Each cell's row says the same of its own runs."
+    )
+
+
 def _role(cell: dict) -> str:
     return f" ({_fmt(cell['copier_return'])})" if cell.get("copier_return") is not None else ""
 
@@ -87,7 +113,7 @@ def _fmt(value, pct: bool = False) -> str:
     return str(value)
 
 
-def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") -> str:
+def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", rows: Sequence[dict] = ()) -> str:
     met = sum(not c["missed"] for c in cells)
     votes = "lie" if m.base.attackers_lie else "vote truthfully"
     lines = [
@@ -112,6 +138,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
         "",
         overview(cells),
     ]
+    if causes(rows):
+        lines += ["", causes(rows)]
     if note:
         lines[2:2] = [note, ""]
     for split in dict.fromkeys(c["split"] for c in cells):
@@ -121,8 +149,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
             f"## {split}",
             "",
             "| attackers | attack | accuracy | reference | gap | rounds to remove (worst) | honest removed (max) "
-            "| honest return | attacker return (copying role) | missed targets |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| honest return | attacker return (copying role) | missed targets | why (counts over the seeds) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in sorted(rows, key=lambda c: (c["attacker_fraction"], c["attack"])):
             removal = c["worst_rounds_until_removed"] if c["removed_in_all_seeds"] else "not all"
@@ -130,7 +158,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "") 
                 f"| {c['attacker_fraction']:.0%} | {c['attack']} | {_fmt(c['final_accuracy'])} | "
                 f"{_fmt(c['reference_accuracy'])} | {_fmt(c['accuracy_gap'])} | "
                 f"{removal if c['attacker_fraction'] else '-'} | {_fmt(c['max_honest_removed_share'], pct=True)} | "
-                f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])}{_role(c)} | {c['missed'] or 'none'} |"
+                f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])}{_role(c)} | {c['missed'] or 'none'} | "
+                f"{c.get('why') or '-'} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -188,7 +217,7 @@ def write(
 ) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / "README.md"
-    report.write_text(markdown(m, cells, command, note))
+    report.write_text(markdown(m, cells, command, note, rows))
     params = folder / PARAMS_FILE  # what `flchain simulate compare` reads back
     params.write_text(json.dumps(chain_settings(m.base), indent=2) + "\n")
     return [

@@ -11,6 +11,7 @@ import numpy as np
 
 from abci_app.rounds import outcome_name
 from experiments.config import SimConfig
+from experiments.diagnosis import Diagnosis
 from flchain.v1 import types_pb2
 
 
@@ -40,6 +41,7 @@ class SimResult:
     clean_accept_rate: float | None  # torch mode: share of honest verdicts finding a clean update harmless
     # net stake gained per participant as a proposer ("update") and as a voter ("ballot")
     role_earnings: dict[str, list[int]] | None = None
+    diagnosis: Diagnosis | None = None  # simulator runs: why the run went as it did
 
     @property
     def rounds_until_attackers_removed(self) -> int | None:
@@ -71,10 +73,11 @@ class SimResult:
     def attacker_return(self) -> float | None:
         return self._mean_return(True)
 
-    def attacker_role_return(self, role: str) -> float | None:
-        """Attackers' mean stake gained in one role ("update" or "ballot"), per initial stake: what
-        their copying earned, apart from the honest work they did in the other role."""
-        idx = [i for i, m in enumerate(self.malicious) if m]
+    def role_return(self, role: str, malicious: bool = True) -> float | None:
+        """Attackers' (or honest participants') mean stake gained in one role ("update" or "ballot"),
+        per initial stake: what a copier's copying earned, apart from the honest work it did in the
+        other role."""
+        idx = [i for i, m in enumerate(self.malicious) if m == malicious]
         if not idx or self.role_earnings is None:
             return None
         return float(np.mean([self.role_earnings[role][i] / self.config.initial_stake for i in idx]))

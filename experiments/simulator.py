@@ -22,6 +22,7 @@ from client import tx as txb
 from client.in_process import InProcessChain
 from client.keys import Key
 from experiments.config import SimConfig
+from experiments.diagnosis import Diagnosis
 from experiments.records import RoundRecord, SimResult, record_round
 from flchain.v1 import types_pb2
 from participant import behaviours
@@ -71,6 +72,7 @@ class Simulation:
         self._sent: dict[int, dict[bytes, list[tuple[str, np.ndarray]]]] = {}  # round -> proposer -> update
         # net stake each participant gained as a proposer and as a voter
         self.role_earnings = {"update": [0] * config.participants, "ballot": [0] * config.participants}
+        self.diagnosis = Diagnosis()  # why the run goes as it does (which target it misses, and why)
 
     def _tx(self, address: bytes, msg) -> bytes:
         return self.chain.sign(self.keys[self.index[address]], msg)
@@ -90,9 +92,12 @@ class Simulation:
                 role = (
                     "update" if a["reason"] in UPDATE_REASONS else "ballot" if a["reason"] in BALLOT_REASONS else None
                 )
+                participant = self.by_bech32[a["address"]]
                 if role:
                     sign = 1 if e.type == "rewarded" else -1
-                    self.role_earnings[role][self.by_bech32[a["address"]]] += sign * int(a["amount"])
+                    self.role_earnings[role][participant] += sign * int(a["amount"])
+                if e.type == "slashed":
+                    self.diagnosis.lose(participant, a["reason"], int(a["amount"]))
 
     def _blocks_while(self, round_id: int, phase: int) -> bool:
         """Empty blocks while the round stays in `phase`; whether the round is still going."""
@@ -131,7 +136,16 @@ class Simulation:
                 self._block(*[self._tx(a, s.reveal) for a, s in ballots.items()])
         while self.state().round().id == rnd.id:
             self._block()
-        self._remember(self.state().round_by_id(rnd.id))
+        finished = self.state().round_by_id(rnd.id)
+        self._remember(finished)
+        self.diagnosis.add_round(
+            finished,
+            {k.address: m for k, m in zip(self.keys, self.malicious)},
+            {
+                k.address: b.malicious and not isinstance(b, behaviours.HONEST_PROPOSERS)
+                for k, b in zip(self.keys, self.behaviours)
+            },
+        )
         return self._record(index, rnd)
 
     def _remember(self, finished: types_pb2.Round) -> None:
@@ -235,9 +249,25 @@ class Simulation:
             on_clean = [not harmful for bad, harmful in self.verdicts if not bad]
             detect = float(np.mean(on_corrupt)) if on_corrupt else None
             clean = float(np.mean(on_clean)) if on_clean else None
-        return SimResult(
-            self.config, self.malicious, records, initial, self.wealth(), detect, clean, self.role_earnings
+        state = self.state()
+        self.diagnosis.removed(
+            [i for i, k in enumerate(self.keys) if not self.malicious[i] and not _bonded(state.participant(k.address))]
         )
+        return SimResult(
+            self.config,
+            self.malicious,
+            records,
+            initial,
+            self.wealth(),
+            detect,
+            clean,
+            self.role_earnings,
+            self.diagnosis,
+        )
+
+
+def _bonded(participant: types_pb2.Participant | None) -> bool:
+    return participant is not None and participant.status == types_pb2.PARTICIPANT_STATUS_BONDED
 
 
 class _TorchLearner:

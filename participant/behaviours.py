@@ -190,6 +190,8 @@ class CopyBallot(Behaviour):
 
 
 LAZY = (CopyUpdate, CopyBallot)
+# attackers who cheat as voters only: their updates are honest work
+HONEST_PROPOSERS = (LyingVoter, CopyBallot)
 
 ATTACKS: dict[str, type[Behaviour]] = {
     b.name: b

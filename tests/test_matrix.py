@@ -69,3 +69,87 @@ def test_matrix_cells_and_a_small_run(tmp_path):
     row = table.splitlines()[2].split(" | ")
     assert row[1] == "defaults" and row[2] == f"{sum(not c['missed'] for c in cells)} of 6"
     assert int(row[3]) == sum("honest_removed" in c["missed"] for c in cells)
+    # every run counts its rounds; a cell that misses a target says why, one that does not, nothing
+    assert all(r["diag_rounds"] == r["rounds"] for r in rows)
+    assert all(bool(c["why"]) == bool(c["missed"]) for c in cells)
+
+
+def _round(verdicts, voters) -> "types_pb2.Round":
+    from flchain.v1 import types_pb2
+
+    return types_pb2.Round(
+        verdicts=[
+            types_pb2.Verdict(proposer=p, included=inc, condemned=con, contribution_bps=0) for p, inc, con in verdicts
+        ],
+        ballots=[types_pb2.Ballot(voter=v) for v in voters],
+    )
+
+
+def test_a_diagnosis_counts_what_happened_to_updates_ballots_and_the_removed():
+    from experiments.diagnosis import Diagnosis
+
+    honest, liar, poisoner = b"h" * 20, b"l" * 20, b"p" * 20
+    malicious = {honest: False, liar: True, poisoner: True}
+    poisons = {honest: False, liar: False, poisoner: True}  # a lying voter's updates are honest work
+    d = Diagnosis()
+    d.add_round(
+        _round([(honest, True, False), (poisoner, True, False), (liar, True, False)], [liar, poisoner, honest]),
+        malicious,
+        poisons,
+    )
+    d.add_round(_round([(honest, False, False), (poisoner, False, True)], [honest, honest, liar]), malicious, poisons)
+    d.add_round(_round([(poisoner, False, False), (poisoner, True, False)], [honest]), malicious, poisons)
+    # participant 0 lost most by its votes, participant 1 by a condemned update, participant 2 lost nothing
+    d.lose(0, "voter_contradicted", 300)
+    d.lose(0, "update_condemned", 200)
+    d.lose(1, "update_condemned", 400)
+    d.lose(1, "liveness_voter", 50)
+    d.lose(3, "voter_agreed", 999)  # not a loss cause: ignored
+    d.removed([0, 1, 2])
+    row = d.row()
+    assert row["diag_rounds"] == 3
+    assert (row["diag_honest_updates"], row["diag_honest_updates_left_out"]) == (2, 1)
+    assert (
+        row["diag_attacker_updates"],
+        row["diag_attacker_updates_condemned"],
+        row["diag_attacker_updates_left_out"],
+    ) == (4, 1, 1)
+    assert (row["diag_rounds_attacker_included"], row["diag_rounds_masked"], row["diag_rounds_attacker_ballots"]) == (
+        2,
+        1,
+        1,
+    )
+    assert (row["diag_honest_removed_by_votes"], row["diag_honest_removed_by_updates"]) == (1, 1)
+    assert row["diag_honest_removed_by_silence"] == 1  # removed with no slash on record: it went silent
+    assert not any(k.startswith("diag__") for k in row)
+
+
+def test_a_cell_says_why_it_misses_each_target():
+    from experiments.diagnosis import explain
+
+    runs = [
+        {
+            "diag_rounds": 30,
+            "diag_honest_removed_by_votes": 2,
+            "diag_honest_removed_by_updates": 1,
+            "diag_honest_updates": 80,
+            "diag_honest_updates_left_out": 8,
+            "diag_attacker_updates": 10,
+            "diag_attacker_updates_condemned": 3,
+            "diag_attacker_updates_left_out": 2,
+            "diag_rounds_attacker_included": 6,
+            "diag_rounds_masked": 3,
+            "attacker_ballot_return": 0.25,
+            "attacker_update_return": -0.05,
+        }
+    ] * 2
+    why = explain(["honest_removed", "accuracy", "removal", "copier_return"], runs)
+    assert why.split("; ") == [
+        "honest removed by votes contradicting clear verdicts (4), condemned updates (2)",
+        "an attacker's update in the FedAvg in 20% of rounds, attackers' updates side by side in 10% of rounds, "
+        "honest updates left out 10%",
+        "attackers' updates: 20, condemned 30%, left out 20%",
+        "attackers earned +0.25 as voters, -0.05 as proposers",
+    ]
+    assert explain([], runs) == ""
+    assert explain(["accuracy"], [{"final_accuracy": 0.5}]) == ""  # a report from before the counts

@@ -1,0 +1,140 @@
+"""Why a run misses a target, read from what the chain did: how the honest participants who were
+removed lost their stake, what became of the attackers' updates, how many honest updates were
+left out, and in how many rounds attackers proposed side by side (masking
+each other's leave-one-out evidence) or cast most of the ballots.
+
+A run's `Diagnosis` is a row of counts (runs.csv keeps them); `explain` turns a cell's counts,
+summed over its seeds, into one sentence per missed target for the matrix report.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from flchain.v1 import types_pb2
+
+# What a participant did to lose stake, by the reason of the chain's `slashed` event.
+LOSS_CAUSES = {
+    "voter_contradicted": "votes",
+    "update_condemned": "updates",
+    "liveness_proposer": "silence",
+    "liveness_voter": "silence",
+    "unrevealed_update": "silence",
+    "unrevealed_ballot": "silence",
+    "liveness_aggregator": "silence",
+    "aggregate_mismatch": "aggregates",
+}
+CAUSE_WORDS = {
+    "votes": "votes contradicting clear verdicts",
+    "updates": "condemned updates",
+    "silence": "silence (missed or unrevealed work)",
+    "aggregates": "mismatched aggregates",
+}
+
+
+@dataclass
+class Diagnosis:
+    rounds: int = 0
+    # honest participants removed, each counted once under the cause that cost it the most stake
+    honest_removed_by_votes: int = 0
+    honest_removed_by_updates: int = 0
+    honest_removed_by_silence: int = 0
+    honest_removed_by_aggregates: int = 0
+    honest_updates: int = 0
+    honest_updates_left_out: int = 0
+    # attackers' updates tallied, and what the verdicts made of them
+    attacker_updates: int = 0
+    attacker_updates_condemned: int = 0
+    attacker_updates_left_out: int = 0  # left out without condemnation (no slash)
+    rounds_attacker_included: int = 0  # rounds whose FedAvg took an attacker's update
+    rounds_masked: int = 0  # two or more attackers' updates in one round
+    rounds_attacker_ballots: int = 0  # attackers cast more than half of the round's ballots
+    _lost: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
+
+    def lose(self, participant: int, reason: str, amount: int) -> None:
+        """A `slashed` event of the run."""
+        cause = LOSS_CAUSES.get(reason)
+        if cause:
+            by_cause = self._lost.setdefault(participant, {})
+            by_cause[cause] = by_cause.get(cause, 0) + amount
+
+    def add_round(
+        self, finished: types_pb2.Round, malicious: Mapping[bytes, bool], poisons: Mapping[bytes, bool]
+    ) -> None:
+        """A tallied round. By address: malicious, whether the participant is an attacker; poisons,
+        whether its updates are not honest work (a lying voter's are)."""
+        self.rounds += 1
+        attackers = [v for v in finished.verdicts if poisons.get(v.proposer, False)]
+        honest = [v for v in finished.verdicts if not malicious.get(v.proposer, False)]
+        self.honest_updates += len(honest)
+        self.honest_updates_left_out += sum(not v.included for v in honest)
+        self.rounds_attacker_included += any(v.included for v in attackers)
+        self.rounds_masked += len(attackers) >= 2
+        self.rounds_attacker_ballots += 2 * sum(malicious.get(b.voter, False) for b in finished.ballots) > len(
+            finished.ballots
+        )
+        self.attacker_updates += len(attackers)
+        self.attacker_updates_condemned += sum(v.condemned for v in attackers)
+        self.attacker_updates_left_out += sum(not v.included and not v.condemned for v in attackers)
+
+    def removed(self, honest_removed: Sequence[int]) -> None:
+        """At the end of the run: the honest participants no longer bonded."""
+        for i in honest_removed:
+            lost = self._lost.get(i, {})
+            cause = max(lost, key=lambda c: lost[c]) if lost else "silence"
+            name = f"honest_removed_by_{cause}"
+            setattr(self, name, getattr(self, name) + 1)
+
+    def row(self) -> dict[str, int]:
+        """The counts, as columns of runs.csv."""
+        return {f"diag_{k}": v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def total(runs: Sequence[Mapping], name: str) -> int:
+    """A count summed over a cell's runs (0 where a report predates the column)."""
+    return sum(int(r.get(f"diag_{name}") or 0) for r in runs)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part * 100 // whole}%" if whole else "-"
+
+
+def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
+    """One clause per missed target, from the counts of a cell's runs; empty when the runs hold no
+    counts (a report written before they were recorded)."""
+    if not runs or any(r.get("diag_rounds") is None for r in runs):
+        return ""
+
+    def t(name: str) -> int:
+        return total(runs, name)
+
+    clauses = []
+    for target in missed:
+        if target == "honest_removed":
+            causes = [(t(f"honest_removed_by_{c}"), words) for c, words in CAUSE_WORDS.items()]
+            clauses.append("honest removed by " + ", ".join(f"{words} ({n})" for n, words in causes if n))
+        elif target == "removal":
+            n = t("attacker_updates")
+            clauses.append(
+                f"attackers' updates: {n}, condemned {_share(t('attacker_updates_condemned'), n)}, "
+                f"left out {_share(t('attacker_updates_left_out'), n)}"
+            )
+        elif target == "accuracy":
+            rounds = t("rounds")
+            parts = [
+                (t("rounds_attacker_included"), "an attacker's update in the FedAvg"),
+                (t("rounds_masked"), "attackers' updates side by side"),
+                (t("rounds_attacker_ballots"), "most ballots attackers'"),
+            ]
+            said = [f"{words} in {_share(n, rounds)} of rounds" for n, words in parts if n]
+            left_out = _share(t("honest_updates_left_out"), t("honest_updates"))
+            clauses.append(", ".join([*said, f"honest updates left out {left_out}"]))
+        elif target in ("liar_return", "free_rider_return", "copier_return", "honest_return"):
+            who = "honest" if target == "honest_return" else "attacker"
+            voter = [r.get(f"{who}_ballot_return") for r in runs]
+            proposer = [r.get(f"{who}_update_return") for r in runs]
+            if None not in voter and None not in proposer:
+                clauses.append(
+                    f"{'honest participants' if who == 'honest' else 'attackers'} earned "
+                    f"{sum(voter) / len(runs):+.2f} as voters, {sum(proposer) / len(runs):+.2f} as proposers"
+                )
+    return "; ".join(clauses)

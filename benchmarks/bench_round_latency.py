@@ -22,7 +22,7 @@ import torch
 
 from abci_app import genesis, judgement
 from client.gateway_client import GatewayClient
-from client.tx import evidence_units
+from client.tx import evidence_units, loss_units
 from experiments.baselines import aggregate
 from experiments.config import SimConfig
 from experiments.demo import Demo, DemoConfig
@@ -49,7 +49,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
         evidence = [judge(learners[i].loss, model, trained) for i in voters]
         ballots = [
             types_pb2.Ballot(
-                voter=bytes([v]), loss=evidence_units(e.loss), scores=[evidence_units(s) for s in e.scores]
+                voter=bytes([v]), loss=loss_units(e.loss), scores=[evidence_units(s) for s in e.scores]
             )
             for v, e in enumerate(evidence)
         ]

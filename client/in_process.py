@@ -61,6 +61,11 @@ class InProcessChain:
         self.blocks.append((self.height, block_hash, list(txs)))
         self.last = self.machine.finalize_block(list(txs), self.height, block_hash, self.block_time_ms(self.height))
         self.machine.commit()
+        # a tx refused in its block spends no nonce: like a client, read the next one back from the chain
+        state = self.state()
+        for address in self.nonces:
+            account = state.account(address)
+            self.nonces[address] = account.nonce if account is not None else 0
         return self.last
 
     def blocks_until(self, predicate: Callable[[State], bool], limit: int = 50) -> None:

@@ -189,7 +189,7 @@ class Simulation:
                     harm = -self.params.harm_bps / 10_000 * loss
                     self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, scores))
                 reported = behaviour.report(loss, scores, accomplices)
-                loss_units, scores_units = txb.evidence_units(loss), [txb.evidence_units(s) for s in reported]
+                loss_units, scores_units = txb.loss_units(loss), [txb.evidence_units(s) for s in reported]
             salt = self._salt(voter, round_id, b"ballot")
             ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt)
         return ballots

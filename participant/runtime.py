@@ -229,7 +229,7 @@ class Participant:
             evidence.loss,
         )
         scores = [txb.evidence_units(next(reported)) if i in measured else UNUSABLE_SCORE for i in range(len(updates))]
-        return txb.evidence_units(evidence.loss), scores
+        return txb.loss_units(evidence.loss), scores
 
     def _round_updates(self, rnd: types_pb2.Round) -> list[types_pb2.Update]:
         updates = self.client.updates()

@@ -189,3 +189,24 @@ def test_a_recheck_skips_only_the_signature(chain):
     assert chain.machine.check_tx(forged, recheck=True).code == Code.OK  # only ever rechecked after passing
     stale = chain.tx(key, txb.bond(1_500), nonce=7)
     assert chain.machine.check_tx(stale, recheck=True).code == Code.BAD_NONCE
+
+
+def test_the_in_process_client_reads_its_next_nonce_back_after_every_block(chain):
+    key = chain.keys[-1]
+    # refused by the stateless check (a ballot's loss of 0): the nonce is not spent
+    malformed = chain.tx(key, txb.vote(1, 0, [1], bytes(32)))
+    assert chain.block(malformed).tx_results[0].code == Code.BAD_BALLOT
+    assert chain.state().account(key.address).nonce == 0
+    accepted = chain.tx(key, txb.bond(1_500))  # signed after it: nonce 0 again, not 1
+    assert chain.block(accepted).tx_results[0].code == Code.OK
+    # refused by its handler (more than the balance): the nonce is spent, as in the Cosmos SDK
+    assert chain.block(chain.tx(key, txb.bond(10**9))).tx_results[0].code == Code.INSUFFICIENT_BALANCE
+    assert chain.state().account(key.address).nonce == 2
+    assert chain.block(chain.tx(key, txb.bond(100))).tx_results[0].code == Code.OK
+
+
+def test_a_ballot_loss_the_model_already_fits_is_reported_as_the_smallest_accepted():
+    from abci_app.messages import MAX_LOSS
+
+    assert [txb.loss_units(x) for x in (0.0, 3e-5, 0.5e-4 + 1e-9, 0.25, 1e9)] == [1, 1, 1, 2_500, MAX_LOSS]
+    assert txb.evidence_units(0.0) == 0  # a score (a loss difference) may be zero; a loss may not

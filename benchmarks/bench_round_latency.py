@@ -48,9 +48,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
         updates = [update for update, _ in trained]
         evidence = [judge(learners[i].loss, model, trained) for i in voters]
         ballots = [
-            types_pb2.Ballot(
-                voter=bytes([v]), loss=loss_units(e.loss), scores=[evidence_units(s) for s in e.scores]
-            )
+            types_pb2.Ballot(voter=bytes([v]), loss=loss_units(e.loss), scores=[evidence_units(s) for s in e.scores])
             for v, e in enumerate(evidence)
         ]
         verdicts, _ = judgement.judge(

@@ -10,6 +10,8 @@ summed over its seeds, into one sentence per missed target for the matrix report
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from flchain.v1 import types_pb2
 
 # What a participant did to lose stake, by the reason of the chain's `slashed` event.
@@ -94,6 +96,17 @@ def total(runs: Sequence[Mapping], name: str) -> int:
     return sum(int(r.get(f"diag_{name}") or 0) for r in runs)
 
 
+def _mean(runs: Sequence[Mapping], column: str) -> float | None:
+    """A column's mean over a cell's runs; None if any run lacks it."""
+    values: list[float] = []
+    for run in runs:
+        value = run.get(column)
+        if value is None:
+            return None
+        values.append(float(value))
+    return float(np.mean(values)) if values else None
+
+
 def _share(part: int, whole: int) -> str:
     return f"{part * 100 // whole}%" if whole else "-"
 
@@ -130,11 +143,10 @@ def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
             clauses.append(", ".join([*said, f"honest updates left out {left_out}"]))
         elif target in ("liar_return", "free_rider_return", "copier_return", "honest_return"):
             who = "honest" if target == "honest_return" else "attacker"
-            voter = [r.get(f"{who}_ballot_return") for r in runs]
-            proposer = [r.get(f"{who}_update_return") for r in runs]
-            if None not in voter and None not in proposer:
+            voter, proposer = _mean(runs, f"{who}_ballot_return"), _mean(runs, f"{who}_update_return")
+            if voter is not None and proposer is not None:
                 clauses.append(
                     f"{'honest participants' if who == 'honest' else 'attackers'} earned "
-                    f"{sum(voter) / len(runs):+.2f} as voters, {sum(proposer) / len(runs):+.2f} as proposers"
+                    f"{voter:+.2f} as voters, {proposer:+.2f} as proposers"
                 )
     return "; ".join(clauses)

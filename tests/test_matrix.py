@@ -2,6 +2,7 @@
 
 from experiments import matrix as mx
 from experiments.config import SimConfig
+from flchain.v1 import types_pb2
 
 
 def cell(**overrides) -> dict:
@@ -74,9 +75,7 @@ def test_matrix_cells_and_a_small_run(tmp_path):
     assert all(bool(c["why"]) == bool(c["missed"]) for c in cells)
 
 
-def _round(verdicts, voters) -> "types_pb2.Round":
-    from flchain.v1 import types_pb2
-
+def _round(verdicts, voters) -> types_pb2.Round:
     return types_pb2.Round(
         verdicts=[
             types_pb2.Verdict(proposer=p, included=inc, condemned=con, contribution_bps=0) for p, inc, con in verdicts

@@ -206,6 +206,47 @@ def heatmaps(path: Path, cells: Sequence[dict]) -> Path:
     return path
 
 
+def plot_causes(path: Path, rows: Sequence[dict]) -> Path | None:
+    """Per attack, over all its runs: what became of the attackers' updates, and what removed the
+    honest participants who were removed (None for runs recorded before the counts were)."""
+    if not rows or any(r.get("diag_rounds") is None for r in rows):
+        return None
+    attacks = sorted({r["attack"] for r in rows}, key=lambda a: (a != mx.NO_ATTACK, a))
+    by_attack = {a: [r for r in rows if r["attack"] == a] for a in attacks}
+
+    def per_attack(name: str) -> np.ndarray:
+        return np.array([diagnosis.total(by_attack[a], name) for a in attacks], dtype=float)
+
+    updates, condemned = per_attack("attacker_updates"), per_attack("attacker_updates_condemned")
+    left_out = per_attack("attacker_updates_left_out")
+    panels = [
+        (
+            "attackers' updates",
+            "updates, all splits, fractions and seeds",
+            {"condemned": condemned, "left out, no slash": left_out, "in the FedAvg": updates - condemned - left_out},
+        ),
+        (
+            "honest participants removed, by what cost them most",
+            "removals (one per participant and run)",
+            {words: per_attack(f"honest_removed_by_{c}") for c, words in diagnosis.CAUSE_WORDS.items()},
+        ),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(attacks) + 1.5), sharey=True)
+    for ax, (title, xlabel, series) in zip(axes, panels):
+        start = np.zeros(len(attacks))
+        for label, values in series.items():
+            ax.barh(attacks, values, left=start, label=label)
+            start += values
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write(
     folder: Path,
     m: mx.Matrix,
@@ -227,4 +268,5 @@ def write(
         write_csv(folder / "cells.csv", cells),
         report,
         heatmaps(folder / "matrix.png", cells),
+        *filter(None, [plot_causes(folder / "causes.png", rows)]),
     ]

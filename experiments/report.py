@@ -31,6 +31,8 @@ def summary(result: SimResult) -> dict:
         "rejected": sum(r.outcome == "rejected" for r in result.records),
         "updates_excluded": sum(r.excluded_updates for r in result.records),
         "updates_condemned": sum(r.condemned_updates for r in result.records),
+        # why the run went as it did: the matrix's counts, for this one run
+        **(result.diagnosis.row() if result.diagnosis else {}),
     }
 
 

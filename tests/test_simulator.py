@@ -73,6 +73,12 @@ def test_metrics_follow_the_records():
         not m and s >= result.config.threshold * 2_000 for s, m in zip(result.records[-1].stakes, result.malicious)
     )
     assert result.honest_removed_share == pytest.approx(1 - still_bonded / len(honest))
+    # the run's diagnosis agrees with its records: rounds, condemned updates, honest participants removed
+    why = result.diagnosis.row()
+    assert why["diag_rounds"] == len(result.records)
+    assert why["diag_attacker_updates_condemned"] <= sum(r.condemned_updates for r in result.records)
+    removed = sum(v for k, v in why.items() if k.startswith("diag_honest_removed_by_"))
+    assert removed == round(result.honest_removed_share * len(honest))
 
 
 def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
@@ -200,7 +206,8 @@ def test_cli_run_and_sweep_write_reports(tmp_path, capsys):
     assert len(rows) == 12 and {r["outcome"] for r in rows} <= {"accepted", "rejected", "no_quorum", "no_updates"}
     assert sum(k.startswith("stake_") for k in rows[0]) == 20
     assert (folder / "stake.png").stat().st_size > 10_000
-    assert '"rounds_played": 12' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"rounds_played": 12' in out and '"diag_rounds": 12' in out
     assert (
         flchain(
             [

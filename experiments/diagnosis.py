@@ -1,7 +1,7 @@
 """Why a run misses a target, read from what the chain did: how the honest participants who were
-removed lost their stake, what became of the attackers' updates, how many honest updates were
-left out, and in how many rounds attackers proposed side by side (masking
-each other's leave-one-out evidence) or cast most of the ballots.
+removed lost their stake, what became of the attackers' updates, how many honest updates were left
+out, and in how many rounds attackers proposed side by side (masking each other's leave-one-out
+evidence) or cast most of the ballots.
 
 A run's `Diagnosis` is a row of counts (runs.csv keeps them); `explain` turns a cell's counts,
 summed over its seeds, into one sentence per missed target for the matrix report.

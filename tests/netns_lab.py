@@ -188,7 +188,14 @@ def main(work: Path) -> dict:
         report["common_height"] = common
         report["app_hashes"] = [r.block(common)["block"]["header"]["app_hash"] for r in rpcs]
         report["rounds_tallied"] = tallied_rounds(rpcs[0])
-        report["models"] = [GatewayClient(f"{ip}:26659").model().version for _, ip in hosts]
+
+        # a round may still finish on txs sent before the crew stopped, one node a block before the
+        # others: the nodes agree once each has committed it
+        def model_versions() -> list[int]:
+            return [GatewayClient(f"{ip}:26659").model().version for _, ip in hosts]
+
+        wait(lambda: len(set(model_versions())) == 1, 30, "one model version on every node", nodes)
+        report["models"] = model_versions()
         report["listen"] = [listen_addresses(home) for home in homes]
     finally:
         crew.stop()

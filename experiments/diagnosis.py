@@ -96,6 +96,26 @@ def total(runs: Sequence[Mapping], name: str) -> int:
     return sum(int(r.get(f"diag_{name}") or 0) for r in runs)
 
 
+def recorded(runs: Sequence[Mapping]) -> bool:
+    """Whether runs hold the counts (rows of a report written before they were recorded do not)."""
+    return bool(runs) and all(r.get("diag_rounds") is not None for r in runs)
+
+
+def removals(runs: Sequence[Mapping]) -> dict[str, int]:
+    """Honest participants removed, by the words for what cost them most."""
+    return {words: total(runs, f"honest_removed_by_{cause}") for cause, words in CAUSE_WORDS.items()}
+
+
+def update_fates(runs: Sequence[Mapping]) -> dict[str, int]:
+    """What became of the attackers' updates: condemned, left out without a slash, or aggregated."""
+    condemned, left_out = total(runs, "attacker_updates_condemned"), total(runs, "attacker_updates_left_out")
+    return {
+        "condemned": condemned,
+        "left out, no slash": left_out,
+        "in the FedAvg": total(runs, "attacker_updates") - condemned - left_out,
+    }
+
+
 def _mean(runs: Sequence[Mapping], column: str) -> float | None:
     """A column's mean over a cell's runs; None if any run lacks it."""
     values: list[float] = []
@@ -114,7 +134,7 @@ def _share(part: int, whole: int) -> str:
 def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
     """One clause per missed target, from the counts of a cell's runs; empty when the runs hold no
     counts (a report written before they were recorded)."""
-    if not runs or any(r.get("diag_rounds") is None for r in runs):
+    if not recorded(runs):
         return ""
 
     def t(name: str) -> int:
@@ -123,13 +143,14 @@ def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
     clauses = []
     for target in missed:
         if target == "honest_removed":
-            causes = [(t(f"honest_removed_by_{c}"), words) for c, words in CAUSE_WORDS.items()]
-            clauses.append("honest removed by " + ", ".join(f"{words} ({n})" for n, words in causes if n))
+            removed = ", ".join(f"{words} ({n})" for words, n in removals(runs).items() if n)
+            clauses.append("honest removed by " + removed)
         elif target == "removal":
-            n = t("attacker_updates")
+            fates = update_fates(runs)
+            n = sum(fates.values())
             clauses.append(
-                f"attackers' updates: {n}, condemned {_share(t('attacker_updates_condemned'), n)}, "
-                f"left out {_share(t('attacker_updates_left_out'), n)}"
+                f"attackers' updates: {n}, condemned {_share(fates['condemned'], n)}, "
+                f"left out {_share(fates['left out, no slash'], n)}"
             )
         elif target == "accuracy":
             rounds = t("rounds")

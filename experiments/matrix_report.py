@@ -79,15 +79,12 @@ def compare(folders: Sequence[Path]) -> str:
 def causes(rows: Sequence[dict]) -> str:
     """Over every run: what removed the honest participants who were removed, and what became of the
     attackers' updates; empty for runs recorded before the counts were."""
-    if not rows or any(r.get("diag_rounds") is None for r in rows):
+    if not diagnosis.recorded(rows):
         return ""
-    removed = [(diagnosis.total(rows, f"honest_removed_by_{c}"), w) for c, w in diagnosis.CAUSE_WORDS.items()]
-    updates = diagnosis.total(rows, "attacker_updates")
-    condemned = diagnosis.total(rows, "attacker_updates_condemned")
-    left_out = diagnosis.total(rows, "attacker_updates_left_out")
+    lost = ", ".join(f"{words} ({n})" for words, n in diagnosis.removals(rows).items() if n)
+    fates = diagnosis.update_fates(rows)
     honest = diagnosis.total(rows, "honest_updates")
     honest_out = diagnosis.total(rows, "honest_updates_left_out")
-    lost = ", ".join(f"{w} ({n})" for n, w in removed if n)
     return (
         f"Why, over all {len(rows)} runs: "
         + (
@@ -95,9 +92,9 @@ def causes(rows: Sequence[dict]) -> str:
             if lost
             else "no honest participant was removed"
         )
-        + f"; of the attackers' {updates} updates, {condemned} were condemned, {left_out} left out without a "
-        f"slash and {updates - condemned - left_out} joined the FedAvg; {honest_out} of {honest} honest updates "
-        "were left out. Each cell's row says the same of its own runs."
+        + f"; of the attackers' {sum(fates.values())} updates, {fates['condemned']} were condemned, "
+        f"{fates['left out, no slash']} left out without a slash and {fates['in the FedAvg']} joined the FedAvg; "
+        f"{honest_out} of {honest} honest updates were left out. Each cell's row says the same of its own runs."
     )
 
 
@@ -138,8 +135,9 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
         "",
         overview(cells),
     ]
-    if causes(rows):
-        lines += ["", causes(rows)]
+    why = causes(rows)
+    if why:
+        lines += ["", why]
     if note:
         lines[2:2] = [note, ""]
     for split in dict.fromkeys(c["split"] for c in cells):
@@ -209,32 +207,20 @@ def heatmaps(path: Path, cells: Sequence[dict]) -> Path:
 def plot_causes(path: Path, rows: Sequence[dict]) -> Path | None:
     """Per attack, over all its runs: what became of the attackers' updates, and what removed the
     honest participants who were removed (None for runs recorded before the counts were)."""
-    if not rows or any(r.get("diag_rounds") is None for r in rows):
+    if not diagnosis.recorded(rows):
         return None
     attacks = sorted({r["attack"] for r in rows}, key=lambda a: (a != mx.NO_ATTACK, a))
-    by_attack = {a: [r for r in rows if r["attack"] == a] for a in attacks}
-
-    def per_attack(name: str) -> np.ndarray:
-        return np.array([diagnosis.total(by_attack[a], name) for a in attacks], dtype=float)
-
-    updates, condemned = per_attack("attacker_updates"), per_attack("attacker_updates_condemned")
-    left_out = per_attack("attacker_updates_left_out")
+    fates = [diagnosis.update_fates([r for r in rows if r["attack"] == a]) for a in attacks]
+    removed = [diagnosis.removals([r for r in rows if r["attack"] == a]) for a in attacks]
     panels = [
-        (
-            "attackers' updates",
-            "updates, all splits, fractions and seeds",
-            {"condemned": condemned, "left out, no slash": left_out, "in the FedAvg": updates - condemned - left_out},
-        ),
-        (
-            "honest participants removed, by what cost them most",
-            "removals (one per participant and run)",
-            {words: per_attack(f"honest_removed_by_{c}") for c, words in diagnosis.CAUSE_WORDS.items()},
-        ),
+        ("attackers' updates", "updates, all splits, fractions and seeds", fates),
+        ("honest participants removed, by what cost them most", "removals (one per participant and run)", removed),
     ]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(attacks) + 1.5), sharey=True)
-    for ax, (title, xlabel, series) in zip(axes, panels):
+    for ax, (title, xlabel, per_attack) in zip(axes, panels):
         start = np.zeros(len(attacks))
-        for label, values in series.items():
+        for label in per_attack[0]:
+            values = np.array([counts[label] for counts in per_attack], dtype=float)
             ax.barh(attacks, values, left=start, label=label)
             start += values
         ax.set_title(title, fontsize=9)

@@ -87,6 +87,11 @@ class SimResult:
         return self.records[-1].accuracy if self.records else None
 
 
+def is_bonded(participant: types_pb2.Participant | None) -> bool:
+    """A participant the chain holds, bonded (one removed or never bonded is not)."""
+    return participant is not None and participant.status == types_pb2.PARTICIPANT_STATUS_BONDED
+
+
 def record_round(
     index: int,
     finished: types_pb2.Round,
@@ -100,7 +105,7 @@ def record_round(
     the chain does not hold counts as unbonded with stake 0."""
     position = {address: i for i, address in enumerate(addresses)}
     stakes = [on_chain[a].stake if a in on_chain else 0 for a in addresses]
-    bonded = [a in on_chain and on_chain[a].status == types_pb2.PARTICIPANT_STATUS_BONDED for a in addresses]
+    bonded = [is_bonded(on_chain.get(a)) for a in addresses]
     return RoundRecord(
         index=index,
         round_id=finished.id,

@@ -23,7 +23,7 @@ from client.in_process import InProcessChain
 from client.keys import Key
 from experiments.config import SimConfig
 from experiments.diagnosis import Diagnosis
-from experiments.records import RoundRecord, SimResult, record_round
+from experiments.records import RoundRecord, SimResult, is_bonded, record_round
 from flchain.v1 import types_pb2
 from participant import behaviours
 from participant.ml.config import training_seed
@@ -251,7 +251,11 @@ class Simulation:
             clean = float(np.mean(on_clean)) if on_clean else None
         state = self.state()
         self.diagnosis.removed(
-            [i for i, k in enumerate(self.keys) if not self.malicious[i] and not _bonded(state.participant(k.address))]
+            [
+                i
+                for i, k in enumerate(self.keys)
+                if not self.malicious[i] and not is_bonded(state.participant(k.address))
+            ]
         )
         return SimResult(
             self.config,
@@ -264,10 +268,6 @@ class Simulation:
             self.role_earnings,
             self.diagnosis,
         )
-
-
-def _bonded(participant: types_pb2.Participant | None) -> bool:
-    return participant is not None and participant.status == types_pb2.PARTICIPANT_STATUS_BONDED
 
 
 class _TorchLearner:

@@ -40,13 +40,21 @@ class ScriptedFederation:
         """Broadcast; True once in the mempool. late_ok: a round message that arrives just as its
         phase closed (the block committed between our round query and CheckTx) returns False."""
         if key.address not in self.nonces:
-            self.nonces[key.address] = self.query(f"/account/{key.bech32}", types_pb2.Account).nonce
+            self.nonces[key.address] = self.chain_nonce(key)
         result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
+        if result.code == Code.BAD_NONCE and self.chain_nonce(key) != self.nonces[key.address]:
+            # our last tx reached the mempool, then its phase closed and the recheck dropped it
+            # unspent: count from the chain again, as client.signer does
+            self.nonces[key.address] = self.chain_nonce(key)
+            result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
         if late_ok and result.code in (Code.WRONG_PHASE, Code.WRONG_ROUND):
             return False
         assert result.code == 0, f"tx from {key.bech32} rejected: {result.log}"
         self.nonces[key.address] += 1
         return True
+
+    def chain_nonce(self, key: Key) -> int:
+        return self.query(f"/account/{key.bech32}", types_pb2.Account).nonce
 
     def bond_all(self, amount: int) -> None:
         for key in self.keys.values():

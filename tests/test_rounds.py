@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from chain import MODEL_SHAPES, Chain, make_params
 
-from abci_app import aggregation, rounds, tensors
+from abci_app import aggregation, rounds, tensors, voter_record
 from abci_app.codes import Code
 from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
@@ -435,6 +435,42 @@ def test_a_voter_contradicting_most_clear_verdicts_is_slashed():
     assert stakes(chain)[liar] == before[liar] - before[liar] * p.voter_slash_bps // 10_000
     reasons = {dict(e.attributes)["reason"] for e in chain.last.events if e.type == "slashed"}
     assert reasons == {"update_condemned", "voter_contradicted"}
+
+
+def test_each_ballot_joins_the_voters_record():
+    chain = Chain(participants=8)
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[BAD, GOOD], [BAD, GOOD], [GOOD, BAD]])
+    records = {p.address: (p.evidence_agreed_bps, p.evidence_contradicted_bps) for p in chain.state().participants()}
+    assert [records[v] for v in rnd.voters] == [(10_000, 0), (10_000, 0), (0, 10_000)]
+    assert all(records[a] == (0, 0) for a in rnd.proposers)
+
+
+def test_a_voter_with_a_record_of_agreement_pays_less_for_a_contradiction():
+    chain = Chain(participants=5)  # every round draws all five: 2 proposers, 3 voters
+    for _ in range(12):
+        rnd = chain.start_round()
+        submit_all(chain, rnd)
+        voters = {p.address: p for p in chain.state().participants() if p.address in rnd.voters}
+        lightest = min(p.stake for p in voters.values())  # then a third of the stake at most: a clear verdict
+        dissenter = next(
+            (a for a, p in voters.items() if p.evidence_agreed_bps >= 20_000 and p.stake == lightest), None
+        )
+        if dissenter is None:
+            vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+            continue
+        # the others find both updates helpful (a clear verdict); it finds both harmful
+        vote_all(chain, rnd, [[BAD, BAD] if a == dissenter else [GOOD, GOOD] for a in rnd.voters])
+        record = voters[dissenter]
+        factor = voter_record.charge_factor_bps(record)
+        assert factor < 10_000  # two ballots of agreement against half a ballot each of prior
+        after = chain.state().must_participant(dissenter)
+        charge = chain.params.voter_slash_bps * factor // 10_000
+        assert after.stake == record.stake - record.stake * charge // 10_000
+        assert after.evidence_contradicted_bps == record.evidence_contradicted_bps + 10_000
+        return
+    pytest.fail("no voter with two ballots of agreement was drawn beside heavier ones")
 
 
 def test_an_update_half_the_stake_finds_harmful_is_left_out_unpunished():

@@ -1,0 +1,42 @@
+"""A voter's record: how much of a contradiction's charge it pays."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from abci_app import voter_record
+from flchain.v1 import types_pb2
+
+BPS = 10_000
+
+
+def record(agreed: int, contradicted: int) -> types_pb2.Participant:
+    return types_pb2.Participant(evidence_agreed_bps=agreed, evidence_contradicted_bps=contradicted)
+
+
+def test_a_newcomer_and_a_liar_pay_in_full():
+    assert voter_record.contradicting_share_bps(record(0, 0)) == BPS // 2
+    assert voter_record.charge_factor_bps(record(0, 0)) == BPS
+    assert voter_record.charge_factor_bps(record(10_000, 30_000)) == BPS
+    assert voter_record.charge_factor_bps(record(20_000, 20_000)) == BPS  # as much against as for
+
+
+def test_a_record_of_agreement_lowers_the_charge():
+    # 4 ballots, 60% agreeing and 10% contradicting each: (5000 + 4000) / (10000 + 28000)
+    assert voter_record.contradicting_share_bps(record(24_000, 4_000)) == 9_000 * BPS // 38_000
+    assert voter_record.charge_factor_bps(record(24_000, 4_000)) == 2 * (9_000 * BPS // 38_000)
+    assert voter_record.charge_factor_bps(record(1_000_000, 0)) < 100  # never contradicted
+
+
+def test_add_ballot_sums_the_shares():
+    p = record(0, 0)
+    voter_record.add_ballot(p, 6_666, 3_333)
+    voter_record.add_ballot(p, 10_000, 0)
+    assert (p.evidence_agreed_bps, p.evidence_contradicted_bps) == (16_666, 3_333)
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, BPS))
+def test_the_factor_is_bounded_and_monotone(agreed, contradicted, more):
+    factor = voter_record.charge_factor_bps(record(agreed, contradicted))
+    assert 0 <= factor <= BPS
+    assert voter_record.charge_factor_bps(record(agreed + more, contradicted)) <= factor  # agreeing never costs
+    assert voter_record.charge_factor_bps(record(agreed, contradicted + more)) >= factor

@@ -6,6 +6,8 @@ Sealed ballots are checked through CometBFT's CheckTx and blocks: an early revea
 commitment that its copier cannot reveal (and is slashed for), and a reveal after the deadline.
 """
 
+from collections import Counter
+
 import pytest
 from chain import initial_model
 from federation import LOSS, ScriptedFederation
@@ -96,6 +98,12 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
             assert (
                 slashes[0].amount == (slashes[0].stake_after + slashes[0].amount) * params.proposer_slash_bps // 10_000
             )
+        # every scripted ballot agreed with every verdict: each adds one whole ballot of agreement
+        cast = Counter(b.voter for i in outcomes for b in fed.query(f"/round/{i}", types_pb2.Round).ballots)
+        assert sum(cast.values()) >= 3
+        for address, voter in fed.keys.items():
+            record = fed.query(f"/participant/{voter.bech32}", query_pb2.ParticipantInfo).participant
+            assert (record.evidence_agreed_bps, record.evidence_contradicted_bps) == (10_000 * cast[address], 0)
         model = fed.query("/model", types_pb2.GlobalModel)
         assert model.version == 2
         # A used nonce is refused (the identical bytes never even reach the app: CometBFT's cache).

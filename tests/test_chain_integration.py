@@ -1,7 +1,8 @@
 """The flchain app under real CometBFT: one node, then the 4-validator localnet.
 
 A scripted federation bonds six participants over RPC and plays rounds: honest rounds are
-accepted, a poisoned round's updates are condemned by the voters' evidence and their proposers slashed.
+accepted, a poisoned round's updates are condemned by the voters' evidence and their proposers slashed,
+and every ballot joins its voter's record.
 Sealed ballots are checked through CometBFT's CheckTx and blocks: an early reveal, a replayed
 commitment that its copier cannot reveal (and is slashed for), and a reveal after the deadline.
 """

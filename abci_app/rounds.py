@@ -444,18 +444,18 @@ def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> 
     """Reward agreement, charge contradiction, each in proportion to the round's verdicts: evidence
     that reverses the consensus costs stake every round, evidence that does not see an update's
     effect (unusual data) costs nothing, and a voter whose record is mostly agreement pays less for
-    a contradiction (voter_record); the ballot then joins the record."""
+    a contradiction (voter_record, as it stood before this ballot joined it)."""
     params = ctx.params
     voter = ctx.state.must_participant(verdict.voter)
-    charge = params.voter_slash_bps * verdict.contradiction_bps * voter_record.charge_factor_bps(voter) // staking.BPS
+    factor = voter_record.charge_factor_bps(voter)
+    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
+    ctx.state.set_participant(voter)  # before the pay, which reads the participant back
+    charge = params.voter_slash_bps * verdict.contradiction_bps * factor // staking.BPS
     net = (params.voter_reward_bps * verdict.agreement_bps - charge) // staking.BPS
     if net > 0:
         staking.reward(ctx, verdict.voter, round_id, net, "voter_agreed")
     elif net < 0:
         staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")
-    voter = ctx.state.must_participant(verdict.voter)  # as paid
-    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
-    ctx.state.set_participant(voter)
 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:

@@ -110,7 +110,7 @@ def _fmt(value, pct: bool = False) -> str:
     return str(value)
 
 
-def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", rows: Sequence[dict] = ()) -> str:
+def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", runs: Sequence[dict] = ()) -> str:
     met = sum(not c["missed"] for c in cells)
     votes = "lie" if m.base.attackers_lie else "vote truthfully"
     lines = [
@@ -135,7 +135,7 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
         "",
         overview(cells),
     ]
-    why = causes(rows)
+    why = causes(runs)
     if why:
         lines += ["", why]
     if note:

@@ -42,11 +42,11 @@ class ScriptedFederation:
         if key.address not in self.nonces:
             self.nonces[key.address] = self.chain_nonce(key)
         result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
-        if result.code == Code.BAD_NONCE and self.chain_nonce(key) != self.nonces[key.address]:
+        if result.code == Code.BAD_NONCE and (on_chain := self.chain_nonce(key)) != self.nonces[key.address]:
             # our last tx reached the mempool, then its phase closed and the recheck dropped it
             # unspent: count from the chain again, as client.signer does
-            self.nonces[key.address] = self.chain_nonce(key)
-            result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
+            self.nonces[key.address] = on_chain
+            result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, on_chain, msgs))
         if late_ok and result.code in (Code.WRONG_PHASE, Code.WRONG_ROUND):
             return False
         assert result.code == 0, f"tx from {key.bech32} rejected: {result.log}"

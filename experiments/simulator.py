@@ -271,7 +271,7 @@ class Simulation:
 
 
 class _TorchLearner:
-    """The ML half of the torch mode: shards of the digits, local training, held-out judgement."""
+    """The ML half of the torch mode: shards of the digits, local training, judgement on each voter's shard."""
 
     def __init__(self, config: SimConfig):
         from participant.ml import data, models  # torch is only needed in this mode
@@ -300,8 +300,8 @@ class _TorchLearner:
         from participant.duties import judge
         from participant.ml.training import evaluate
 
-        test = self.shards[i].test
-        return judge(lambda params: evaluate(self.config.model, params, test)[1], global_model, updates)
+        own = self.shards[i].everything  # as DigitsLearner.loss measures
+        return judge(lambda params: evaluate(self.config.model, params, own)[1], global_model, updates)
 
     def global_score(self, model) -> tuple[float, float]:
         from participant.ml.training import evaluate

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from participant import behaviours
-from participant.digits import make_update
+from participant.digits import DigitsLearner, make_update
 from participant.duties import judge
 from participant.ml import data, models
 from participant.ml.training import TrainConfig, evaluate
@@ -55,6 +55,17 @@ def test_iid_partition_is_disjoint_and_complete():
     assert sum(sizes) + len(test) == len(data.load()) and max(sizes) - min(sizes) <= 1
     rows = {tuple(x) for c in clients for x in np.concatenate([c.train.x, c.test.x])}
     assert not rows & {tuple(x) for x in test.x} or len(rows) < sum(sizes)  # digits has duplicate images
+
+
+def test_a_voter_measures_on_every_sample_it_holds():
+    client = data.partition(10, seed=1)[0][0]
+    assert len(client.everything) == len(client.train) + len(client.test)
+    assert client.everything.x[: len(client.train)].tolist() == client.train.x.tolist()
+    assert client.everything.y[len(client.train) :].tolist() == client.test.y.tolist()
+    params = models.initial_params("mlp", seed=3)
+    learner = DigitsLearner(client)
+    assert learner.loss(params) == evaluate("mlp", params, client.everything)[1]
+    assert learner.loss(params) != evaluate("mlp", params, client.test)[1]
 
 
 def test_dirichlet_partition_is_skewed():

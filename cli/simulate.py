@@ -157,7 +157,7 @@ def cmd_matrix(args) -> int:
         seed=args.seed,
         attackers_lie=not args.honest_votes,
         mode="torch",
-        train=TrainConfig(proximal_mu=args.proximal_mu),
+        train=TrainConfig(proximal_mu=args.proximal_mu, max_steps=args.max_steps),
         **dict(args.set),
     )
     attacks = args.attacks or mx.ATTACKS
@@ -277,6 +277,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=TrainConfig.proximal_mu,
         help="FedProx term of every participant's local training (the references' too); 0: plain SGD",
+    )
+    mat.add_argument(
+        "--max-steps",
+        type=int,
+        default=TrainConfig.max_steps,
+        help="local SGD steps at most per update (the references' too); 0: every epoch in full",
     )
     mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")

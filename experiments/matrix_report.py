@@ -17,9 +17,9 @@ PARAMS_FILE = "params.json"
 
 
 def chain_settings(config: SimConfig) -> dict:
-    """The chain params (and stake threshold) a matrix ran on, and the participants' proximal term."""
+    """The chain params (and stake threshold) a matrix ran on, and how the participants train."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k in ("threshold", *CHAIN_FIELDS)}
-    return {**settings, "proximal_mu": config.train.proximal_mu}
+    return {**settings, "proximal_mu": config.train.proximal_mu, "max_steps": config.train.max_steps}
 
 
 def overview(cells: Sequence[dict]) -> str:
@@ -65,6 +65,7 @@ def compare(folders: Sequence[Path]) -> str:
     ]
     for folder in folders:
         settings = json.loads((folder / PARAMS_FILE).read_text())
+        settings.setdefault("max_steps", 0)  # matrices made before the cap trained every epoch in full
         changed = ", ".join(f"{k}={v}" for k, v in settings.items() if defaults.get(k) != v) or "defaults"
         cells = mx.summarize(mx.read_rows(folder / "runs.csv"), mx.read_rows(folder / "references.csv"))
         missed = [c["missed"].split(",") for c in cells]
@@ -120,8 +121,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
         f"{m.base.rounds} rounds, model `{m.base.model}`, attackers {votes}"
         " when drawn as voters, chain params at their defaults except as listed below.",
         "",
-        "Chain params (and proximal_mu, the FedProx term of every participant's local training, the "
-        "references' too): " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
+        "Chain params (and how every participant trains, the references' too: proximal_mu, the FedProx "
+        "term, and max_steps, the local SGD steps at most): " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
         f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "

@@ -83,7 +83,7 @@ def test_dirichlet_partition_is_skewed():
 def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
     clients, test = data.partition(5, seed=0)
     initial = models.initial_params(kind, 0)
-    honest = make_update(behaviours.Honest(), kind, initial, clients[0], TrainConfig(epochs=10), seed=1)
+    honest = make_update(behaviours.Honest(), kind, initial, clients[0], TrainConfig(epochs=10, max_steps=0), seed=1)
     trained = [(n, p + d) for (n, p), (_, d) in zip(initial, honest)]
     assert evaluate(kind, trained, test)[0] > evaluate(kind, initial, test)[0] + 0.2
     # From a model that has learned something, leaving the honest update out costs held-out loss,
@@ -118,3 +118,21 @@ def test_the_proximal_term_keeps_a_skewed_shard_near_the_global_model():
     plain, prox = drift(0.0), drift(1.0)
     assert prox < 0.8 * plain  # the step is pulled back toward the global model
     assert drift(0.0) == plain  # and training stays a pure function of its seed
+
+
+def test_local_training_stops_after_max_steps():
+    shard = max(data.partition(10, alpha=0.1, seed=2)[0], key=lambda c: len(c.train))  # many batches per epoch
+    batches = -(-len(shard.train) // 16)
+    assert batches * 5 > 20  # the default cap binds on this shard
+    start = models.initial_params("mlp", 0)
+
+    def update(config: TrainConfig):
+        return make_update(behaviours.Honest(), "mlp", start, shard, config, seed=1)
+
+    def same(a, b) -> bool:
+        return all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b, strict=True))
+
+    # a cap of one epoch's batches is that first epoch, exactly
+    assert same(update(TrainConfig(epochs=5, max_steps=batches)), update(TrainConfig(epochs=1, max_steps=0)))
+    assert not same(update(TrainConfig()), update(TrainConfig(max_steps=0)))
+    assert same(update(TrainConfig(max_steps=0)), update(TrainConfig(max_steps=batches * 5)))

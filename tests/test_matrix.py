@@ -1,5 +1,7 @@
 """The scenario matrix: its cells, its target checks, and a small real run end to end."""
 
+import json
+
 from experiments import matrix as mx
 from experiments.config import SimConfig
 from flchain.v1 import types_pb2
@@ -70,6 +72,11 @@ def test_matrix_cells_and_a_small_run(tmp_path):
     row = table.splitlines()[2].split(" | ")
     assert row[1] == "defaults" and row[2] == f"{sum(not c['missed'] for c in cells)} of 6"
     assert int(row[3]) == sum("honest_removed" in c["missed"] for c in cells)
+    # a matrix made before local training was capped reads back as uncapped
+    params = json.loads((tmp_path / matrix_report.PARAMS_FILE).read_text())
+    del params["max_steps"]
+    (tmp_path / matrix_report.PARAMS_FILE).write_text(json.dumps(params))
+    assert matrix_report.compare([tmp_path]).splitlines()[2].split(" | ")[1] == "max_steps=0"
     # every run counts its rounds; a cell that misses a target says why, one that does not, nothing
     assert all(r["diag_rounds"] == r["rounds"] for r in rows)
     assert all(bool(c["why"]) == bool(c["missed"]) for c in cells)

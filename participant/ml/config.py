@@ -11,6 +11,11 @@ class TrainConfig:
     # FedProx's proximal term, mu/2 * ||w - w_global||^2: keeps the step of a skewed (non-IID) shard
     # near the global model, so it does not undo what the other shards taught. 0: plain SGD.
     proximal_mu: float = 0.0
+    # Local SGD steps at most: 5 epochs of an IID shard of the digits (54 samples, batches of 16). A
+    # large one-sided (non-IID) shard would otherwise take many more steps and drift its update
+    # toward its own classes, away from what the federation needs (FedNova's "objective
+    # inconsistency"). 0: every epoch in full.
+    max_steps: int = 20
 
 
 def default_training(kind: str) -> TrainConfig:

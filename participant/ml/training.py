@@ -1,5 +1,8 @@
 """Local training and evaluation: what a participant does with its own data."""
 
+from collections.abc import Iterator
+from itertools import islice
+
 import torch
 from torch import nn
 
@@ -19,16 +22,21 @@ def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int)
     generator = torch.Generator().manual_seed(seed)
     anchor = [p.detach().clone() for p in model.parameters()]
     model.train()
-    for _ in range(config.epochs):
-        for batch in torch.randperm(len(y), generator=generator).split(config.batch_size):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
-            if config.proximal_mu:
-                drift = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
-                loss = loss + config.proximal_mu / 2 * drift
-            loss.backward()
-            optimizer.step()
+    for batch in islice(_batches(len(y), config, generator), config.max_steps or None):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+        if config.proximal_mu:
+            drift = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            loss = loss + config.proximal_mu / 2 * drift
+        loss.backward()
+        optimizer.step()
     return get_params(model)
+
+
+def _batches(n: int, config: TrainConfig, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Minibatch indices, epoch after epoch, each epoch in a fresh order."""
+    for _ in range(config.epochs):
+        yield from torch.randperm(n, generator=generator).split(config.batch_size)
 
 
 @torch.no_grad()

@@ -3,7 +3,8 @@
 Each round draws the same number of proposers from everyone (attackers are never removed) and
 aggregates their updates with plain FedAvg, a coordinate-wise median, or a trimmed mean. The
 reference is plain FedAvg of the same federation with no attacker at all: what a defence should
-reach on that data split.
+reach on that data split. FedAvg among the honest participants alone is what a perfect defence
+reaches: the attackers' shards are lost with them.
 """
 
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from experiments.config import REFERENCE, SimConfig
+from experiments.config import HONEST_ALONE, REFERENCE, SimConfig
 from participant import behaviours
 from participant.digits import make_update
 from participant.ml import data, models
@@ -44,16 +45,19 @@ def run_baselines(config: SimConfig, names: Sequence[str] = ("fedavg", "median",
 
 
 def run_baseline(config: SimConfig, aggregator: str) -> list[float]:
-    """Global test accuracy after each round (aggregator: one of AGGREGATORS, or REFERENCE)."""
+    """Global test accuracy after each round (aggregator: one of AGGREGATORS, REFERENCE or HONEST_ALONE)."""
     if aggregator == REFERENCE:
         config, aggregator = replace(config, attacker_fraction=0.0), "fedavg"
     behaviour = behaviours.assign(config.participants, config.attacker_fraction, config.attack, seed=config.seed)
+    eligible = np.arange(config.participants)  # who may be drawn as proposer
+    if aggregator == HONEST_ALONE:
+        eligible, aggregator = np.array([i for i, b in enumerate(behaviour) if not b.malicious]), "fedavg"
     shards, global_test = data.partition(config.participants, alpha=config.alpha, seed=config.seed)
     model = models.initial_params(config.model, config.seed)
     draw = np.random.default_rng(config.seed + 1)
     accuracy = []
     for round_id in range(1, config.rounds + 1):
-        chosen = draw.choice(config.participants, config.num_proposers, replace=False)
+        chosen = draw.choice(eligible, config.num_proposers, replace=False)
         updates = [
             make_update(
                 behaviour[i],

@@ -8,6 +8,9 @@ from participant.ml.config import TrainConfig
 
 CHAIN_DEFAULTS = genesis.default_params()  # experiments start from the chain's own defaults
 REFERENCE = "fedavg_no_attack"  # the baseline of plain FedAvg with no attacker: what a defence should reach
+# Plain FedAvg that draws its proposers among the honest participants alone: what a defence that kept
+# every attacker out from the first round would reach (their shards' data is lost with them).
+HONEST_ALONE = "fedavg_honest_alone"
 
 
 @dataclass

@@ -131,9 +131,10 @@ def _share(part: int, whole: int) -> str:
     return f"{part * 100 // whole}%" if whole else "-"
 
 
-def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
+def explain(missed: Sequence[str], runs: Sequence[Mapping], honest_alone: float | None = None) -> str:
     """One clause per missed target, from the counts of a cell's runs; empty when the runs hold no
-    counts (a report written before they were recorded)."""
+    counts (a report written before they were recorded). honest_alone: the accuracy FedAvg reaches
+    among the cell's honest participants alone, if it was measured."""
     if not recorded(runs):
         return ""
 
@@ -161,7 +162,10 @@ def explain(missed: Sequence[str], runs: Sequence[Mapping]) -> str:
             ]
             said = [f"{words} in {_share(n, rounds)} of rounds" for n, words in parts if n]
             left_out = _share(t("honest_updates_left_out"), t("honest_updates"))
-            clauses.append(", ".join([*said, f"honest updates left out {left_out}"]))
+            said.append(f"honest updates left out {left_out}")
+            if honest_alone is not None:
+                said.append(f"FedAvg among the honest alone reaches {honest_alone:.3f}")
+            clauses.append(", ".join(said))
         elif target in ("liar_return", "free_rider_return", "copier_return", "honest_return"):
             who = "honest" if target == "honest_return" else "attacker"
             voter, proposer = _mean(runs, f"{who}_ballot_return"), _mean(runs, f"{who}_update_return")

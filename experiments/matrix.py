@@ -2,8 +2,11 @@
 torch mode, each cell held against the targets the defence must meet.
 
 A cell's reference is plain FedAvg without any attacker on the same split and seeds: what an
-honest federation reaches with no defence at all. Runs are independent, so they are spread over
-worker processes; every result is a pure function of its (split, fraction, attack, seed).
+honest federation reaches with no defence at all. Beside it, plain FedAvg among the cell's honest
+participants alone shows what a perfect defence would reach: on one-sided data the attackers'
+shards hold classes that nobody else has, and a federation without them learns less.
+Runs are independent, so they are spread over worker processes; every result is a pure function of
+its (split, fraction, attack, seed).
 """
 
 import csv
@@ -16,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import diagnosis
-from experiments.config import REFERENCE, SimConfig
+from experiments.config import HONEST_ALONE, REFERENCE, SimConfig
 from participant import behaviours
 
 FREE_RIDERS = ("free_rider", "tiny_step")
@@ -66,10 +69,13 @@ class Matrix:
         return runs
 
     def references(self) -> list[SimConfig]:
-        """The no-attack FedAvg runs: one per split and seed."""
+        """The FedAvg runs without the defence, one per split, fraction and seed: the no-attack
+        reference at fraction 0, the honest participants alone at the others (the attackers' seats
+        depend on the fraction and the seed, not on the attack)."""
         return [
-            replace(self.base, alpha=alpha, attacker_fraction=0.0, seed=self.base.seed + seed)
+            replace(self.base, alpha=alpha, attacker_fraction=fraction, seed=self.base.seed + seed)
             for alpha in self.splits
+            for fraction in dict.fromkeys((0.0, *self.fractions))
             for seed in range(self.seeds)
         ]
 
@@ -108,7 +114,13 @@ def run_reference(config: SimConfig) -> dict:
     from experiments.baselines import run_baseline
 
     torch.set_num_threads(1)
-    return {"split": split_name(config.alpha), "seed": config.seed, "accuracy": run_baseline(config, REFERENCE)[-1]}
+    baseline = HONEST_ALONE if config.attacker_fraction else REFERENCE
+    return {
+        "split": split_name(config.alpha),
+        "attacker_fraction": config.attacker_fraction,
+        "seed": config.seed,
+        "accuracy": run_baseline(config, baseline)[-1],
+    }
 
 
 def run_matrix(
@@ -161,7 +173,9 @@ def _mean(values: Iterable[float | None]) -> float | None:
 def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
     """One row per cell: means over seeds (and the worst seed where a target is about the worst case),
     with each target checked."""
-    reference = {(r["split"], r["seed"]): r["accuracy"] for r in refs}
+    reference = {(r["split"], r["seed"]): r["accuracy"] for r in refs if not r.get("attacker_fraction")}
+    # older reports ran no honest-alone baselines
+    alone = {(r["split"], r["attacker_fraction"], r["seed"]): r["accuracy"] for r in refs if r.get("attacker_fraction")}
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["split"], row["attacker_fraction"], row["attack"]), []).append(row)
@@ -177,6 +191,9 @@ def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
             "final_accuracy": _mean(r["final_accuracy"] for r in runs),
             "reference_accuracy": _mean(reference[(split, r["seed"])] for r in runs),
             "accuracy_gap": _mean(gaps),
+            "honest_alone_accuracy": _mean(
+                alone.get((split, fraction, r["seed"])) if fraction else reference[(split, r["seed"])] for r in runs
+            ),
             "worst_rounds_until_removed": None if None in removal else max(removal),
             "removed_in_all_seeds": None not in removal,
             "max_honest_removed_share": max(r["honest_removed_share"] or 0.0 for r in runs),
@@ -189,7 +206,7 @@ def summarize(rows: Sequence[dict], refs: Sequence[dict]) -> list[dict]:
         }
         missed = missed_targets(cell)
         cell["missed"] = ",".join(missed)
-        cell["why"] = diagnosis.explain(missed, runs)
+        cell["why"] = diagnosis.explain(missed, runs, cell["honest_alone_accuracy"])
         cells.append(cell)
     return cells
 

@@ -26,9 +26,10 @@ def overview(cells: Sequence[dict]) -> str:
     """One row per split and attacker fraction: cells met, mean accuracy gap, worst honest removal,
     and how many of its removal-targeted attacks were removed in time."""
     lines = [
-        "| split | attackers | cells meeting every target | accuracy - reference (mean) | honest removed (worst) "
+        "| split | attackers | cells meeting every target | accuracy - reference (mean) "
+        "| accuracy - honest alone (mean) | honest removed (worst) "
         "| attacks removed within " + f"{mx.REMOVAL_DEADLINE} rounds |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
@@ -40,6 +41,7 @@ def overview(cells: Sequence[dict]) -> str:
         lines.append(
             f"| {split} | {fraction:.0%} | {sum(not c['missed'] for c in group)} of {len(group)} "
             f"| {np.mean([c['accuracy_gap'] for c in group]):+.3f} "
+            f"| {_gap_to_honest_alone(group)} "
             f"| {max(c['max_honest_removed_share'] for c in group):.0%} "
             f"| {f'{removed} of {len(removable)}' if removable else '-'} |"
         )
@@ -99,6 +101,13 @@ def causes(rows: Sequence[dict]) -> str:
     )
 
 
+def _gap_to_honest_alone(cells: Sequence[dict]) -> str:
+    """Mean accuracy minus what FedAvg among the honest alone reaches ('-' where it was not measured)."""
+    alone = [c.get("honest_alone_accuracy") for c in cells]
+    gaps = [c["final_accuracy"] - a for c, a in zip(cells, alone) if a is not None]
+    return f"{np.mean(gaps):+.3f}" if len(gaps) == len(cells) else "-"
+
+
 def _role(cell: dict) -> str:
     return f" ({_fmt(cell['copier_return'])})" if cell.get("copier_return") is not None else ""
 
@@ -132,7 +141,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
         "lazy copiers, who copy the work they can see in one role and work honestly in the other: mean return "
         "of the copying role <= 0), "
         f"final accuracy at most {mx.MAX_ACCURACY_GAP * 100:.0f} points below plain FedAvg without attackers on "
-        "the same split and seeds (the reference).",
+        "the same split and seeds (the reference). Beside it, plain FedAvg among each cell's honest participants "
+        "alone (honest alone): what a defence that kept every attacker out from the first round would reach.",
         "",
         f"**{met} of {len(cells)} cells meet every target.**",
         "",
@@ -149,15 +159,17 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
             "",
             f"## {split}",
             "",
-            "| attackers | attack | accuracy | reference | gap | rounds to remove (worst) | honest removed (max) "
-            "| honest return | attacker return (copying role) | missed targets | why (counts over the seeds) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| attackers | attack | accuracy | reference | gap | honest alone | rounds to remove (worst) "
+            "| honest removed (max) | honest return | attacker return (copying role) | missed targets "
+            "| why (counts over the seeds) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in sorted(rows, key=lambda c: (c["attacker_fraction"], c["attack"])):
             removal = c["worst_rounds_until_removed"] if c["removed_in_all_seeds"] else "not all"
             lines.append(
                 f"| {c['attacker_fraction']:.0%} | {c['attack']} | {_fmt(c['final_accuracy'])} | "
                 f"{_fmt(c['reference_accuracy'])} | {_fmt(c['accuracy_gap'])} | "
+                f"{_fmt(c.get('honest_alone_accuracy'))} | "
                 f"{removal if c['attacker_fraction'] else '-'} | {_fmt(c['max_honest_removed_share'], pct=True)} | "
                 f"{_fmt(c['honest_return'])} | {_fmt(c['attacker_return'])}{_role(c)} | {c['missed'] or 'none'} | "
                 f"{c.get('why') or '-'} |"

@@ -54,15 +54,20 @@ def test_matrix_cells_and_a_small_run(tmp_path):
         base=SimConfig(participants=8, rounds=3, mode="torch"),
     )
     configs = m.configs()
-    assert len(configs) == 2 * (1 + 2) * 2 and len(m.references()) == 4
+    # per split and seed, the no-attack reference and, at 25%, FedAvg among the honest alone
+    assert len(configs) == 2 * (1 + 2) * 2 and len(m.references()) == 2 * 2 * 2
     assert {c.attackers_lie for _, c in configs} == {True}
     assert [(a, c.alpha, c.seed) for a, c in configs[:2]] == [("none", None, 0), ("none", None, 1)]
     rows, refs = mx.run_matrix(m, workers=2)
     cells = mx.summarize(rows, refs)
     assert len(cells) == 6 and {c["seeds"] for c in cells} == {2}
     none = next(c for c in cells if c["split"] == "dirichlet-0.5" and c["attack"] == "none")
-    ref = [r["accuracy"] for r in refs if r["split"] == "dirichlet-0.5"]
+    ref = [r["accuracy"] for r in refs if r["split"] == "dirichlet-0.5" and r["attacker_fraction"] == 0]
     assert none["reference_accuracy"] == sum(ref) / 2 and 0 < none["final_accuracy"] <= 1
+    assert none["honest_alone_accuracy"] == none["reference_accuracy"]  # nobody to leave out
+    alone = [r["accuracy"] for r in refs if r["split"] == "dirichlet-0.5" and r["attacker_fraction"] == 0.25]
+    flipped = next(c for c in cells if c["split"] == "dirichlet-0.5" and c["attack"] == "sign_flip")
+    assert len(alone) == 2 and flipped["honest_alone_accuracy"] == sum(alone) / 2
     paths = matrix_report.write(tmp_path, m, rows, refs, cells, "flchain simulate matrix (test)")
     report = (tmp_path / "README.md").read_text()
     assert "## dirichlet-0.5" in report and "| 25% | tiny_step |" in report

@@ -95,6 +95,25 @@ def test_torch_mode_filters_attackers_and_beats_undefended_fedavg():
     assert result.detect_rate > 0.5 and result.clean_accept_rate > 0.8
 
 
+def test_the_honest_alone_baseline_never_draws_an_attacker(monkeypatch):
+    from experiments import baselines
+    from experiments.config import HONEST_ALONE
+
+    drawn = []
+
+    def no_training(behaviour, kind, model, shard, config, seed):
+        drawn.append(behaviour.malicious)
+        return [(name, np.zeros_like(values)) for name, values in model]
+
+    monkeypatch.setattr(baselines, "make_update", no_training)
+    config = SimConfig(attack="sign_flip", attacker_fraction=0.45, rounds=10)
+    baselines.run_baseline(config, "fedavg")
+    assert any(drawn)  # 45% attackers: plain FedAvg draws some of them in 10 rounds
+    drawn.clear()
+    baselines.run_baseline(config, HONEST_ALONE)
+    assert len(drawn) == 10 * config.num_proposers and not any(drawn)
+
+
 def test_sweep_summary_is_computed_from_runs():
     grid = sweep.Grid(
         threshold=(0.5,),

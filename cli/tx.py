@@ -101,7 +101,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "vote", parents=common, help="a voter's evidence on every update of the round (see proto/flchain/v1/tx.proto)"
     )
     v.add_argument("round", type=int)
-    v.add_argument("--loss", type=int, required=True, help="held-out loss with every update, in 1e-4 nats")
+    v.add_argument("--loss", type=int, required=True, help="the voter's loss with every update, in 1e-4 nats")
     v.add_argument(
         "--scores",
         type=_ints,

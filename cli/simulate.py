@@ -282,7 +282,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-steps",
         type=int,
         default=TrainConfig.max_steps,
-        help="local SGD steps at most per update (the references' too); 0: every epoch in full",
+        help="local SGD steps at most per update (the references' too; default: the epochs of the "
+        "federation's typical shard); 0: every epoch in full",
     )
     mat.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     mat.add_argument("--out", type=Path, default=DEFAULT_OUT / "matrix", help="report folder (default reports/matrix)")

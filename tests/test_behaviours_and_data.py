@@ -1,5 +1,7 @@
 """Behaviours do what their names say; the packaged data splits as promised."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -120,19 +122,26 @@ def test_the_proximal_term_keeps_a_skewed_shard_near_the_global_model():
     assert drift(0.0) == plain  # and training stays a pure function of its seed
 
 
-def test_local_training_stops_after_max_steps():
-    shard = max(data.partition(10, alpha=0.1, seed=2)[0], key=lambda c: len(c.train))  # many batches per epoch
+def test_local_training_stops_after_the_epochs_of_the_typical_shard():
+    clients = data.partition(10, alpha=0.1, seed=2)[0]
+    shard = max(clients, key=lambda c: len(c.train))  # a large one-sided shard: many batches per epoch
     batches = -(-len(shard.train) // 16)
-    assert batches * 5 > 20  # the default cap binds on this shard
+    typical = sum(len(c.train) for c in clients) // len(clients)
+    assert shard.typical_train == typical and TrainConfig().step_cap(typical) == 5 * -(-typical // 16) < batches * 5
+    assert TrainConfig(max_steps=0).step_cap(typical) is None and TrainConfig(max_steps=7).step_cap(typical) == 7
+    assert TrainConfig().step_cap(0) is None  # a shard of unknown origin trains every epoch
     start = models.initial_params("mlp", 0)
 
-    def update(config: TrainConfig):
-        return make_update(behaviours.Honest(), "mlp", start, shard, config, seed=1)
+    def update(config: TrainConfig, client=shard):
+        return make_update(behaviours.Honest(), "mlp", start, client, config, seed=1)
 
     def same(a, b) -> bool:
         return all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b, strict=True))
 
     # a cap of one epoch's batches is that first epoch, exactly
     assert same(update(TrainConfig(epochs=5, max_steps=batches)), update(TrainConfig(epochs=1, max_steps=0)))
+    # by default the large shard stops at the typical shard's 5 epochs, as an explicit cap would
+    assert same(update(TrainConfig()), update(TrainConfig(max_steps=5 * -(-typical // 16))))
     assert not same(update(TrainConfig()), update(TrainConfig(max_steps=0)))
-    assert same(update(TrainConfig(max_steps=0)), update(TrainConfig(max_steps=batches * 5)))
+    # the same shard without its federation's figure trains in full
+    assert same(update(TrainConfig(), replace(shard, typical_train=0)), update(TrainConfig(max_steps=0)))

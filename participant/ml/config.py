@@ -11,11 +11,20 @@ class TrainConfig:
     # FedProx's proximal term, mu/2 * ||w - w_global||^2: keeps the step of a skewed (non-IID) shard
     # near the global model, so it does not undo what the other shards taught. 0: plain SGD.
     proximal_mu: float = 0.0
-    # Local SGD steps at most: 5 epochs of an IID shard of the digits (54 samples, batches of 16). A
-    # large one-sided (non-IID) shard would otherwise take many more steps and drift its update
-    # toward its own classes, away from what the federation needs (FedNova's "objective
-    # inconsistency"). 0: every epoch in full.
-    max_steps: int = 20
+    # Local SGD steps at most. None: `epochs` epochs of the federation's typical shard (the mean
+    # train split, where the learner knows it), so that a large one-sided (non-IID) shard does not
+    # take many more steps than the others and drift its update toward its own classes, away from
+    # what the federation needs (FedNova's "objective inconsistency"). 0: every epoch in full.
+    max_steps: int | None = None
+
+    def step_cap(self, typical_train: int) -> int | None:
+        """The most SGD steps one update takes (None: no cap), for a federation whose typical shard
+        trains on typical_train samples (0: unknown)."""
+        if self.max_steps is not None:
+            return self.max_steps or None
+        if typical_train <= 0:
+            return None
+        return self.epochs * -(-typical_train // self.batch_size)
 
 
 def default_training(kind: str) -> TrainConfig:

@@ -4,7 +4,7 @@ Each client keeps its own shard and splits it into train and held-out test; a se
 test set (never given to any client) measures the federation's model for reports.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +26,7 @@ class Split:
 class ClientData:
     train: Split
     test: Split
+    typical_train: int = 0  # the mean train split of the federation it was partitioned from (0: unknown)
 
     @cached_property
     def everything(self) -> Split:
@@ -72,7 +73,8 @@ def partition(
         shard = rng.permutation(shard)
         n_client_test = max(1, int(len(shard) * client_test_fraction))
         clients.append(ClientData(_take(data, shard[n_client_test:]), _take(data, shard[:n_client_test])))
-    return clients, global_test
+    typical = sum(len(c.train) for c in clients) // num_clients
+    return [replace(c, typical_train=typical) for c in clients], global_test
 
 
 def _dirichlet_shards(

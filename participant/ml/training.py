@@ -12,8 +12,9 @@ from participant.ml.models import build, get_params, set_params
 from participant.params import Params
 
 
-def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int) -> Params:
-    """SGD from the global model on the client's train split; returns the new parameters."""
+def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int, typical_train: int = 0) -> Params:
+    """SGD from the global model on the client's train split, at most config.step_cap(typical_train)
+    steps; returns the new parameters."""
     torch.manual_seed(seed)
     model = build(kind)
     set_params(model, start)
@@ -22,7 +23,7 @@ def train(kind: str, start: Params, data: Split, config: TrainConfig, seed: int)
     generator = torch.Generator().manual_seed(seed)
     anchor = [p.detach().clone() for p in model.parameters()]
     model.train()
-    for batch in islice(_batches(len(y), config, generator), config.max_steps or None):
+    for batch in islice(_batches(len(y), config, generator), config.step_cap(typical_train)):
         optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
         if config.proximal_mu:

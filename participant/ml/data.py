@@ -4,7 +4,7 @@ Each client keeps its own shard and splits it into train and held-out test; a se
 test set (never given to any client) measures the federation's model for reports.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -68,13 +68,13 @@ def partition(
         shards = np.array_split(pool, num_clients)
     else:
         shards = _dirichlet_shards(data.y, pool, num_clients, alpha, rng)
-    clients = []
+    splits = []  # (train, test) per client
     for shard in shards:
         shard = rng.permutation(shard)
         n_client_test = max(1, int(len(shard) * client_test_fraction))
-        clients.append(ClientData(_take(data, shard[n_client_test:]), _take(data, shard[:n_client_test])))
-    typical = sum(len(c.train) for c in clients) // num_clients
-    return [replace(c, typical_train=typical) for c in clients], global_test
+        splits.append((_take(data, shard[n_client_test:]), _take(data, shard[:n_client_test])))
+    typical = sum(len(train) for train, _ in splits) // num_clients
+    return [ClientData(train, test, typical) for train, test in splits], global_test
 
 
 def _dirichlet_shards(

@@ -47,6 +47,8 @@ def default_params() -> types_pb2.Params:
         max_inline_model_bytes=3 << 20,
         aggregate_timeout_ms=300_000,  # fetch the included updates, add them up, store the model
         aggregator_slash_bps=2_000,
+        norm_bound_bps=10_000,  # clip at the median recent norm (parameter study, seventh round)
+        norm_window_rounds=5,
     )
 
 
@@ -106,6 +108,12 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
             "max_num_samples * num_proposers must stay below 2^32 (int64 FedAvg)",
         ),
         (p.max_tx_bytes >= 1024, "max_tx_bytes must be at least 1024"),
+        (1 <= p.max_update_norm < 2**32, "max_update_norm must be in [1, 2^32) (int64 clipping)"),
+        (p.norm_bound_bps <= 100_000, "norm_bound_bps must be at most 100000 (ten times the median)"),
+        (
+            p.norm_bound_bps == 0 or 1 <= p.norm_window_rounds <= 100,
+            "norm_window_rounds must be in [1, 100] when norm_bound_bps is set",
+        ),
         (
             p.max_inline_model_bytes < p.max_tx_bytes,
             "max_inline_model_bytes must stay below max_tx_bytes (an inline update travels in one tx)",

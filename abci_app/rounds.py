@@ -27,9 +27,7 @@ import dataclasses
 import hashlib
 import struct
 
-import numpy as np
-
-from abci_app import aggregation, judgement, sealing, staking, tensors, voter_record, wire
+from abci_app import aggregation, judgement, norm_bound, sealing, staking, tensors, voter_record, wire
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.messages import CommitBallot, CommitUpdate, Reference, ReportAggregate, SubmitUpdate, Vote
@@ -157,12 +155,18 @@ def _inline_update(
     got = [(t.name, t.shape) for t in msg.tensors]
     if got != expected:
         raise TxError(Code.BAD_SHAPE, f"update tensors {got} do not match the model {expected}")
-    wire.check_norm([t.values for t in msg.tensors], ctx.params.max_update_norm)
+    values = [t.values for t in msg.tensors]
+    wire.check_norm(values, ctx.params.max_update_norm)
+    proposed = norm_bound.norm(values)
+    history = ctx.state.norm_history()
+    norm_bound.remember(history, round_id, proposed, ctx.params.norm_window_rounds)
+    ctx.state.set_norm_history(history)
     return types_pb2.Update(
         round=round_id,
         proposer=sender,
         num_samples=msg.num_samples,
-        tensors=[tensors.encode(t.name, t.values) for t in msg.tensors],
+        tensors=[tensors.encode(t.name, v) for t, v in zip(msg.tensors, values)],
+        norm=proposed,
     )
 
 
@@ -260,6 +264,8 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
     rnd.proposers[:], rnd.voters[:] = proposers, voters
     rnd.phase, rnd.draw_height = PROPOSE, ctx.height
     rnd.propose_deadline_ms = time_ms + ctx.params.propose_timeout_ms
+    if not ctx.state.model().HasField("ref"):  # the chain cannot read (nor clip) updates by reference
+        rnd.norm_bound = norm_bound.bound(ctx.state.norm_history(), ctx.params.norm_bound_bps)
     for address, counter in [(a, "rounds_proposed") for a in proposers] + [(a, "rounds_voted") for a in voters]:
         p = ctx.state.must_participant(address)
         setattr(p, counter, getattr(p, counter) + 1)
@@ -272,6 +278,7 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
         voters=voters,
         propose_deadline_ms=rnd.propose_deadline_ms,
         model_version=rnd.model_version,
+        norm_bound=rnd.norm_bound,
     )
 
 
@@ -332,7 +339,7 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
 def _store_candidate(ctx: Context, rnd: types_pb2.Round) -> None:
     """The FedAvg of every revealed update, which voters compare each leave-one-out aggregate to."""
     updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
-    delta = _fedavg(updates)
+    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
     names = [t.name for t in updates[0].tensors]
     ctx.state.set_candidate(
         types_pb2.Candidate(
@@ -459,11 +466,17 @@ def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> 
 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
-    """The global model moves by the FedAvg of the included updates (all of them: the candidate)."""
-    if included == list(rnd.submitted):
-        delta = [tensors.read(t) for t in ctx.state.must_candidate().delta]
-    else:
-        delta = _fedavg([ctx.state.must_update(rnd.id, a) for a in included])
+    """The global model moves by the FedAvg of the included updates, each scaled down to the
+    round's norm bound if it exceeds it. Voters judged the updates as sent, so a proposer answers
+    for its whole step; the bound only limits how far one step can move the model."""
+    weighted = []
+    for update in (ctx.state.must_update(rnd.id, a) for a in included):
+        values = [tensors.read(t) for t in update.tensors]
+        if rnd.norm_bound and update.norm > rnd.norm_bound:
+            values = norm_bound.clip(values, update.norm, rnd.norm_bound)
+            ctx.emit("update_clipped", round=rnd.id, proposer=update.proposer, norm=update.norm, bound=rnd.norm_bound)
+        weighted.append((update.num_samples, values))
+    delta = aggregation.fedavg(weighted)
     model = ctx.state.model()
     new = aggregation.apply_delta([tensors.read(t) for t in model.tensors], delta)
     ctx.state.set_model(
@@ -473,11 +486,6 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
             tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
         )
     )
-
-
-def _fedavg(updates: list[types_pb2.Update]) -> list[np.ndarray]:
-    """FedAvg of stored updates, weighted by their sample counts."""
-    return aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
 
 
 def outcome_name(outcome: int) -> str:

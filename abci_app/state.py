@@ -73,9 +73,6 @@ class State:
         else:
             self._put(b"candidate", candidate)
 
-    def must_candidate(self) -> types_pb2.Candidate:
-        return self._must(b"candidate", types_pb2.Candidate)
-
     def round(self) -> types_pb2.Round:
         return self._must(b"round", types_pb2.Round)
 
@@ -140,6 +137,13 @@ class State:
         """(key, entry) ordered by completion height, then address."""
         for key, raw in self.kv.items(b"unbond/"):
             yield key, types_pb2.UnbondingEntry.FromString(raw)
+
+    # --- norms of recent updates (abci_app/norm_bound.py) --------------------------------------
+    def norm_history(self) -> types_pb2.NormHistory:
+        return self._get(b"norms", types_pb2.NormHistory) or types_pb2.NormHistory()
+
+    def set_norm_history(self, history: types_pb2.NormHistory) -> None:
+        self._put(b"norms", history)
 
     # --- updates of the current round --------------------------------------------------------
     def must_update(self, round_id: int, proposer: bytes) -> types_pb2.Update:

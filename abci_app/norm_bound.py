@@ -1,0 +1,53 @@
+"""A bound on each round's update norms that a minority cannot move: the median of recent norms.
+
+Leave-one-out evidence cannot see a big step when the model is at chance (every update moves the
+loss by under 1%), and two 4x sign flips drawn beside one honest update then kill the network in
+one round. Bounding every update at (a share of) the median norm of recent rounds' updates makes
+such a step no bigger than an honest one: the median stays among the honest norms as long as most
+of the recent updates are honest, whatever size the others send. Voters still judge each update as
+sent (its proposer answers for all of it); the bound applies when included updates are averaged.
+
+Integers throughout: norms are isqrt of exact sums of squares, clipping is integer scaling.
+"""
+
+from collections.abc import Sequence
+from math import isqrt
+
+import numpy as np
+
+from abci_app.tensors import squared_norm
+from flchain.v1 import types_pb2
+
+BPS = 10_000
+
+
+def norm(arrays: Sequence[np.ndarray]) -> int:
+    """L2 norm of fixed-point tensors, rounded down."""
+    return isqrt(squared_norm(arrays))
+
+
+def bound(history: types_pb2.NormHistory, share_bps: int) -> int:
+    """share_bps of the lower median of every norm in the history; 0 (no bound) when the rule is
+    off or nothing has been revealed yet."""
+    norms = sorted(n for r in history.rounds for n in r.norms)
+    if share_bps == 0 or not norms:
+        return 0
+    return max(1, norms[(len(norms) - 1) // 2] * share_bps // BPS)
+
+
+def remember(history: types_pb2.NormHistory, round_id: int, proposed: int, window: int) -> None:
+    """Add a revealed update's norm to its round, keeping only the last `window` rounds with any."""
+    if not history.rounds or history.rounds[-1].round != round_id:
+        history.rounds.add(round=round_id)
+    history.rounds[-1].norms.append(proposed)
+    del history.rounds[: max(0, len(history.rounds) - window)]
+
+
+def clip(arrays: Sequence[np.ndarray], proposed: int, limit: int) -> list[np.ndarray]:
+    """Scale tensors whose norm is `proposed` down to norm <= limit (each value rounded toward 0,
+    so the result never exceeds the bound). Tensors within the bound come back unchanged.
+
+    int64 cannot overflow: |value| < 2^31 and limit < proposed <= max_update_norm < 2^32."""
+    if limit == 0 or proposed <= limit:
+        return [np.asarray(a, dtype=np.int64) for a in arrays]
+    return [np.sign(a) * ((np.abs(a).astype(np.int64) * limit) // proposed) for a in arrays]

@@ -22,8 +22,10 @@ BPS = 10_000
 
 
 def norm(arrays: Sequence[np.ndarray]) -> int:
-    """L2 norm of fixed-point tensors, rounded down."""
-    return isqrt(squared_norm(arrays))
+    """L2 norm of fixed-point tensors, rounded up: scaling by bound / norm then never overshoots."""
+    squared = squared_norm(arrays)
+    root = isqrt(squared)
+    return root if root * root == squared else root + 1
 
 
 def bound(history: types_pb2.NormHistory, share_bps: int) -> int:
@@ -44,8 +46,8 @@ def remember(history: types_pb2.NormHistory, round_id: int, proposed: int, windo
 
 
 def clip(arrays: Sequence[np.ndarray], proposed: int, limit: int) -> list[np.ndarray]:
-    """Scale tensors whose norm is `proposed` down to norm <= limit (each value rounded toward 0,
-    so the result never exceeds the bound). Tensors within the bound come back unchanged.
+    """Scale tensors whose norm (rounded up) is `proposed` down to norm <= limit (each value rounded
+    toward 0, so the result never exceeds the bound). Tensors within the bound come back unchanged.
 
     int64 cannot overflow: |value| < 2^31 and limit < proposed <= max_update_norm < 2^32."""
     if limit == 0 or proposed <= limit:

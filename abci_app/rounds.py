@@ -264,8 +264,8 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
     rnd.proposers[:], rnd.voters[:] = proposers, voters
     rnd.phase, rnd.draw_height = PROPOSE, ctx.height
     rnd.propose_deadline_ms = time_ms + ctx.params.propose_timeout_ms
-    if not ctx.state.model().HasField("ref"):  # the chain cannot read (nor clip) updates by reference
-        rnd.norm_bound = norm_bound.bound(ctx.state.norm_history(), ctx.params.norm_bound_bps)
+    # only inline updates have norms the chain can read: models by reference stay unbounded (0)
+    rnd.norm_bound = norm_bound.bound(ctx.state.norm_history(), ctx.params.norm_bound_bps)
     for address, counter in [(a, "rounds_proposed") for a in proposers] + [(a, "rounds_voted") for a in voters]:
         p = ctx.state.must_participant(address)
         setattr(p, counter, getattr(p, counter) + 1)

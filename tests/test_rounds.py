@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from chain import MODEL_SHAPES, Chain, make_params
 
-from abci_app import aggregation, rounds, tensors, voter_record
+from abci_app import aggregation, norm_bound, rounds, tensors, voter_record
 from abci_app.codes import Code
 from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
@@ -560,3 +560,45 @@ def test_slash_below_threshold_removes_and_unbonds_the_rest():
     assert {r["amount"] for r in removed} == {"800"}  # 2000 - 60% stays, unbonding
     nxt = chain.start_round()
     assert not (set(nxt.proposers) | set(nxt.voters)) & set(rnd.proposers)
+
+
+def test_an_included_update_above_the_round_norm_bound_joins_the_fedavg_clipped_to_it():
+    chain = Chain()
+    rnd = chain.start_round()
+    assert rnd.norm_bound == 0  # nothing revealed yet: round 1 is unbounded
+    submit_all(chain, rnd, samples=(100, 300))  # updates of 0.01 and 0.02 everywhere
+    vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+    rnd = chain.start_round()
+    norms = sorted(h for r in chain.state().norm_history().rounds for h in r.norms)
+    # a share (twice, by default) of the lower median of round 1's two norms
+    assert len(norms) == 2 and rnd.norm_bound == norms[0] * chain.params.norm_bound_bps // 10_000
+    assert chain.events("round_started")[0]["norm_bound"] == str(rnd.norm_bound)
+    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    first, second = rnd.proposers
+    chain.propose(rnd, {first: (chain.honest_update(0.01), 100), second: (chain.honest_update(0.08), 100)})
+    chain.blocks_until(lambda s: s.round().phase == VOTE)
+    updates = {a: chain.state().must_update(rnd.id, a) for a in rnd.proposers}
+    assert updates[second].norm > rnd.norm_bound >= updates[first].norm
+    # voters judge the update as sent: the candidate holds it whole
+    candidate = tensors.read(chain.state().candidate().delta[0])
+    sent = [[tensors.read(t) for t in updates[a].tensors] for a in rnd.proposers]
+    assert (candidate == aggregation.fedavg([(100, sent[0]), (100, sent[1])])[0]).all()
+    vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+    clipped = norm_bound.clip(sent[1], updates[second].norm, rnd.norm_bound)
+    assert norm_bound.norm(clipped) <= rnd.norm_bound
+    expected = aggregation.apply_delta(model_before, aggregation.fedavg([(100, sent[0]), (100, clipped)]))
+    assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))
+    assert [e["proposer"] for e in chain.events("update_clipped")] == [chain.key(second).bech32]
+
+
+def test_with_the_norm_bound_off_an_included_update_joins_whole():
+    chain = Chain(params=make_params(norm_bound_bps=0))
+    for _ in range(2):
+        rnd = chain.start_round()
+        assert rnd.norm_bound == 0
+        model_before = [tensors.read(t) for t in chain.state().model().tensors]
+        submit_all(chain, rnd, samples=(100, 300))
+        delta = [tensors.read(t) for t in chain.state().candidate().delta]
+        vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+        expected = aggregation.apply_delta(model_before, delta)
+        assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))

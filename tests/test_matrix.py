@@ -77,11 +77,12 @@ def test_matrix_cells_and_a_small_run(tmp_path):
     row = table.splitlines()[2].split(" | ")
     assert row[1] == "defaults" and row[2] == f"{sum(not c['missed'] for c in cells)} of 6"
     assert int(row[3]) == sum("honest_removed" in c["missed"] for c in cells)
-    # a matrix made before local training was capped reads back as uncapped
+    # a matrix made before local training was capped, and before the norm bound, reads back as
+    # uncapped and unbounded
     params = json.loads((tmp_path / matrix_report.PARAMS_FILE).read_text())
-    del params["max_steps"]
+    del params["max_steps"], params["norm_bound_bps"]
     (tmp_path / matrix_report.PARAMS_FILE).write_text(json.dumps(params))
-    assert matrix_report.compare([tmp_path]).splitlines()[2].split(" | ")[1] == "max_steps=0"
+    assert matrix_report.compare([tmp_path]).splitlines()[2].split(" | ")[1] == "max_steps=0, norm_bound_bps=0"
     # every run counts its rounds; a cell that misses a target says why, one that does not, nothing
     assert all(r["diag_rounds"] == r["rounds"] for r in rows)
     assert all(bool(c["why"]) == bool(c["missed"]) for c in cells)

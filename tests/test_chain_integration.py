@@ -91,6 +91,9 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
             types_pb2.OUTCOME_ACCEPTED,
         ]
         poisoned = fed.query(f"/round/{min(outcomes) + 1}", types_pb2.Round)
+        # every round after the first is drawn with a norm bound from the updates revealed before it
+        later = [fed.query(f"/round/{i}", types_pb2.Round) for i in sorted(outcomes)[1:]]
+        assert all(r.norm_bound > 0 for r in later)
         params = fed.query("/params", types_pb2.Params)
         for address in poisoned.proposers:
             info = fed.query(f"/participant/{fed.keys[address].bech32}", query_pb2.ParticipantInfo)

@@ -239,3 +239,25 @@ def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stak
     expected = [key for key, stake in support.items() if 2 * stake > sum(weights)]
     assert ([winner] if winner else []) == expected
     assert rounds.majority_report(data.draw(st.permutations(reports)), stakes) == winner
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.floats(1e-3, 1.0), st.floats(1e-3, 1.0)), min_size=2, max_size=4))
+def test_a_round_never_moves_the_model_further_than_its_norm_bound(scales):
+    """Whatever the updates' sizes, an accepted round moves the global model by at most its bound
+    (a weighted mean of updates clipped to it), plus FedAvg's rounding of half a unit per value."""
+    chain = Chain()
+    for first, second in scales:
+        rnd = chain.start_round()
+        before = [tensors.read(t) for t in chain.state().model().tensors]
+        a, b = rnd.proposers
+        chain.propose(rnd, {a: (chain.honest_update(first), 10), b: (chain.honest_update(-second), 30)})
+        chain.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_VOTE)
+        ballots = chain.cast(rnd, {v: (10_000, [500, 500]) for v in rnd.voters})
+        assert all(r.code == 0 for r in ballots.tx_results)
+        chain.blocks_until(lambda s: s.round().id != rnd.id)
+        assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
+        moved = [tensors.read(t) - m for t, m in zip(chain.state().model().tensors, before)]
+        if rnd.norm_bound:
+            size = sum(m.size for m in moved)
+            assert np.sqrt(float(sum(int((m**2).sum()) for m in moved))) <= rnd.norm_bound + np.sqrt(size) / 2

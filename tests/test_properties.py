@@ -255,7 +255,7 @@ def test_a_round_never_moves_the_model_further_than_its_norm_bound(scales):
         chain.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_VOTE)
         ballots = chain.cast(rnd, {v: (10_000, [500, 500]) for v in rnd.voters})
         assert all(r.code == 0 for r in ballots.tx_results)
-        chain.blocks_until(lambda s: s.round().id != rnd.id)
+        chain.blocks_until(lambda s, drawn=rnd.id: s.round().id != drawn)
         assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
         moved = [tensors.read(t) - m for t, m in zip(chain.state().model().tensors, before)]
         if rnd.norm_bound:

@@ -118,7 +118,9 @@ def test_a_10m_parameter_model_is_federated_by_reference(tmp_path, cometbft_bin,
             proposed = seen(lambda r: forgetful in r.submitted and r.ballots)
             lied = seen(lambda r: any(a.sender == liar for a in r.aggregate_reports))
             accepted = sum(r.outcome == types_pb2.OUTCOME_ACCEPTED for r in finished)
-            if (proposed and lied and accepted >= 2) or len(finished) >= 10:
+            # the draw decides when the forgetful proposer is drawn: once the liar is removed a round
+            # draws 1 proposer of 4, and 10 rounds missed it in about 2% of runs (CI saw one); 25 in 0.04%
+            if (proposed and lied and accepted >= 2) or len(finished) >= 25:
                 watch.cancel()
                 break
         timer.cancel()

@@ -7,7 +7,8 @@ such a step no bigger than an honest one: the median stays among the honest norm
 of the recent updates are honest, whatever size the others send. Voters still judge each update as
 sent (its proposer answers for all of it); the bound applies when included updates are averaged.
 
-Integers throughout: norms are isqrt of exact sums of squares, clipping is integer scaling.
+Integers throughout: norms are isqrt of exact sums of squares (rounded up), clipping is integer
+scaling.
 """
 
 from collections.abc import Sequence

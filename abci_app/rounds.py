@@ -21,6 +21,9 @@ so no validator's memory or disk grows with the model. The chain cannot read suc
 voters, who fetch it, judge its availability and bounds along with its effect, and, after the
 tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
 digest; the digest reported by a majority of their stake becomes the global model.
+
+An inline update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
+share of the median norm of recent rounds' updates: no minority can take the model further.
 """
 
 import dataclasses
@@ -158,14 +161,14 @@ def _inline_update(
     values = [t.values for t in msg.tensors]
     wire.check_norm(values, ctx.params.max_update_norm)
     proposed = norm_bound.norm(values)
-    history = ctx.state.norm_history()
+    history = ctx.state.norm_history()  # what the next rounds' norm bounds are the median of
     norm_bound.remember(history, round_id, proposed, ctx.params.norm_window_rounds)
     ctx.state.set_norm_history(history)
     return types_pb2.Update(
         round=round_id,
         proposer=sender,
         num_samples=msg.num_samples,
-        tensors=[tensors.encode(t.name, v) for t, v in zip(msg.tensors, values)],
+        tensors=[tensors.encode(t.name, t.values) for t in msg.tensors],
         norm=proposed,
     )
 

@@ -24,7 +24,11 @@ BPS = 10_000
 
 def norm(arrays: Sequence[np.ndarray]) -> int:
     """L2 norm of fixed-point tensors, rounded up: scaling by bound / norm then never overshoots."""
-    squared = squared_norm(arrays)
+    return root_up(squared_norm(arrays))
+
+
+def root_up(squared: int) -> int:
+    """The norm, rounded up, of a squared norm already summed (wire.check_norm returns one)."""
     root = isqrt(squared)
     return root if root * root == squared else root + 1
 

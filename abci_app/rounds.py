@@ -159,8 +159,7 @@ def _inline_update(
     if got != expected:
         raise TxError(Code.BAD_SHAPE, f"update tensors {got} do not match the model {expected}")
     values = [t.values for t in msg.tensors]
-    wire.check_norm(values, ctx.params.max_update_norm)
-    proposed = norm_bound.norm(values)
+    proposed = norm_bound.root_up(wire.check_norm(values, ctx.params.max_update_norm))
     history = ctx.state.norm_history()  # what the next rounds' norm bounds are the median of
     norm_bound.remember(history, round_id, proposed, ctx.params.norm_window_rounds)
     ctx.state.set_norm_history(history)

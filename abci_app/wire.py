@@ -53,10 +53,12 @@ def decode_tensor(tensor: types_pb2.Tensor, frac_bits: int) -> np.ndarray:
     return fixed.astype(np.int64)
 
 
-def check_norm(arrays: Sequence[np.ndarray], max_norm: int) -> None:
-    """An update's L2 norm, exact in integers: not zero, not above the bound. Raises TxError."""
+def check_norm(arrays: Sequence[np.ndarray], max_norm: int) -> int:
+    """An update's L2 norm, exact in integers: not zero, not above the bound. Raises TxError;
+    returns the squared norm it checked (so a caller that needs the norm sums no squares again)."""
     norm2 = squared_norm(arrays)
     if norm2 == 0:  # a free rider's update: it would dilute the average and still earn the reward
         raise TxError(Code.EMPTY_UPDATE, "update changes nothing (zero in fixed point); a proposer must train")
     if norm2 > max_norm**2:
         raise TxError(Code.NORM_TOO_LARGE, f"update norm {norm2**0.5:.0f} exceeds the bound {max_norm} (fixed point)")
+    return norm2

@@ -48,6 +48,7 @@ class Code(IntEnum):
     BAD_REFERENCE = 65  # a malformed BlobRef, or inline tensors where the chain expects a reference (or back)
     NOT_AGGREGATOR = 66  # an aggregate report from a party whose ballot did not count in the round
     ALREADY_REPORTED = 67
+    BAD_AGGREGATE_REPORT = 68  # norms out of bounds, or not one per included update
     # Queries.
     UNKNOWN_PATH = 50
     NOT_FOUND = 51

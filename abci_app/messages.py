@@ -93,6 +93,7 @@ class ReportAggregate:
     round: int
     blob_digest: bytes
     size: int
+    norms: tuple[int, ...] = ()  # of the included updates, in the round's order
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,16 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
         report = msg.report_aggregate
         if len(report.digest) != sealing.DIGEST_BYTES or report.size == 0:
             raise TxError(Code.BAD_REFERENCE, "an aggregate report carries a 32-byte sha256 digest and a positive size")
-        return ReportAggregate(report.round, report.digest, report.size)
+        if len(report.norms) > params.num_proposers:
+            raise TxError(
+                Code.BAD_AGGREGATE_REPORT,
+                f"a round includes at most {params.num_proposers} updates; the report gives {len(report.norms)} norms",
+            )
+        if any(not 1 <= n <= params.max_update_norm for n in report.norms):
+            raise TxError(
+                Code.BAD_AGGREGATE_REPORT, f"an included update's norm is within [1, {params.max_update_norm}]"
+            )
+        return ReportAggregate(report.round, report.digest, report.size, tuple(report.norms))
     raise TxError(Code.TX_UNDECODABLE, "message is empty or of an unknown type")
 
 

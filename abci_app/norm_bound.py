@@ -8,7 +8,8 @@ of the recent updates are honest, whatever size the others send. Voters still ju
 sent (its proposer answers for all of it); the bound applies when included updates are averaged.
 
 Integers throughout: norms are isqrt of exact sums of squares (rounded up), clipping is integer
-scaling.
+scaling. By reference the chain holds no bytes: the aggregators clip (the same functions) and
+report the included updates' norms, and the norms of the adopted report enter the history.
 """
 
 from collections.abc import Sequence

@@ -207,23 +207,46 @@ def report_aggregate(ctx: Context, sender: bytes, msg: ReportAggregate) -> None:
         raise TxError(Code.NOT_AGGREGATOR, f"only the voters whose ballots counted in round {rnd.id} aggregate it")
     if any(r.sender == sender for r in rnd.aggregate_reports):
         raise TxError(Code.ALREADY_REPORTED, f"sender already reported round {rnd.id}'s aggregate")
+    included = sum(v.included for v in rnd.verdicts)
+    if len(msg.norms) != included:
+        raise TxError(
+            Code.BAD_AGGREGATE_REPORT,
+            f"round {rnd.id} included {included} updates; the report gives {len(msg.norms)} norms",
+        )
     rnd.aggregate_reports.append(
-        types_pb2.AggregateReport(sender=sender, digest=msg.blob_digest, size=msg.size, height=ctx.height)
+        types_pb2.AggregateReport(
+            sender=sender, digest=msg.blob_digest, size=msg.size, height=ctx.height, norms=msg.norms
+        )
     )
     ctx.state.set_round(rnd)
-    ctx.emit("aggregate_reported", round=rnd.id, sender=sender, digest=msg.blob_digest.hex(), size=msg.size)
+    ctx.emit(
+        "aggregate_reported",
+        round=rnd.id,
+        sender=sender,
+        digest=msg.blob_digest.hex(),
+        size=msg.size,
+        norms=list(msg.norms),
+    )
 
 
 def _aggregators(rnd: types_pb2.Round) -> list[bytes]:
     return [b.voter for b in rnd.ballots]
 
 
-def majority_report(reports, stakes: dict[bytes, int]) -> tuple[bytes, int] | None:
-    """The (digest, size) reported by more than half of the aggregators' stake (all of them, the
-    silent included), or None. At most one can be: two would hold more than the whole."""
-    support: dict[tuple[bytes, int], int] = {}
+ReportKey = tuple[bytes, int, tuple[int, ...]]
+
+
+def report_key(report: types_pb2.AggregateReport) -> ReportKey:
+    """What aggregators must agree on: the new model's file (digest, size) and the included norms."""
+    return report.digest, report.size, tuple(report.norms)
+
+
+def majority_report(reports, stakes: dict[bytes, int]) -> ReportKey | None:
+    """The report (digest, size, norms) made by more than half of the aggregators' stake (all of
+    them, the silent included), or None. At most one can be: two would hold more than the whole."""
+    support: dict[ReportKey, int] = {}
     for report in reports:
-        key = (report.digest, report.size)
+        key = report_key(report)
         support[key] = support.get(key, 0) + stakes[report.sender]
     total = sum(stakes.values())
     return next((key for key, stake in support.items() if 2 * stake > total), None)
@@ -266,7 +289,6 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
     rnd.proposers[:], rnd.voters[:] = proposers, voters
     rnd.phase, rnd.draw_height = PROPOSE, ctx.height
     rnd.propose_deadline_ms = time_ms + ctx.params.propose_timeout_ms
-    # only inline updates have norms the chain can read: models by reference stay unbounded (0)
     rnd.norm_bound = norm_bound.bound(ctx.state.norm_history(), ctx.params.norm_bound_bps)
     for address, counter in [(a, "rounds_proposed") for a in proposers] + [(a, "rounds_voted") for a in voters]:
         p = ctx.state.must_participant(address)
@@ -408,9 +430,11 @@ def _verdict_counts(rnd: types_pb2.Round) -> dict[str, int]:
 
 
 def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
-    """End of AGGREGATE: the (digest, size) reported by more than half of the aggregators' stake
-    becomes the global model; whoever reported another is slashed, and whoever stayed silent is
-    slashed for liveness. With no majority nobody is slashed and the model stays: then either the
+    """End of AGGREGATE: the report (digest, size, norms) made by more than half of the aggregators'
+    stake gives the global model and the norms the next bounds are taken from; whoever reported
+    another is slashed, and whoever stayed silent is slashed for liveness (the chain cannot read
+    the files, so the stake majority vouches for both). With no majority nobody is slashed and the
+    model stays: then either the
     object store failed everyone (the aggregators could not fetch the updates or store the model)
     or the honest stake is too divided to be told from the rest, and neither is one party's fault."""
     aggregators = _aggregators(rnd)
@@ -420,9 +444,11 @@ def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
         _finish(ctx, rnd, types_pb2.OUTCOME_NOT_AGGREGATED, **_verdict_counts(rnd))
         return
     for report in rnd.aggregate_reports:
-        if (report.digest, report.size) != winner:
+        if report_key(report) != winner:
             staking.slash(ctx, report.sender, rnd.id, ctx.params.aggregator_slash_bps, "aggregate_mismatch")
     _slash_silent(ctx, rnd, aggregators, [r.sender for r in rnd.aggregate_reports], "liveness_aggregator")
+    digest, size, norms = winner
+    _remember_reported_norms(ctx, rnd, norms)
     model = ctx.state.model()
     manifest = [
         types_pb2.TensorSpec(name=t.name, shape=t.shape, dtype=types_pb2.DTYPE_FIXED32) for t in model.ref.manifest
@@ -431,11 +457,23 @@ def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
         types_pb2.GlobalModel(
             version=model.version + 1,
             round=rnd.id,
-            ref=types_pb2.BlobRef(digest=winner[0], size=winner[1], manifest=manifest),
+            ref=types_pb2.BlobRef(digest=digest, size=size, manifest=manifest),
         )
     )
-    ctx.emit("aggregate_adopted", round=rnd.id, digest=winner[0].hex(), size=winner[1])
+    ctx.emit("aggregate_adopted", round=rnd.id, digest=digest.hex(), size=size, norms=list(norms))
     _finish(ctx, rnd, types_pb2.OUTCOME_ACCEPTED, **_verdict_counts(rnd))
+
+
+def _remember_reported_norms(ctx: Context, rnd: types_pb2.Round, norms: tuple[int, ...]) -> None:
+    """By reference, the included updates' norms (as the adopted report gives them) feed the next
+    rounds' bounds, and the aggregators' FedAvg clipped those above this round's bound."""
+    history = ctx.state.norm_history()
+    included = [v.proposer for v in rnd.verdicts if v.included]
+    for proposer, proposed in zip(included, norms):
+        norm_bound.remember(history, rnd.id, proposed, ctx.params.norm_window_rounds)
+        if rnd.norm_bound and proposed > rnd.norm_bound:
+            ctx.emit("update_clipped", round=rnd.id, proposer=proposer, norm=proposed, bound=rnd.norm_bound)
+    ctx.state.set_norm_history(history)
 
 
 def _pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abci_app import aggregation, tensors, wire
+from abci_app import aggregation, norm_bound, tensors, wire
 from abci_app.codes import TxError
 from client import blobs
 from client.object_store import BlobMissing, ObjectStore
@@ -33,6 +33,7 @@ class FixedUpdate:
 
     num_samples: int
     arrays: list[np.ndarray]
+    norm: int  # L2 norm in fixed point, rounded up (abci_app/norm_bound.norm)
 
 
 def _require(store: ObjectStore | None) -> ObjectStore:
@@ -62,7 +63,7 @@ def fetch_update(
     """A round's update as fixed point. By reference: fetched, verified and checked like an inline
     update, or Unusable; StoreUnavailable (the store does not answer) is raised as is."""
     if not update.HasField("ref"):
-        return FixedUpdate(update.num_samples, fixed_arrays(update.tensors))
+        return FixedUpdate(update.num_samples, fixed_arrays(update.tensors), update.norm)
     try:
         sent = blobs.decode(_require(store).get(update.ref.digest, update.ref.size), update.ref)
     except (BlobMissing, blobs.BlobInvalid) as err:
@@ -72,10 +73,10 @@ def fetch_update(
         raise Unusable("the update's tensors do not match the model")
     try:  # the chain's own checks of an inline update
         arrays = [wire.decode_tensor(t, params.frac_bits) for t in sent]
-        wire.check_norm(arrays, params.max_update_norm)
+        squared = wire.check_norm(arrays, params.max_update_norm)
     except TxError as err:
         raise Unusable(err.message) from None
-    return FixedUpdate(update.num_samples, arrays)
+    return FixedUpdate(update.num_samples, arrays, norm_bound.root_up(squared))
 
 
 def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]]) -> types_pb2.BlobRef:
@@ -87,11 +88,13 @@ def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.nda
 
 
 def publish_aggregate(
-    store: ObjectStore | None, model: Sequence[types_pb2.Tensor], included: Sequence[FixedUpdate]
+    store: ObjectStore | None, model: Sequence[types_pb2.Tensor], included: Sequence[FixedUpdate], bound: int
 ) -> types_pb2.BlobRef:
-    """An aggregator's duty: the new global model (aggregation.next_model, bit-exact), stored; the
+    """An aggregator's duty: the new global model (aggregation.next_model of the included updates,
+    each scaled down to the round's norm bound as the chain does inline; bit-exact), stored; the
     reference whose digest and size it reports. Every honest aggregator gets the same bytes."""
-    new = aggregation.next_model(fixed_arrays(model), [(u.num_samples, u.arrays) for u in included])
+    weighted = [(u.num_samples, norm_bound.clip(u.arrays, u.norm, bound)) for u in included]
+    new = aggregation.next_model(fixed_arrays(model), weighted)
     fixed = [tensors.encode(t.name, values) for t, values in zip(model, new)]
     data, ref = blobs.file_of(fixed)
     _require(store).put(data)

@@ -64,9 +64,10 @@ def submit_reference(round_id: int, ref: types_pb2.BlobRef, num_samples: int, sa
     return tx_pb2.Msg(submit_update=tx_pb2.MsgSubmitUpdate(round=round_id, num_samples=num_samples, ref=ref, salt=salt))
 
 
-def report_aggregate(round_id: int, digest: bytes, size: int) -> tx_pb2.Msg:
-    """An aggregator's report of the new global model it computed and stored."""
-    return tx_pb2.Msg(report_aggregate=tx_pb2.MsgReportAggregate(round=round_id, digest=digest, size=size))
+def report_aggregate(round_id: int, digest: bytes, size: int, norms: Sequence[int]) -> tx_pb2.Msg:
+    """An aggregator's report of the new global model it computed and stored, and of the norms of
+    the included updates it read (one each, in the round's order)."""
+    return tx_pb2.Msg(report_aggregate=tx_pb2.MsgReportAggregate(round=round_id, digest=digest, size=size, norms=norms))
 
 
 def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> tx_pb2.Msg:

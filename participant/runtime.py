@@ -253,8 +253,8 @@ class Participant:
         except artifacts.Unusable as err:  # the stake majority saw it; this aggregator cannot
             log.error("%s: round %d: an included update is unusable here (%s); not aggregating", self.name, rnd.id, err)
             return None
-        ref = artifacts.publish_aggregate(self.store, model_tensors, fixed)
-        self.signer.send([txb.report_aggregate(rnd.id, ref.digest, ref.size)])
+        ref = artifacts.publish_aggregate(self.store, model_tensors, fixed, rnd.norm_bound)
+        self.signer.send([txb.report_aggregate(rnd.id, ref.digest, ref.size, [u.norm for u in fixed])])
         log.info("%s reported round %d's aggregate %s", self.name, rnd.id, ref.digest.hex()[:12])
         return "aggregated"
 

@@ -44,7 +44,8 @@ class LyingAggregator(Participant):
     """Reports a digest of its own invention instead of the aggregate it should compute."""
 
     def _aggregate(self, rnd: types_pb2.Round) -> str | None:
-        self.signer.send([txb.report_aggregate(rnd.id, hashlib.sha256(b"lie%d" % rnd.id).digest(), 12_345)])
+        norms = [1] * sum(v.included for v in rnd.verdicts)  # one per included update, or the tx is refused
+        self.signer.send([txb.report_aggregate(rnd.id, hashlib.sha256(b"lie%d" % rnd.id).digest(), 12_345, norms)])
         return "aggregated"
 
 
@@ -141,6 +142,16 @@ def test_a_10m_parameter_model_is_federated_by_reference(tmp_path, cometbft_bin,
             if r.outcome == types_pb2.OUTCOME_ACCEPTED:
                 digests = {a.digest for a in r.aggregate_reports if a.sender != liar}
                 assert len(digests) == 1 and len([a for a in r.aggregate_reports if a.sender != liar]) >= 2
+        # the honest aggregators agreed on the included updates' norms too; they bound the next round
+        first = next(r for r in finished if r.outcome == types_pb2.OUTCOME_ACCEPTED)
+        honest = [list(a.norms) for a in first.aggregate_reports if a.sender != liar]
+        included = sum(v.included for v in first.verdicts)
+        assert all(n == honest[0] for n in honest) and len(honest[0]) == included and min(honest[0]) > 0
+        assert all(r.norm_bound == 0 for r in finished if r.id <= first.id)
+        median = sorted(honest[0])[(included - 1) // 2]
+        after = next(r for r in finished if r.id == first.id + 1)
+        assert after.norm_bound == median * params().norm_bound_bps // 10_000
+        assert all(r.norm_bound > 0 for r in finished if r.id > first.id)
 
         # the global model is a file in the store: 10M fixed-point parameters, as the chain names them
         model = observer.model()

@@ -223,19 +223,21 @@ def test_a_ballot_digest_changes_with_any_score_or_its_order(loss, scores, data)
     st.data(),
 )
 def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stake(weights, data):
-    """Silent aggregators count against a digest, and the order of reports changes nothing."""
+    """Silent aggregators count against a report, a report agrees only on the same file and norms,
+    and the order of reports changes nothing."""
     aggregators = [bytes([i]) * 20 for i in range(len(weights))]
     stakes = dict(zip(aggregators, weights))
-    pool = [(hashlib.sha256(bytes([k])).digest(), 100 + k) for k in range(3)]
+    file_a, file_b = (hashlib.sha256(bytes([k])).digest() for k in range(2))
+    pool = [(file_a, 100, (300, 500)), (file_a, 100, (300, 501)), (file_b, 101, (300, 500))]
     reporters = data.draw(st.lists(st.sampled_from(aggregators), unique=True))
     reports = [
-        types_pb2.AggregateReport(sender=a, digest=d, size=s)
-        for a, (d, s) in zip(
+        types_pb2.AggregateReport(sender=a, digest=d, size=s, norms=n)
+        for a, (d, s, n) in zip(
             reporters, data.draw(st.lists(st.sampled_from(pool), min_size=len(reporters), max_size=len(reporters)))
         )
     ]
     winner = rounds.majority_report(reports, stakes)
-    support = {key: sum(stakes[r.sender] for r in reports if (r.digest, r.size) == key) for key in pool}
+    support = {key: sum(stakes[r.sender] for r in reports if (r.digest, r.size, tuple(r.norms)) == key) for key in pool}
     expected = [key for key, stake in support.items() if 2 * stake > sum(weights)]
     assert ([winner] if winner else []) == expected
     assert rounds.majority_report(data.draw(st.permutations(reports)), stakes) == winner

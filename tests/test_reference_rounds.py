@@ -6,11 +6,11 @@ import hashlib
 import numpy as np
 import pytest
 
-from abci_app import aggregation, genesis, tensors, wire
+from abci_app import aggregation, genesis, norm_bound, tensors, wire
 from abci_app.address import to_bech32
 from abci_app.codes import Code
 from abci_app.messages import UNUSABLE_SCORE
-from client import blobs
+from client import artifacts, blobs
 from client import tx as txb
 from flchain.v1 import types_pb2
 from node import genesis as node_genesis
@@ -18,6 +18,7 @@ from tests.chain import MODEL_SHAPES, Chain, initial_model, make_params
 
 P = types_pb2
 LOSS, GOOD, BAD = 10_000, 1_000, -5_000
+NORM = 300  # an included update's norm, as aggregators report it
 HEADER = 96  # bytes of a safetensors header, beside the tensors' own
 
 
@@ -59,14 +60,21 @@ def vote(chain: Chain, rnd, evidence) -> None:
     assert [r.code for r in out.tx_results] == [Code.OK] * len(evidence)
 
 
-def report(chain: Chain, sender: bytes, round_id: int, digest: bytes, size: int = 200):
-    return chain.block(chain.tx(chain.key(sender), txb.report_aggregate(round_id, digest, size))).tx_results[0]
+def included_norms(chain: Chain, norm: int = NORM) -> list[int]:
+    """One norm per update the current round included: what an aggregate report must carry."""
+    return [norm] * sum(v.included for v in chain.round().verdicts)
 
 
-def check_report(chain: Chain, sender: bytes, round_id: int, digest: bytes):
+def report(chain: Chain, sender: bytes, round_id: int, digest: bytes, size: int = 200, norms=None):
+    msg = txb.report_aggregate(round_id, digest, size, included_norms(chain) if norms is None else norms)
+    return chain.block(chain.tx(chain.key(sender), msg)).tx_results[0]
+
+
+def check_report(chain: Chain, sender: bytes, round_id: int, digest: bytes, norms=None):
     """CheckTx alone: a refused report costs no block (and no nonce)."""
     nonce = chain.state().must_account(sender).nonce
-    return chain.machine.check_tx(chain.tx(chain.key(sender), txb.report_aggregate(round_id, digest, 200), nonce=nonce))
+    msg = txb.report_aggregate(round_id, digest, 200, included_norms(chain) if norms is None else norms)
+    return chain.machine.check_tx(chain.tx(chain.key(sender), msg, nonce=nonce))
 
 
 # --- genesis ---------------------------------------------------------------------------------
@@ -292,3 +300,83 @@ def test_the_aggregate_is_bit_exact_and_independent_of_order():
     total = sum(n for n, _ in updates)
     exact = [m + np.floor((sum(n * u[i] for n, u in updates) + total // 2) / total) for i, m in enumerate(model)]
     assert all((a == e).all() for a, e in zip(first, exact))
+
+
+# --- the norm bound, by reference --------------------------------------------------------------
+
+
+def test_a_report_gives_one_norm_per_included_update_within_bounds():
+    chain = by_reference()
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[BAD, GOOD]] * len(rnd.voters))  # the first update is left out
+    aggregator = chain.round().voters[0]
+    digest = hashlib.sha256(b"model").digest()
+    too_many = chain.params.num_proposers + 1
+    refused = [
+        ([NORM, NORM], "included 1 updates"),  # one per included update, not per submitted one
+        ([], "included 1 updates"),
+        ([0], "within [1,"),
+        ([chain.params.max_update_norm + 1], "within [1,"),
+        ([NORM] * too_many, f"at most {chain.params.num_proposers} updates"),
+    ]
+    for norms, log in refused:
+        result = check_report(chain, aggregator, rnd.id, digest, norms=norms)
+        assert (result.code, log in result.log) == (Code.BAD_AGGREGATE_REPORT, True), result.log
+    assert report(chain, aggregator, rnd.id, digest, norms=[NORM]).code == Code.OK
+    assert chain.round().aggregate_reports[0].norms == [NORM]
+
+
+def adopt(chain: Chain, rnd, norms: list[int], liar_norms: list[int] | None = None) -> None:
+    """Every update included; the aggregators agree on a new model and on `norms`, but the last one
+    reports `liar_norms` (the same file) when given."""
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    digest = hashlib.sha256(b"model %d" % rnd.id).digest()
+    *honest, last = chain.round().voters
+    for sender in honest:
+        assert report(chain, sender, rnd.id, digest, norms=norms).code == Code.OK
+    assert report(chain, last, rnd.id, digest, norms=norms if liar_norms is None else liar_norms).code == Code.OK
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_ACCEPTED
+
+
+def test_the_adopted_norms_bound_the_next_rounds():
+    chain = by_reference()
+    bps = chain.params.norm_bound_bps
+    first = chain.start_round()
+    assert first.norm_bound == 0  # nothing revealed yet
+    adopt(chain, first, [300, 500], liar_norms=[30, 50])  # the same file, other norms: not what was adopted
+    mismatched = [e["address"] for e in chain.events("slashed") if e["reason"] == "aggregate_mismatch"]
+    assert mismatched == [to_bech32(first.voters[-1])]
+    assert chain.events("aggregate_adopted")[-1]["norms"] == "300,500"
+    assert not chain.events("update_clipped")
+
+    second = chain.start_round()
+    assert second.norm_bound == 300 * bps // 10_000  # the lower median of 300 and 500
+    adopt(chain, second, [300 * bps // 10_000 + 1, 100])
+    clipped = chain.events("update_clipped")
+    proposer = chain.state().round_by_id(second.id).submitted[0]
+    assert [(e["proposer"], e["bound"]) for e in clipped] == [(to_bech32(proposer), str(second.norm_bound))]
+
+    third = chain.start_round()  # 100, 300, 500 and the clipped one's norm as sent
+    assert third.norm_bound == 300 * bps // 10_000
+
+
+def test_the_aggregators_fedavg_clips_an_update_above_the_bound():
+    """What each aggregator stores: every included update scaled down to the round's bound, as the
+    chain does with inline updates, so a big step moves the model no further than the bound."""
+    rng = np.random.default_rng(1)
+    model = [tensors.encode(n, rng.integers(-(2**16), 2**16, s)) for n, s in MODEL_SHAPES]
+    small = [rng.integers(-50, 50, s) for _, s in MODEL_SHAPES]
+    big = [40 * rng.integers(-50, 50, s) for _, s in MODEL_SHAPES]
+    updates = [artifacts.FixedUpdate(10, a, norm_bound.norm(a)) for a in (small, big)]
+    bound = 2 * updates[0].norm
+    store = KeptFiles()
+    ref = artifacts.publish_aggregate(store, model, updates, bound)
+    stored = [tensors.read(t) for t in blobs.decode(store.files[ref.digest], ref)]
+    clipped = norm_bound.clip(big, updates[1].norm, bound)
+    assert norm_bound.norm(clipped) <= bound < updates[1].norm
+    expected = aggregation.next_model(artifacts.fixed_arrays(model), [(10, small), (10, clipped)])
+    assert all((s == e).all() for s, e in zip(stored, expected))
+    unbounded = artifacts.publish_aggregate(store, model, updates, 0)  # the first round, or the rule off
+    assert unbounded.digest != ref.digest

@@ -84,7 +84,7 @@ def reward(ctx: Context, address: bytes, round_id: int, bps: int, reason: str) -
 def slash(ctx: Context, address: bytes, round_id: int, bps: int, reason: str) -> None:
     """Burn bps of the participant's stake; below the threshold it is removed and the rest unbonds."""
     p = ctx.state.must_participant(address)
-    amount = share(p.stake, bps)
+    amount = share(p.stake, min(bps, BPS))  # a charge scaled up (a liar's record) takes at most all
     if p.status != BONDED or amount == 0:
         return
     p.stake -= amount

@@ -473,6 +473,30 @@ def test_a_voter_with_a_record_of_agreement_pays_less_for_a_contradiction():
     pytest.fail("no voter with two ballots of agreement was drawn beside heavier ones")
 
 
+def test_a_liars_record_raises_its_charge_but_never_above_its_stake():
+    chain = Chain(participants=5, params=make_params(voter_slash_bps=6_000, min_stake=100))
+    liar = None
+    for _ in range(12):
+        rnd = chain.start_round()
+        submit_all(chain, rnd)
+        liar = liar or rnd.voters[2]
+        if liar not in rnd.voters:
+            vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+            continue
+        record = chain.state().must_participant(liar)
+        vote_all(chain, rnd, [[GOOD, BAD] if a == liar else [BAD, GOOD] for a in rnd.voters])  # it reverses both
+        after = chain.state().must_participant(liar)
+        if record.evidence_contradicted_bps == 0:  # a newcomer: the charge in full, 60%
+            assert after.stake == record.stake - record.stake * 6_000 // 10_000
+            continue
+        # its record: one ballot of contradiction and half a ballot of prior each way, 75% against
+        assert voter_record.charge_factor_bps(record) == 10_000 + 5 * 1_500
+        # 60% x 1.75 is 105% of its stake: it loses all of it and no more
+        assert (after.stake, after.status, after.total_slashed) == (0, types_pb2.PARTICIPANT_STATUS_REMOVED, 2_000)
+        return
+    pytest.fail("the liar was not drawn as a voter twice")
+
+
 def test_an_update_half_the_stake_finds_harmful_is_left_out_unpunished():
     chain = Chain(participants=6, params=make_params(num_voters=4))
     rnd = chain.start_round()

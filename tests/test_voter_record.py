@@ -13,11 +13,15 @@ def record(agreed: int, contradicted: int) -> types_pb2.Participant:
     return types_pb2.Participant(evidence_agreed_bps=agreed, evidence_contradicted_bps=contradicted)
 
 
-def test_a_newcomer_and_a_liar_pay_in_full():
+def test_a_newcomer_pays_in_full_and_a_liar_more():
     assert voter_record.contradicting_share_bps(record(0, 0)) == BPS // 2
     assert voter_record.charge_factor_bps(record(0, 0)) == BPS
-    assert voter_record.charge_factor_bps(record(10_000, 30_000)) == BPS
     assert voter_record.charge_factor_bps(record(20_000, 20_000)) == BPS  # as much against as for
+    assert voter_record.charge_factor_bps(record(10_000, 15_000)) == BPS  # (5000 + 15000) / 35000: 57%
+    # 70% contradicting: 10 points above 60%, 5% of the charge each
+    assert voter_record.contradicting_share_bps(record(10_000, 30_000)) == 7_000
+    assert voter_record.charge_factor_bps(record(10_000, 30_000)) == BPS + 5 * 1_000
+    assert voter_record.charge_factor_bps(record(0, 10**9)) == 3 * BPS - 5  # nothing but lies, prior aside
 
 
 def test_a_record_of_agreement_lowers_the_charge():
@@ -37,6 +41,6 @@ def test_add_ballot_sums_the_shares():
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, BPS))
 def test_the_factor_is_bounded_and_monotone(agreed, contradicted, more):
     factor = voter_record.charge_factor_bps(record(agreed, contradicted))
-    assert 0 <= factor <= BPS
+    assert 0 <= factor <= 3 * BPS
     assert voter_record.charge_factor_bps(record(agreed + more, contradicted)) <= factor  # agreeing never costs
     assert voter_record.charge_factor_bps(record(agreed, contradicted + more)) >= factor

@@ -48,7 +48,7 @@ def default_params() -> types_pb2.Params:
         aggregate_timeout_ms=300_000,  # fetch the included updates, add them up, store the model
         aggregator_slash_bps=2_000,
         norm_bound_bps=20_000,  # twice the median recent norm (parameter study, seventh round)
-        norm_window_rounds=5,
+        norm_window_rounds=10,
     )
 
 

@@ -14,8 +14,8 @@ from flchain.v1 import types_pb2
 
 BPS = 10_000
 PRIOR_BPS = BPS // 2  # half a ballot of each: a newcomer's contradicting share is one half
-# Beyond this contradicting share a record is a liar's: in the parameter study's probe honest voters
-# peaked at 64% (once, early, on one-sided data) and lying attackers reached 55-85%.
+# Beyond this contradicting share a record is a liar's: in the parameter study's probe 5 of 210 honest
+# voters went past one half, to 64% at most, and lying attackers peaked at 55-85%.
 SURCHARGE_FROM_BPS = 6_000
 SURCHARGE_SLOPE = 5  # each point of share above it adds 5% of the charge (3x at a share of 100%)
 

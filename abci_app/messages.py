@@ -93,7 +93,7 @@ class ReportAggregate:
     round: int
     blob_digest: bytes
     size: int
-    norms: tuple[int, ...] = ()  # of the included updates, in the round's order
+    norms: tuple[int, ...]  # of the included updates, in the round's order
 
 
 @dataclass(frozen=True)

@@ -434,9 +434,9 @@ def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
     stake gives the global model and the norms the next bounds are taken from; whoever reported
     another is slashed, and whoever stayed silent is slashed for liveness (the chain cannot read
     the files, so the stake majority vouches for both). With no majority nobody is slashed and the
-    model stays: then either the
-    object store failed everyone (the aggregators could not fetch the updates or store the model)
-    or the honest stake is too divided to be told from the rest, and neither is one party's fault."""
+    model stays: then either the object store failed everyone (the aggregators could not fetch the
+    updates or store the model) or the honest stake is too divided to be told from the rest, and
+    neither is one party's fault."""
     aggregators = _aggregators(rnd)
     stakes = {a: ctx.state.must_participant(a).stake for a in aggregators}
     winner = majority_report(rnd.aggregate_reports, stakes)

@@ -51,12 +51,17 @@ def remember(history: types_pb2.NormHistory, round_id: int, proposed: int, windo
     del history.rounds[: max(0, len(history.rounds) - window)]
 
 
+def exceeds(proposed: int, limit: int) -> bool:
+    """Whether an update of norm `proposed` is above the bound `limit` (0: no bound)."""
+    return limit != 0 and proposed > limit
+
+
 def clip(arrays: Sequence[np.ndarray], proposed: int, limit: int) -> list[np.ndarray]:
     """Scale tensors whose norm (rounded up) is `proposed` down to norm <= limit (each value rounded
     toward 0, so the result never exceeds the bound). Tensors within the bound come back unchanged.
 
     int64 cannot overflow: |value| < 2^31 and limit < proposed <= max_update_norm < 2^32."""
-    if limit == 0 or proposed <= limit:
+    if not exceeds(proposed, limit):
         return [np.asarray(a, dtype=np.int64) for a in arrays]
     return [_scaled_toward_zero(a, limit, proposed) for a in arrays]
 

@@ -22,8 +22,9 @@ voters, who fetch it, judge its availability and bounds along with its effect, a
 tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
 digest; the digest reported by a majority of their stake becomes the global model.
 
-An inline update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
-share of the median norm of recent rounds' updates: no minority can take the model further.
+An included update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
+share of the median norm of recent rounds' updates: no minority can take the model further. By
+reference the aggregators clip, and the norms they agree on feed the next rounds' bounds.
 """
 
 import dataclasses
@@ -471,7 +472,7 @@ def _remember_reported_norms(ctx: Context, rnd: types_pb2.Round, norms: tuple[in
     included = [v.proposer for v in rnd.verdicts if v.included]
     for proposer, proposed in zip(included, norms):
         norm_bound.remember(history, rnd.id, proposed, ctx.params.norm_window_rounds)
-        if rnd.norm_bound and proposed > rnd.norm_bound:
+        if norm_bound.exceeds(proposed, rnd.norm_bound):
             ctx.emit("update_clipped", round=rnd.id, proposer=proposer, norm=proposed, bound=rnd.norm_bound)
     ctx.state.set_norm_history(history)
 
@@ -512,7 +513,7 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
     weighted = []
     for update in (ctx.state.must_update(rnd.id, a) for a in included):
         values = [tensors.read(t) for t in update.tensors]
-        if rnd.norm_bound and update.norm > rnd.norm_bound:
+        if norm_bound.exceeds(update.norm, rnd.norm_bound):
             values = norm_bound.clip(values, update.norm, rnd.norm_bound)
             ctx.emit("update_clipped", round=rnd.id, proposer=update.proposer, norm=update.norm, bound=rnd.norm_bound)
         weighted.append((update.num_samples, values))

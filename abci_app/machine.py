@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from abci_app import aggregate_reports, messages, phases, rounds, staking, tensors, wire
 from abci_app import genesis as genesis_mod
-from abci_app import messages, rounds, staking, tensors, wire
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.events import Event, event
@@ -28,7 +28,7 @@ HANDLERS: dict[type, Callable[[Context, bytes, Any], None]] = {
     messages.CommitBallot: rounds.commit_ballot,
     messages.SubmitUpdate: rounds.submit_update,
     messages.Vote: rounds.vote,
-    messages.ReportAggregate: rounds.report_aggregate,
+    messages.ReportAggregate: aggregate_reports.report_aggregate,
 }
 
 
@@ -65,7 +65,7 @@ class StateMachine:
         self._pending.set(CHAIN_ID_KEY, chain_id.encode())
         state = State(self._pending)
         state.set_params(genesis.params)
-        state.set_round(rounds.open_round(1, initial_height, 0))
+        state.set_round(phases.open_round(1, initial_height, 0))
         if genesis.HasField("model_ref"):  # a model by reference: its bytes are in the object store
             state.set_model(types_pb2.GlobalModel(version=0, round=0, ref=genesis.model_ref))
         else:

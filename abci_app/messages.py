@@ -3,7 +3,7 @@
 `validate_basic` is the trust boundary for a message's contents: it turns a wire `tx_pb2.Msg`
 into one of the dataclasses below or raises a coded TxError. CheckTx, PrepareProposal and
 ProcessProposal all run it (through txs.verify_tx), so a block never carries a message that
-fails it, and the handlers in staking.py and rounds.py never touch transport types.
+fails it, and the handlers in staking.py, rounds.py and aggregate_reports.py never touch transport types.
 """
 
 from dataclasses import dataclass

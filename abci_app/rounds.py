@@ -20,7 +20,9 @@ global model are files in an object store and the chain holds their digests (typ
 so no validator's memory or disk grows with the model. The chain cannot read such an update: the
 voters, who fetch it, judge its availability and bounds along with its effect, and, after the
 tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
-digest; the digest reported by a majority of their stake becomes the global model.
+digest; the digest reported by a majority of their stake becomes the global model
+(abci_app/aggregate_reports.py). Verdicts are paid by abci_app/settlement.py, and a round ends in
+abci_app/round_close.py.
 
 An included update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
 share of the median norm of recent rounds' updates: no minority can take the model further. By
@@ -31,27 +33,13 @@ import dataclasses
 import hashlib
 import struct
 
-from abci_app import aggregation, judgement, norm_bound, sealing, staking, tensors, voter_record, wire
+from abci_app import aggregate_reports, aggregation, judgement, norm_bound, sealing, settlement, staking, tensors, wire
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
-from abci_app.messages import CommitBallot, CommitUpdate, Reference, ReportAggregate, SubmitUpdate, Vote
+from abci_app.messages import CommitBallot, CommitUpdate, Reference, SubmitUpdate, Vote
+from abci_app.phases import AGGREGATE, PROPOSE, REVEAL_BALLOTS, REVEAL_UPDATES, SELECT, VOTE, require_phase
+from abci_app.round_close import finish, slash_silent, verdict_counts
 from flchain.v1 import types_pb2
-
-SELECT, PROPOSE, REVEAL_UPDATES, VOTE, REVEAL_BALLOTS, AGGREGATE, TALLY = (
-    types_pb2.PHASE_SELECT,
-    types_pb2.PHASE_PROPOSE,
-    types_pb2.PHASE_REVEAL_UPDATES,
-    types_pb2.PHASE_VOTE,
-    types_pb2.PHASE_REVEAL_BALLOTS,
-    types_pb2.PHASE_AGGREGATE,
-    types_pb2.PHASE_TALLY,
-)
-# the commit phase each reveal phase follows
-_SEALED_IN: dict[int, int] = {REVEAL_UPDATES: PROPOSE, REVEAL_BALLOTS: VOTE}
-
-
-def open_round(round_id: int, height: int, model_version: int) -> types_pb2.Round:
-    return types_pb2.Round(id=round_id, phase=SELECT, opened_height=height, model_version=model_version)
 
 
 def draw_seed(block_hash: bytes, round_id: int) -> bytes:
@@ -78,20 +66,9 @@ def draw(eligible: list[bytes], seed: bytes, num_proposers: int, num_voters: int
 # --- messages ----------------------------------------------------------------------------------
 
 
-def _require_phase(rnd: types_pb2.Round, phase: int, round_id: int) -> None:
-    if rnd.phase != phase:
-        early = " (an early reveal: every commitment must be in first)" if _SEALED_IN.get(phase) == rnd.phase else ""
-        raise TxError(
-            Code.WRONG_PHASE,
-            f"round {rnd.id} is in {types_pb2.Phase.Name(rnd.phase)}, not {types_pb2.Phase.Name(phase)}{early}",
-        )
-    if round_id != rnd.id:
-        raise TxError(Code.WRONG_ROUND, f"message is for round {round_id}, the current round is {rnd.id}")
-
-
 def commit_update(ctx: Context, sender: bytes, msg: CommitUpdate) -> None:
     rnd = ctx.state.round()
-    _require_phase(rnd, PROPOSE, msg.round)
+    require_phase(rnd, PROPOSE, msg.round)
     if sender not in rnd.proposers:
         raise TxError(Code.NOT_PROPOSER, f"sender is not a proposer of round {rnd.id}")
     _commit(ctx, rnd, rnd.update_commitments, sender, msg.commitment, "update_committed")
@@ -99,7 +76,7 @@ def commit_update(ctx: Context, sender: bytes, msg: CommitUpdate) -> None:
 
 def commit_ballot(ctx: Context, sender: bytes, msg: CommitBallot) -> None:
     rnd = ctx.state.round()
-    _require_phase(rnd, VOTE, msg.round)
+    require_phase(rnd, VOTE, msg.round)
     if sender not in rnd.voters:
         raise TxError(Code.NOT_VOTER, f"sender is not a voter of round {rnd.id}")
     _commit(ctx, rnd, rnd.ballot_commitments, sender, msg.commitment, "ballot_committed")
@@ -128,7 +105,7 @@ def _check_reveal(rnd: types_pb2.Round, commitments, kind: bytes, sender: bytes,
 
 def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
     rnd = ctx.state.round()
-    _require_phase(rnd, REVEAL_UPDATES, msg.round)
+    require_phase(rnd, REVEAL_UPDATES, msg.round)
     if sender not in rnd.proposers:
         raise TxError(Code.NOT_PROPOSER, f"sender is not a proposer of round {rnd.id}")
     if sender in rnd.submitted:
@@ -185,7 +162,7 @@ def _referenced_update(
 
 def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
     rnd = ctx.state.round()
-    _require_phase(rnd, REVEAL_BALLOTS, msg.round)
+    require_phase(rnd, REVEAL_BALLOTS, msg.round)
     if sender not in rnd.voters:
         raise TxError(Code.NOT_VOTER, f"sender is not a voter of round {rnd.id}")
     if any(b.voter == sender for b in rnd.ballots):
@@ -199,58 +176,6 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
     rnd.ballots.append(types_pb2.Ballot(voter=sender, loss=msg.loss, scores=msg.scores, height=ctx.height))
     ctx.state.set_round(rnd)
     ctx.emit("vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores))
-
-
-def report_aggregate(ctx: Context, sender: bytes, msg: ReportAggregate) -> None:
-    rnd = ctx.state.round()
-    _require_phase(rnd, AGGREGATE, msg.round)
-    if sender not in _aggregators(rnd):
-        raise TxError(Code.NOT_AGGREGATOR, f"only the voters whose ballots counted in round {rnd.id} aggregate it")
-    if any(r.sender == sender for r in rnd.aggregate_reports):
-        raise TxError(Code.ALREADY_REPORTED, f"sender already reported round {rnd.id}'s aggregate")
-    included = sum(v.included for v in rnd.verdicts)
-    if len(msg.norms) != included:
-        raise TxError(
-            Code.BAD_AGGREGATE_REPORT,
-            f"round {rnd.id} included {included} updates; the report gives {len(msg.norms)} norms",
-        )
-    rnd.aggregate_reports.append(
-        types_pb2.AggregateReport(
-            sender=sender, digest=msg.blob_digest, size=msg.size, height=ctx.height, norms=msg.norms
-        )
-    )
-    ctx.state.set_round(rnd)
-    ctx.emit(
-        "aggregate_reported",
-        round=rnd.id,
-        sender=sender,
-        digest=msg.blob_digest.hex(),
-        size=msg.size,
-        norms=list(msg.norms),
-    )
-
-
-def _aggregators(rnd: types_pb2.Round) -> list[bytes]:
-    return [b.voter for b in rnd.ballots]
-
-
-ReportKey = tuple[bytes, int, tuple[int, ...]]
-
-
-def report_key(report: types_pb2.AggregateReport) -> ReportKey:
-    """What aggregators must agree on: the new model's file (digest, size) and the included norms."""
-    return report.digest, report.size, tuple(report.norms)
-
-
-def majority_report(reports, stakes: dict[bytes, int]) -> ReportKey | None:
-    """The report (digest, size, norms) made by more than half of the aggregators' stake (all of
-    them, the silent included), or None. At most one can be: two would hold more than the whole."""
-    support: dict[ReportKey, int] = {}
-    for report in reports:
-        key = report_key(report)
-        support[key] = support.get(key, 0) + stakes[report.sender]
-    total = sum(stakes.values())
-    return next((key for key, stake in support.items() if 2 * stake > total), None)
 
 
 # --- end of block ------------------------------------------------------------------------------
@@ -272,8 +197,8 @@ def end_block(ctx: Context, block_hash: bytes, time_ms: int) -> None:
         if len(rnd.ballots) == len(rnd.ballot_commitments) or time_ms >= rnd.reveal_ballots_deadline_ms:
             _tally(ctx, rnd, time_ms)
     elif rnd.phase == AGGREGATE:
-        if len(rnd.aggregate_reports) == len(rnd.ballots) or time_ms >= rnd.aggregate_deadline_ms:
-            _adopt_aggregate(ctx, rnd)
+        if aggregate_reports.all_reported(rnd) or time_ms >= rnd.aggregate_deadline_ms:
+            aggregate_reports.adopt(ctx, rnd)
     rnd = ctx.state.round()
     if rnd.phase == SELECT:  # a round just finished, or one waiting for enough participants
         _try_draw(ctx, rnd, block_hash, time_ms)
@@ -307,27 +232,12 @@ def _try_draw(ctx: Context, rnd: types_pb2.Round, block_hash: bytes, time_ms: in
     )
 
 
-def _slash_silent(ctx: Context, rnd: types_pb2.Round, drawn, acted, reason: str) -> None:
-    """Liveness: every drawn party that did not act in the phase just ended.
-
-    With a model by reference, a phase in which nobody acted slashes nobody: every party needs the
-    object store to act (the model is there), and a store down for everyone is no party's fault;
-    when some parties did act, the store answered, and the silent ones were down themselves."""
-    done = set(acted)
-    if not done and drawn and ctx.state.model().HasField("ref"):
-        ctx.emit("nobody_acted", round=rnd.id, phase=types_pb2.Phase.Name(rnd.phase), spared=reason)
-        return
-    for address in drawn:
-        if address not in done:
-            staking.slash(ctx, address, rnd.id, ctx.params.liveness_slash_bps, reason)
-
-
 def _seal_updates(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     """End of PROPOSE: every commitment is in, so updates can be revealed without being copied."""
     committed = [c.sender for c in rnd.update_commitments]
-    _slash_silent(ctx, rnd, rnd.proposers, committed, "liveness_proposer")
+    slash_silent(ctx, rnd, rnd.proposers, committed, "liveness_proposer")
     if not committed:
-        _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
+        finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
     rnd.phase = REVEAL_UPDATES
     rnd.reveal_updates_deadline_ms = time_ms + ctx.params.reveal_timeout_ms
@@ -338,9 +248,9 @@ def _seal_updates(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
 def _seal_ballots(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     """End of VOTE: every ballot commitment is in; too few for a quorum ends the round here."""
     committed = [c.sender for c in rnd.ballot_commitments]
-    _slash_silent(ctx, rnd, rnd.voters, committed, "liveness_voter")
+    slash_silent(ctx, rnd, rnd.voters, committed, "liveness_voter")
     if len(committed) * staking.BPS < ctx.params.quorum_bps * len(rnd.voters):
-        _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=0)
+        finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=0)
         return
     rnd.phase = REVEAL_BALLOTS
     rnd.reveal_ballots_deadline_ms = time_ms + ctx.params.reveal_timeout_ms
@@ -349,9 +259,9 @@ def _seal_ballots(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
 
 
 def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
-    _slash_silent(ctx, rnd, [c.sender for c in rnd.update_commitments], rnd.submitted, "unrevealed_update")
+    slash_silent(ctx, rnd, [c.sender for c in rnd.update_commitments], rnd.submitted, "unrevealed_update")
     if not rnd.submitted:
-        _finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
+        finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
     if not ctx.state.model().HasField("ref"):  # by reference, each voter forms the FedAvg itself
         _store_candidate(ctx, rnd)
@@ -379,12 +289,12 @@ def _store_candidate(ctx: Context, rnd: types_pb2.Round) -> None:
 
 def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     params = ctx.params
-    _slash_silent(
+    slash_silent(
         ctx, rnd, [c.sender for c in rnd.ballot_commitments], [b.voter for b in rnd.ballots], "unrevealed_ballot"
     )
     cast = len(rnd.ballots)
     if cast * staking.BPS < params.quorum_bps * len(rnd.voters):
-        _finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
+        finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
         return
     stakes = {b.voter: ctx.state.must_participant(b.voter).stake for b in rnd.ballots}
     updates, voters = judgement.judge(
@@ -397,113 +307,20 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         params.conflict_bps,
     )
     for verdict in updates:
-        _pay_proposer(ctx, rnd.id, verdict)
+        settlement.pay_proposer(ctx, rnd.id, verdict)
         fields = dataclasses.asdict(verdict)  # the Verdict message has the very same fields
         rnd.verdicts.append(types_pb2.Verdict(**fields))
         ctx.emit("update_judged", round=rnd.id, **fields)
     for voter in voters:
-        _pay_voter(ctx, rnd.id, voter)
+        settlement.pay_voter(ctx, rnd.id, voter)
     included = [v.proposer for v in updates if v.included]
     if included and ctx.state.model().HasField("ref"):
-        rnd.phase = AGGREGATE
-        rnd.aggregate_deadline_ms = time_ms + params.aggregate_timeout_ms
-        ctx.state.set_round(rnd)
-        ctx.emit(
-            "aggregation_started",
-            round=rnd.id,
-            included=included,
-            aggregators=_aggregators(rnd),
-            aggregate_deadline_ms=rnd.aggregate_deadline_ms,
-        )
+        aggregate_reports.start(ctx, rnd, included, time_ms)
         return
     if included:
         _apply(ctx, rnd, included)
     outcome = types_pb2.OUTCOME_ACCEPTED if included else types_pb2.OUTCOME_REJECTED
-    _finish(ctx, rnd, outcome, **_verdict_counts(rnd))
-
-
-def _verdict_counts(rnd: types_pb2.Round) -> dict[str, int]:
-    return {
-        "included": sum(v.included for v in rnd.verdicts),
-        "condemned": sum(v.condemned for v in rnd.verdicts),
-        "ballots": len(rnd.ballots),
-    }
-
-
-def _adopt_aggregate(ctx: Context, rnd: types_pb2.Round) -> None:
-    """End of AGGREGATE: the report (digest, size, norms) made by more than half of the aggregators'
-    stake gives the global model and the norms the next bounds are taken from; whoever reported
-    another is slashed, and whoever stayed silent is slashed for liveness (the chain cannot read
-    the files, so the stake majority vouches for both). With no majority nobody is slashed and the
-    model stays: then either the object store failed everyone (the aggregators could not fetch the
-    updates or store the model) or the honest stake is too divided to be told from the rest, and
-    neither is one party's fault."""
-    aggregators = _aggregators(rnd)
-    stakes = {a: ctx.state.must_participant(a).stake for a in aggregators}
-    winner = majority_report(rnd.aggregate_reports, stakes)
-    if winner is None:
-        _finish(ctx, rnd, types_pb2.OUTCOME_NOT_AGGREGATED, **_verdict_counts(rnd))
-        return
-    for report in rnd.aggregate_reports:
-        if report_key(report) != winner:
-            staking.slash(ctx, report.sender, rnd.id, ctx.params.aggregator_slash_bps, "aggregate_mismatch")
-    _slash_silent(ctx, rnd, aggregators, [r.sender for r in rnd.aggregate_reports], "liveness_aggregator")
-    digest, size, norms = winner
-    _remember_reported_norms(ctx, rnd, norms)
-    model = ctx.state.model()
-    manifest = [
-        types_pb2.TensorSpec(name=t.name, shape=t.shape, dtype=types_pb2.DTYPE_FIXED32) for t in model.ref.manifest
-    ]
-    ctx.state.set_model(
-        types_pb2.GlobalModel(
-            version=model.version + 1,
-            round=rnd.id,
-            ref=types_pb2.BlobRef(digest=digest, size=size, manifest=manifest),
-        )
-    )
-    ctx.emit("aggregate_adopted", round=rnd.id, digest=digest.hex(), size=size, norms=list(norms))
-    _finish(ctx, rnd, types_pb2.OUTCOME_ACCEPTED, **_verdict_counts(rnd))
-
-
-def _remember_reported_norms(ctx: Context, rnd: types_pb2.Round, norms: tuple[int, ...]) -> None:
-    """By reference, the included updates' norms (as the adopted report gives them) feed the next
-    rounds' bounds, and the aggregators' FedAvg clipped those above this round's bound."""
-    history = ctx.state.norm_history()
-    included = [v.proposer for v in rnd.verdicts if v.included]
-    for proposer, proposed in zip(included, norms):
-        norm_bound.remember(history, rnd.id, proposed, ctx.params.norm_window_rounds)
-        if norm_bound.exceeds(proposed, rnd.norm_bound):
-            ctx.emit("update_clipped", round=rnd.id, proposer=proposer, norm=proposed, bound=rnd.norm_bound)
-    ctx.state.set_norm_history(history)
-
-
-def _pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:
-    """Slash a condemned update's proposer; pay an included one in proportion to its contribution."""
-    params = ctx.params
-    if verdict.condemned:
-        staking.slash(ctx, verdict.proposer, round_id, params.proposer_slash_bps, "update_condemned")
-    elif verdict.included and verdict.contribution_bps > 0:
-        credit = min(verdict.contribution_bps, params.full_credit_bps)
-        bps = params.proposer_reward_bps * credit // max(1, params.full_credit_bps)
-        staking.reward(ctx, verdict.proposer, round_id, bps, "update_included")
-
-
-def _pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> None:
-    """Reward agreement, charge contradiction, each in proportion to the round's verdicts: evidence
-    that reverses the consensus costs stake every round, evidence that does not see an update's
-    effect (unusual data) costs nothing, and a voter whose record is mostly agreement pays less for
-    a contradiction (voter_record, as it stood before this ballot joined it)."""
-    params = ctx.params
-    voter = ctx.state.must_participant(verdict.voter)
-    factor = voter_record.charge_factor_bps(voter)
-    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
-    ctx.state.set_participant(voter)  # before the pay, which reads the participant back
-    charge = params.voter_slash_bps * verdict.contradiction_bps * factor // staking.BPS
-    net = (params.voter_reward_bps * verdict.agreement_bps - charge) // staking.BPS
-    if net > 0:
-        staking.reward(ctx, verdict.voter, round_id, net, "voter_agreed")
-    elif net < 0:
-        staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")
+    finish(ctx, rnd, outcome, **verdict_counts(rnd))
 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
@@ -526,26 +343,4 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
             round=rnd.id,
             tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
         )
-    )
-
-
-def outcome_name(outcome: int) -> str:
-    """OUTCOME_ACCEPTED -> "accepted" (events, reports)."""
-    return types_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower()
-
-
-def _finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **counts: int) -> None:
-    """Archive the round and open the next one (a new draw, whatever the outcome)."""
-    rnd.phase, rnd.outcome = TALLY, outcome
-    ctx.state.archive_round(rnd)
-    ctx.state.delete_updates(rnd.id)
-    ctx.state.set_candidate(None)
-    version = ctx.state.model().version
-    ctx.state.set_round(open_round(rnd.id + 1, ctx.height, version))  # drawn at this block's end if it can be
-    ctx.emit(
-        "round_finished",
-        round=rnd.id,
-        outcome=outcome_name(outcome),
-        model_version=version,
-        **counts,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abci_app.rounds import outcome_name
+from abci_app.phases import outcome_name
 from abci_app.tensors import named_floats
 from client import artifacts, endpoints
 from client.gateway_client import GatewayClient

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abci_app.rounds import outcome_name
+from abci_app.phases import outcome_name
 from experiments.config import SimConfig
 from experiments.diagnosis import Diagnosis
 from flchain.v1 import types_pb2

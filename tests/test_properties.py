@@ -10,7 +10,7 @@ from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregation, rounds, sealing, tensors, wire
+from abci_app import aggregate_reports, aggregation, sealing, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
 from client import tx as txb
@@ -236,11 +236,11 @@ def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stak
             reporters, data.draw(st.lists(st.sampled_from(pool), min_size=len(reporters), max_size=len(reporters)))
         )
     ]
-    winner = rounds.majority_report(reports, stakes)
+    winner = aggregate_reports.majority_report(reports, stakes)
     support = {key: sum(stakes[r.sender] for r in reports if (r.digest, r.size, tuple(r.norms)) == key) for key in pool}
     expected = [key for key, stake in support.items() if 2 * stake > sum(weights)]
     assert ([winner] if winner else []) == expected
-    assert rounds.majority_report(data.draw(st.permutations(reports)), stakes) == winner
+    assert aggregate_reports.majority_report(data.draw(st.permutations(reports)), stakes) == winner
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

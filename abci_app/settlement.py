@@ -1,0 +1,34 @@
+"""Paying a round's verdicts: proposers in proportion to their update's contribution, voters for
+agreement with the verdicts less a charge for contradicting them."""
+
+from abci_app import judgement, staking, voter_record
+from abci_app.context import Context
+
+
+def pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:
+    """Slash a condemned update's proposer; pay an included one in proportion to its contribution."""
+    params = ctx.params
+    if verdict.condemned:
+        staking.slash(ctx, verdict.proposer, round_id, params.proposer_slash_bps, "update_condemned")
+    elif verdict.included and verdict.contribution_bps > 0:
+        credit = min(verdict.contribution_bps, params.full_credit_bps)
+        bps = params.proposer_reward_bps * credit // max(1, params.full_credit_bps)
+        staking.reward(ctx, verdict.proposer, round_id, bps, "update_included")
+
+
+def pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> None:
+    """Reward agreement, charge contradiction, each in proportion to the round's verdicts: evidence
+    that reverses the consensus costs stake every round, evidence that does not see an update's
+    effect (unusual data) costs nothing, and a voter whose record is mostly agreement pays less for
+    a contradiction (voter_record, as it stood before this ballot joined it)."""
+    params = ctx.params
+    voter = ctx.state.must_participant(verdict.voter)
+    factor = voter_record.charge_factor_bps(voter)
+    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
+    ctx.state.set_participant(voter)  # before the pay, which reads the participant back
+    charge = params.voter_slash_bps * verdict.contradiction_bps * factor // staking.BPS
+    net = (params.voter_reward_bps * verdict.agreement_bps - charge) // staking.BPS
+    if net > 0:
+        staking.reward(ctx, verdict.voter, round_id, net, "voter_agreed")
+    elif net < 0:
+        staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")

@@ -50,15 +50,16 @@ def draw_seed(block_hash: bytes, round_id: int) -> bytes:
 def draw(eligible: list[bytes], seed: bytes, num_proposers: int, num_voters: int) -> tuple[list[bytes], list[bytes]]:
     """Disjoint proposers and voters: rank addresses by sha256(seed || address).
 
-    With fewer eligible participants than seats, the proposer/voter split keeps its ratio
-    (at least one proposer, the rest voters).
+    With fewer eligible participants than seats, the proposer/voter split keeps its ratio, the
+    proposers' share rounded to the nearest (at least one proposer, the rest voters): rounding down
+    would leave a federation that lost a few members with a proposer fewer than it can afford.
     """
     ranked = sorted(eligible, key=lambda a: hashlib.sha256(seed + a).digest())
     seats = num_proposers + num_voters
     if len(ranked) >= seats:
         p, v = num_proposers, num_voters
     else:
-        p = max(1, len(ranked) * num_proposers // seats)
+        p = max(1, (2 * len(ranked) * num_proposers + seats) // (2 * seats))
         v = len(ranked) - p
     return sorted(ranked[:p]), sorted(ranked[p : p + v])
 

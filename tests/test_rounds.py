@@ -54,10 +54,21 @@ def test_draw_is_deterministic_disjoint_and_seed_dependent():
     assert len(draws) > 5  # a new round id gives a new draw
 
 
-def test_draw_keeps_ratio_with_few_participants():
-    eligible = [bytes([i]) * 20 for i in range(4)]
-    proposers, voters = rounds.draw(eligible, b"s" * 32, 3, 5)
-    assert (len(proposers), len(voters)) == (1, 3)
+@pytest.mark.parametrize(
+    ("eligible", "seats", "split"),
+    [
+        (4, (3, 5), (2, 2)),  # 1.5 proposers round up
+        (14, (3, 13), (3, 11)),  # 2.625: a federation that lost 6 of 20 keeps its 3 proposers
+        (10, (3, 13), (2, 8)),  # 1.875
+        (11, (3, 9), (3, 8)),  # 2.75
+        (3, (1, 12), (1, 2)),  # never fewer than one proposer
+        (16, (3, 13), (3, 13)),  # enough for every seat
+    ],
+)
+def test_draw_keeps_ratio_with_few_participants(eligible, seats, split):
+    addresses = [bytes([i]) * 20 for i in range(eligible)]
+    proposers, voters = rounds.draw(addresses, b"s" * 32, *seats)
+    assert (len(proposers), len(voters)) == split
 
 
 def test_round_waits_in_select_until_enough_participants():

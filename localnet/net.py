@@ -455,6 +455,11 @@ class Localnet:
             app_argv = None
         deadline = time.monotonic() + timeout
         if app_argv is not None and not self._group_alive(node.get("app")):
+            # CometBFT never reconnects to a restarted app: it shuts itself down when the app's
+            # connection drops, and its shutdown can linger (RPC still up, no blocks); stop it, so
+            # that a fresh one starts below and replays from the app's height
+            if node.get("cometbft"):
+                self._stop([node["cometbft"]], timeout=10)
             self._spawn(index, "app", app_argv)
             self._wait_port(index, "app", self.ports(index).abci, deadline, timeout)
         if not self._group_alive(node.get("cometbft")):

@@ -7,6 +7,8 @@ Sealed ballots are checked through CometBFT's CheckTx and blocks: an early revea
 commitment that its copier cannot reveal (and is slashed for), and a reveal after the deadline.
 """
 
+import os
+import signal
 from collections import Counter
 
 import pytest
@@ -153,6 +155,21 @@ def test_killed_app_restarts_and_catches_up(localnet4):
     hashes = common_hashes(net, [target])
     assert len(hashes[target]) == 1, hashes
     assert net.status()[3]["running"]
+
+
+def test_a_restarted_app_brings_back_a_cometbft_stuck_in_its_shutdown(localnet4):
+    # CometBFT shuts itself down when its app's connection drops and never reconnects to a new
+    # app; a shutdown that lingers (seen in CI: RPC up, no blocks) is played here by freezing the
+    # process: start_node must replace it rather than take it for a running node
+    net, _ = localnet4
+    cometbft = net._pids()["nodes"]["3"]["cometbft"]
+    os.killpg(cometbft["pid"], signal.SIGSTOP)
+    net.stop_node(3, "app")
+    net.start_node(3, KEEP)
+    target = net.rpc(0).latest_height() + 3
+    net.wait_for_height(target, timeout=60)
+    hashes = common_hashes(net, [target])
+    assert len(hashes[target]) == 1, hashes
 
 
 def test_sealed_ballots_under_cometbft(localnet4):

@@ -335,9 +335,8 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
             values = norm_bound.clip(values, update.norm, rnd.norm_bound)
             ctx.emit("update_clipped", round=rnd.id, proposer=update.proposer, norm=update.norm, bound=rnd.norm_bound)
         weighted.append((update.num_samples, values))
-    delta = aggregation.fedavg(weighted)
     model = ctx.state.model()
-    new = aggregation.apply_delta([tensors.read(t) for t in model.tensors], delta)
+    new = aggregation.next_model([tensors.read(t) for t in model.tensors], weighted)
     ctx.state.set_model(
         types_pb2.GlobalModel(
             version=model.version + 1,

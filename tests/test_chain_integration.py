@@ -162,8 +162,7 @@ def test_a_restarted_app_brings_back_a_cometbft_stuck_in_its_shutdown(localnet4)
     # app; a shutdown that lingers (seen in CI: RPC up, no blocks) is played here by freezing the
     # process: start_node must replace it rather than take it for a running node
     net, _ = localnet4
-    cometbft = net._pids()["nodes"]["3"]["cometbft"]
-    os.killpg(cometbft["pid"], signal.SIGSTOP)
+    os.killpg(net.status()[3]["pids"]["cometbft"], signal.SIGSTOP)  # it leads its process group
     net.stop_node(3, "app")
     net.start_node(3, KEEP)
     target = net.rpc(0).latest_height() + 3

@@ -1,7 +1,7 @@
 """The AGGREGATE phase of a model by reference: the chain cannot read the files, so the voters
 whose ballots counted compute the FedAvg of the included updates (each clipped to the round's norm
-bound), store it, and report its digest and the included norms; the report made by a majority of
-their stake becomes the global model, and its norms feed the next rounds' bounds."""
+bound), store it, and report its digest and the included norms; the report made by most of them,
+holding most of their stake, becomes the global model, and its norms feed the next rounds' bounds."""
 
 from abci_app import norm_bound, staking
 from abci_app.codes import Code, TxError
@@ -67,14 +67,21 @@ def report_key(report: types_pb2.AggregateReport) -> ReportKey:
 
 
 def majority_report(reports, stakes: dict[bytes, int]) -> ReportKey | None:
-    """The report (digest, size, norms) made by more than half of the aggregators' stake (all of
-    them, the silent included), or None. At most one can be: two would hold more than the whole."""
-    support: dict[ReportKey, int] = {}
+    """The report (digest, size, norms) made by more than half of the aggregators' stake and by more
+    than half of the aggregators (all of them, the silent included), or None. At most one can be:
+    two would hold more than the whole. Stake alone would let one aggregator decide a small
+    committee: of two, the richer one, liar or not, and a lie adopted is a model nobody can fetch.
+    The draw picks aggregators regardless of stake, so their head count matters as much."""
+    support: dict[ReportKey, tuple[int, int]] = {}
     for report in reports:
         key = report_key(report)
-        support[key] = support.get(key, 0) + stakes[report.sender]
+        stake, heads = support.get(key, (0, 0))
+        support[key] = (stake + stakes[report.sender], heads + 1)
     total = sum(stakes.values())
-    return next((key for key, stake in support.items() if 2 * stake > total), None)
+    return next(
+        (key for key, (stake, heads) in support.items() if 2 * stake > total and 2 * heads > len(stakes)),
+        None,
+    )
 
 
 def all_reported(rnd: types_pb2.Round) -> bool:
@@ -82,13 +89,13 @@ def all_reported(rnd: types_pb2.Round) -> bool:
 
 
 def adopt(ctx: Context, rnd: types_pb2.Round) -> None:
-    """End of AGGREGATE: the report (digest, size, norms) made by more than half of the aggregators'
-    stake gives the global model and the norms the next bounds are taken from; whoever reported
-    another is slashed, and whoever stayed silent is slashed for liveness (the chain cannot read
-    the files, so the stake majority vouches for both). With no majority nobody is slashed and the
-    model stays: then either the object store failed everyone (the aggregators could not fetch the
-    updates or store the model) or the honest stake is too divided to be told from the rest, and
-    neither is one party's fault."""
+    """End of AGGREGATE: the report (digest, size, norms) made by more than half of the aggregators,
+    holding more than half of their stake, gives the global model and the norms the next bounds
+    are taken from; whoever reported another is slashed, and whoever stayed silent is slashed for
+    liveness (the chain cannot read the files, so the majority vouches for both). With no majority
+    nobody is slashed and the model stays: then either the object store failed everyone (the
+    aggregators could not fetch the updates or store the model) or the honest aggregators are too
+    few to be told from the rest, and neither is one party's fault."""
     drawn = aggregators(rnd)
     stakes = {a: ctx.state.must_participant(a).stake for a in drawn}
     winner = majority_report(rnd.aggregate_reports, stakes)

@@ -27,9 +27,10 @@ from abci_app.messages import UNUSABLE_SCORE
 from abci_app.tensors import named_floats, to_float
 from client import artifacts
 from client import tx as txb
+from client.blobs import BlobInvalid
 from client.gateway_client import ChainError, GatewayClient, NotFound, RoundWatch, TxRejected
 from client.keys import Key
-from client.object_store import ObjectStore, StoreUnavailable
+from client.object_store import BlobMissing, ObjectStore, StoreUnavailable
 from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
@@ -135,6 +136,14 @@ class Participant:
         except StoreUnavailable as err:  # not judged: the phase's deadline decides (see rounds.py)
             log.error("%s: round %d: the object store does not answer (%s)", self.name, rnd.id, err)
             return None
+        except (BlobMissing, BlobInvalid) as err:  # only the global model raises these (an update is judged)
+            log.error(
+                "%s: round %d: the global model is not in the store as the chain holds it (%s)",
+                self.name,
+                rnd.id,
+                err,
+            )
+            return None  # the step stays undone: a store restored from backup lets the next event do it
         if done:
             self._done.add(step)
             self.actions.append((rnd.id, done))

@@ -222,9 +222,9 @@ def test_a_ballot_digest_changes_with_any_score_or_its_order(loss, scores, data)
     st.lists(st.integers(1, 10_000), min_size=1, max_size=7),
     st.data(),
 )
-def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stake(weights, data):
-    """Silent aggregators count against a report, a report agrees only on the same file and norms,
-    and the order of reports changes nothing."""
+def test_an_aggregate_is_adopted_only_by_more_than_half_of_all_aggregators_and_their_stake(weights, data):
+    """Silent aggregators count against a report, by head and by stake; a report agrees only on the
+    same file and norms, and the order of reports changes nothing."""
     aggregators = [bytes([i]) * 20 for i in range(len(weights))]
     stakes = dict(zip(aggregators, weights))
     file_a, file_b = (hashlib.sha256(bytes([k])).digest() for k in range(2))
@@ -237,8 +237,12 @@ def test_an_aggregate_is_adopted_only_with_more_than_half_of_all_aggregator_stak
         )
     ]
     winner = aggregate_reports.majority_report(reports, stakes)
-    support = {key: sum(stakes[r.sender] for r in reports if (r.digest, r.size, tuple(r.norms)) == key) for key in pool}
-    expected = [key for key, stake in support.items() if 2 * stake > sum(weights)]
+    backers = {key: [r.sender for r in reports if (r.digest, r.size, tuple(r.norms)) == key] for key in pool}
+    expected = [
+        key
+        for key, senders in backers.items()
+        if 2 * sum(stakes[s] for s in senders) > sum(weights) and 2 * len(senders) > len(weights)
+    ]
     assert ([winner] if winner else []) == expected
     assert aggregate_reports.majority_report(data.draw(st.permutations(reports)), stakes) == winner
 

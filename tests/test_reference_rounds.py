@@ -216,7 +216,7 @@ def test_the_majority_digest_becomes_the_model_and_a_lying_aggregator_is_slashed
     assert stakes(chain)[unusable] == before[unusable] * (10_000 - chain.params.proposer_slash_bps) // 10_000
 
 
-def test_a_stake_majority_adopts_the_digest():
+def test_a_majority_of_the_aggregators_and_their_stake_adopts_the_digest():
     chain = by_reference()
     rnd = chain.start_round()
     propose_refs(chain, rnd)
@@ -237,6 +237,24 @@ def test_a_stake_majority_adopts_the_digest():
     assert [e["reason"] for e in chain.events("slashed")] == ["aggregate_mismatch"]
     assert chain.events("aggregate_adopted")[0]["digest"] == new_model.hex()
     assert chain.round().model_version == 1
+
+
+def test_a_richer_aggregator_alone_does_not_decide_a_committee_of_two():
+    """Of two aggregators, the one with most of the stake is still one of two: its lie is not the
+    model (nobody could fetch it), and the honest one is not slashed for the truth."""
+    chain = by_reference(num_voters=2)
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    honest, liar = chain.round().voters
+    assert chain.block(chain.tx(chain.key(liar), txb.bond(1_000))).tx_results[0].code == Code.OK
+    before = stakes(chain)
+    assert 2 * before[liar] > before[liar] + before[honest]
+    assert report(chain, liar, rnd.id, hashlib.sha256(b"a lie").digest()).code == Code.OK
+    assert report(chain, honest, rnd.id, hashlib.sha256(b"model + FedAvg").digest()).code == Code.OK
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_NOT_AGGREGATED
+    assert chain.state().model().version == 0 and stakes(chain) == before
+    assert chain.events("slashed") == []
 
 
 def test_a_silent_aggregator_is_slashed_when_the_others_could_aggregate():

@@ -20,9 +20,9 @@ global model are files in an object store and the chain holds their digests (typ
 so no validator's memory or disk grows with the model. The chain cannot read such an update: the
 voters, who fetch it, judge its availability and bounds along with its effect, and, after the
 tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
-digest; the digest reported by a majority of their stake becomes the global model
-(abci_app/aggregate_reports.py). Verdicts are paid by abci_app/settlement.py, and a round ends in
-abci_app/round_close.py.
+digest; the digest reported by most of them, holding most of their stake, becomes the global
+model (abci_app/aggregate_reports.py). Verdicts are paid by abci_app/settlement.py, and a round
+ends in abci_app/round_close.py.
 
 An included update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
 share of the median norm of recent rounds' updates: no minority can take the model further. By

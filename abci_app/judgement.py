@@ -12,8 +12,14 @@ weigh alike, and every threshold scales with the model's current loss. Votes are
             several attackers masking each other do, leaving one of them out changing little), its
             contribution reaches include_bps
   condemned at least two thirds of the voting stake finds it harmful and the contribution is below
-            -condemn_bps: clear harm, beyond what an honest update from skewed data does (its
-            proposer is slashed)
+            -condemn_bps (clear harm, beyond what an honest update from skewed data does), or below
+            three times the voters' spread on it (their scores' stake-weighted interquartile
+            range): its proposer is slashed. Voters with skewed (non-IID) data disagree widely
+            about an honest update from one-sided data (those who share its data gain, the others
+            lose), so a modest median harm stays within a few spreads; a poisoned update harms every
+            voter alike, so even a modest harm, as from a sign flip at an honest update's size,
+            stands far outside. (Two thirds finding it harmful already put the median past
+            -harm_bps.)
 A voter agrees with a verdict when its evidence clearly says the same (helpful beyond harm_bps and
 included, or harmful and left out), and contradicts it when its evidence clearly says the opposite
 of a verdict that two thirds of the voting stake back. A voter with unusual (non-IID) data that
@@ -29,6 +35,11 @@ from flchain.v1 import types_pb2
 
 BPS = 10_000
 RELATIVE_CAP = 100 * BPS  # a relative score beyond +-100x the voter's loss says nothing more
+# A harm below condemn_bps condemns when it exceeds this many times the voters' spread on it. In the
+# parameter study's probe (eleventh round) sign and label flips on IID data harmed by 1.6 to 8.8
+# times their spread, honest updates harmful to most voters on Dirichlet 0.5 and 0.1 data by 1.0 to
+# 1.9 times, one from a shard of mostly one class by 2.8; 2 condemned that one in 5 cells, 3 in none.
+SPREAD_MARGIN = 3
 
 
 @dataclass(frozen=True)
@@ -52,16 +63,27 @@ def relative_bps(score: int, loss: int) -> int:
     return max(-RELATIVE_CAP, min(RELATIVE_CAP, score * BPS // max(1, loss)))
 
 
-def weighted_median(values: Sequence[tuple[int, int]]) -> int:
-    """The lower stake-weighted median of (value, weight) pairs; ties in value keep input order."""
+def weighted_quantile(values: Sequence[tuple[int, int]], share_bps: int) -> int:
+    """The least value of (value, weight) pairs at which the cumulative weight reaches share_bps of
+    the total; ties in value keep input order."""
     ordered = sorted(values, key=lambda vw: vw[0])
     total = sum(w for _, w in ordered)
     seen = 0
     for value, weight in ordered:
         seen += weight
-        if 2 * seen >= total:
+        if seen * BPS >= share_bps * total:
             return value
-    raise ValueError("weighted_median of nothing")
+    raise ValueError("weighted_quantile of nothing")
+
+
+def weighted_median(values: Sequence[tuple[int, int]]) -> int:
+    """The lower stake-weighted median of (value, weight) pairs."""
+    return weighted_quantile(values, BPS // 2)
+
+
+def weighted_spread(values: Sequence[tuple[int, int]]) -> int:
+    """The stake-weighted interquartile range: how far the middle half of the stake disagrees."""
+    return weighted_quantile(values, 3 * BPS // 4) - weighted_quantile(values, BPS // 4)
 
 
 def judge(
@@ -82,7 +104,8 @@ def judge(
     relative = [[relative_bps(s, b.loss) for s in b.scores] for b in ballots]
     harmful = [[r < -harm_bps for r in row] for row in relative]
 
-    contributions = [weighted_median([(row[i], w) for row, w in zip(relative, weights)]) for i in range(len(submitted))]
+    per_update = [[(row[i], w) for row, w in zip(relative, weights)] for i in range(len(submitted))]
+    contributions = [weighted_median(scores) for scores in per_update]
     # One update the round cannot do without: the others pull against each other (several attackers
     # masking each other, or honest updates beside them); then only measured contributions count.
     conflicted = bool(contributions) and max(contributions) >= conflict_bps
@@ -98,7 +121,8 @@ def judge(
             UpdateVerdict(
                 proposer=proposer,
                 included=included,
-                condemned=3 * harmful_stake >= 2 * total and contribution < -condemn_bps,
+                condemned=3 * harmful_stake >= 2 * total
+                and contribution < -min(condemn_bps, SPREAD_MARGIN * weighted_spread(per_update[i])),
                 harmful_bps=harmful_stake * BPS // total,
                 contribution_bps=contribution,
             )

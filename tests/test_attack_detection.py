@@ -59,10 +59,10 @@ def test_attackers_updates_are_left_out_and_condemned_honest_ones_kept(attack):
     result = sim.run()
     attacked, honest = verdicts(sim, result)
     assert attacked and honest, "the run must have updates of both kinds"
-    # a sign flip at honest size often harms by less than condemn_bps: left out, not always condemned
-    # (seeds 0-2: 3 of 7, 6 of 9, 2 of 6 condemned; the matrix's stealthy rows say the same)
-    condemned_share = 0.25 if attack == "stealthy" else 0.5
-    assert sum(v.condemned for v in attacked) >= condemned_share * len(attacked)
+    # a sign flip at honest size harms by less than condemn_bps, but every voter alike: condemned as
+    # beyond three times the voters' spread (seeds 0-2: 5 of 7, 4 of 8, 3 of 5; 3 of 7 on seed 0
+    # when only condemn_bps condemned)
+    assert sum(v.condemned for v in attacked) >= 0.5 * len(attacked)
     assert sum(v.included for v in attacked) <= len(attacked) / 4
     assert all(v.included and not v.condemned for v in honest)
     assert result.attacker_return < result.honest_return and result.honest_return > 0

@@ -27,6 +27,27 @@ def test_weighted_median_follows_stake():
     assert judgement.weighted_median([(1, 10), (2, 1), (3, 1)]) == 1
 
 
+def test_weighted_quantiles_and_spread_follow_stake():
+    values = [(-3_000, 1), (-2_000, 1), (-800, 1), (-700, 1), (-600, 1), (2_000, 1)]
+    assert judgement.weighted_quantile(values, 2_500) == -2_000
+    assert judgement.weighted_quantile(values, 7_500) == -600
+    assert judgement.weighted_spread(values) == 1_400
+    assert judgement.weighted_spread([(5, 1), (7, 100), (9, 1)]) == 0  # the middle half of the stake agrees
+    assert judgement.weighted_spread([(-50, 3), (10, 1), (90, 3)]) == 140
+
+
+def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does_not():
+    # Each update raises the median voter's loss by 9%, below condemn_bps. Update 0 harms every voter
+    # alike (spread 2.5%: the harm is 3.6 spreads), a poisoned update at an honest update's size;
+    # update 1 harms them unevenly (spread 4%: 2.25 spreads), as an update from one-sided data does;
+    # update 2 divides them (one voter gains a lot): it is left out, and nobody is slashed for it.
+    rows = [[-1_000, -1_200, -3_000], [-950, -1_100, -2_000], [-900, -900, -900]]
+    rows += [[-800, -800, -700], [-700, -700, -600], [-650, -600, 2_000]]
+    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, CONFLICT)
+    assert [u.contribution_bps for u in updates] == [-900, -900, -900]
+    assert [(u.included, u.condemned) for u in updates] == [(False, True), (False, False), (False, False)]
+
+
 def test_a_masked_attacker_is_left_out_with_the_other_and_the_honest_update_kept():
     # Two attackers and one honest update in one round: leaving either attacker out changes little
     # (the other remains), leaving the honest one out costs a lot. Only the honest update joins.
@@ -57,6 +78,7 @@ def test_verdict_invariants(rows, stake_list):
     for u in updates:
         assert not (u.included and u.condemned)
         assert u.condemned <= (3 * u.harmful_bps >= 2 * 10_000 - 3)  # two thirds, up to rounding of the share
+        assert u.condemned <= (u.contribution_bps < -HARM)  # two thirds harmful put the median past harm_bps
         assert 0 <= u.harmful_bps <= 10_000
     for v in voters:
         assert 0 <= v.agreement_bps + v.contradiction_bps <= 10_000

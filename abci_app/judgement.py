@@ -38,7 +38,8 @@ RELATIVE_CAP = 100 * BPS  # a relative score beyond +-100x the voter's loss says
 # A harm below condemn_bps condemns when it exceeds this many times the voters' spread on it. In the
 # parameter study's probe (eleventh round) sign and label flips on IID data harmed by 1.6 to 8.8
 # times their spread, honest updates harmful to most voters on Dirichlet 0.5 and 0.1 data by 1.0 to
-# 1.9 times, one from a shard of mostly one class by 2.8; 2 condemned that one in 5 cells, 3 in none.
+# 1.9 times, one from a shard of mostly one class by 2.8: a margin of 2 removed that participant in
+# 3 cells of the matrix, 3 in none.
 SPREAD_MARGIN = 3
 
 

@@ -7,10 +7,12 @@ score relative to that voter's own loss, so voters whose data are easy or hard, 
 weigh alike, and every threshold scales with the model's current loss. Votes are weighted by stake:
   contribution  the stake-weighted median relative score
   harmful   a voter's relative score is below -harm_bps (leaving the update out helps it clearly)
-  included  less than half of the voting stake finds the update harmful, and, in a conflicted round
-            (one update's contribution reaches conflict_bps: the others pull against each other, as
-            several attackers masking each other do, leaving one of them out changing little), its
-            contribution reaches include_bps
+  included  less than two thirds of the voting stake finds the update harmful, and the median
+            voter's loss rises by at most exclude_bps with it (contribution >= -exclude_bps). An
+            honest update from one-sided (non-IID) data helps the voters who share its data, often
+            a third of the stake or more, and raises the others' loss modestly: most voters' own
+            data would do without it, but the federation needs it. A poisoned update harms the
+            honest voters more, and is left out while they hold two thirds of the stake.
   condemned at least two thirds of the voting stake finds it harmful and the contribution is below
             -condemn_bps (clear harm, beyond what an honest update from skewed data does), or below
             three times the voters' spread on it (their scores' stake-weighted interquartile
@@ -20,11 +22,13 @@ weigh alike, and every threshold scales with the model's current loss. Votes are
             voter alike, so even a modest harm, as from a sign flip at an honest update's size,
             stands far outside. (Two thirds finding it harmful already put the median past
             -harm_bps.)
-A voter agrees with a verdict when its evidence clearly says the same (helpful beyond harm_bps and
-included, or harmful and left out), and contradicts it when its evidence clearly says the opposite
-of a verdict that two thirds of the voting stake back. A voter with unusual (non-IID) data that
-does not see an update's effect, or that differs on a close call, does not contradict; a liar who
-reverses its evidence against a clear consensus does.
+Voters are paid against the evidence's consensus on each update: harmful when the update is left
+out or when at least half of the voting stake finds it harmful (although it joined), helpful
+otherwise. A voter agrees when its evidence clearly says the same (beyond harm_bps either way), and
+contradicts when its evidence clearly says the opposite of a consensus that two thirds of the
+voting stake back. A voter with unusual (non-IID) data that does not see an update's effect, or
+that differs on a close call, does not contradict; a liar who reverses its evidence against a clear
+consensus does.
 Everything is integer arithmetic: the same on every validator.
 """
 
@@ -55,8 +59,8 @@ class UpdateVerdict:
 @dataclass(frozen=True)
 class VoterVerdict:
     voter: bytes
-    agreement_bps: int  # share of the round's verdicts its evidence agrees with
-    contradiction_bps: int  # share of the round's verdicts its evidence clearly contradicts
+    agreement_bps: int  # share of the round's updates on which its evidence agrees with the consensus
+    contradiction_bps: int  # share on which it clearly contradicts a consensus two thirds back
 
 
 def relative_bps(score: int, loss: int) -> int:
@@ -94,7 +98,7 @@ def judge(
     harm_bps: int,
     condemn_bps: int,
     include_bps: int,
-    conflict_bps: int,
+    exclude_bps: int,
 ) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
     """Verdicts on every submitted update and on every voter who cast a ballot.
 
@@ -107,17 +111,15 @@ def judge(
 
     per_update = [[(row[i], w) for row, w in zip(relative, weights)] for i in range(len(submitted))]
     contributions = [weighted_median(scores) for scores in per_update]
-    # One update the round cannot do without: the others pull against each other (several attackers
-    # masking each other, or honest updates beside them); then only measured contributions count.
-    conflicted = bool(contributions) and max(contributions) >= conflict_bps
-    updates, clear = [], []
+    updates, clear, found_harmful = [], [], []
     for i, proposer in enumerate(submitted):
         harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
         helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= include_bps)
         contribution = contributions[i]
-        included = 2 * harmful_stake < total and (contribution >= include_bps or not conflicted)
-        # two thirds of the stake back the verdict: contradicting it is not a matter of unusual data
-        clear.append(3 * (harmful_stake if included else helpful_stake) <= total)
+        included = 3 * harmful_stake < 2 * total and contribution >= -exclude_bps
+        found_harmful.append(not included or 2 * harmful_stake >= total)
+        # two thirds of the stake back the consensus: contradicting it is not a matter of unusual data
+        clear.append(3 * (helpful_stake if found_harmful[-1] else harmful_stake) <= total)
         updates.append(
             UpdateVerdict(
                 proposer=proposer,
@@ -133,10 +135,10 @@ def judge(
     count = max(1, len(updates))
     for ballot, scores in zip(ballots, relative):
         # decisive evidence only: a score within +-harm_bps neither agrees nor contradicts
-        agree = sum(r > harm_bps if u.included else r < -harm_bps for r, u in zip(scores, updates))
+        agree = sum(r < -harm_bps if bad else r > harm_bps for r, bad in zip(scores, found_harmful))
         against = sum(
-            is_clear and (r < -harm_bps if u.included else r > harm_bps)
-            for r, u, is_clear in zip(scores, updates, clear)
+            is_clear and (r > harm_bps if bad else r < -harm_bps)
+            for r, bad, is_clear in zip(scores, found_harmful, clear)
         )
         voters.append(VoterVerdict(ballot.voter, agree * BPS // count, against * BPS // count))
     return updates, voters

@@ -305,7 +305,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         params.harm_bps,
         params.condemn_bps,
         params.include_bps,
-        params.conflict_bps,
+        params.exclude_bps,
     )
     for verdict in updates:
         settlement.pay_proposer(ctx, rnd.id, verdict)

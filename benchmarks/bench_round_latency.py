@@ -58,7 +58,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
             params.harm_bps,
             params.condemn_bps,
             params.include_bps,
-            params.conflict_bps,
+            params.exclude_bps,
         )  # the chain's own rule, every voter with the same stake
         included = [k for k, v in enumerate(verdicts) if v.included]
         if included:

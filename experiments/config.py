@@ -37,7 +37,7 @@ class SimConfig:
     harm_bps: int = CHAIN_DEFAULTS.harm_bps
     condemn_bps: int = CHAIN_DEFAULTS.condemn_bps
     include_bps: int = CHAIN_DEFAULTS.include_bps
-    conflict_bps: int = CHAIN_DEFAULTS.conflict_bps
+    exclude_bps: int = CHAIN_DEFAULTS.exclude_bps
     full_credit_bps: int = CHAIN_DEFAULTS.full_credit_bps
     norm_bound_bps: int = CHAIN_DEFAULTS.norm_bound_bps
     norm_window_rounds: int = CHAIN_DEFAULTS.norm_window_rounds

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from abci_app import judgement
 from flchain.v1 import types_pb2
 
-HARM, CONDEMN, INCLUDE, CONFLICT = 500, 2_000, 50, 2_000
+HARM, CONDEMN, INCLUDE, EXCLUDE = 500, 2_000, 50, 1_000
 P = [bytes([i]) * 20 for i in range(3)]
 
 
@@ -43,26 +43,40 @@ def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does
     # update 2 divides them (one voter gains a lot): it is left out, and nobody is slashed for it.
     rows = [[-1_000, -1_200, -3_000], [-950, -1_100, -2_000], [-900, -900, -900]]
     rows += [[-800, -800, -700], [-700, -700, -600], [-650, -600, 2_000]]
-    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, CONFLICT)
+    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
     assert [u.contribution_bps for u in updates] == [-900, -900, -900]
     assert [(u.included, u.condemned) for u in updates] == [(False, True), (False, False), (False, False)]
 
 
-def test_a_masked_attacker_is_left_out_with_the_other_and_the_honest_update_kept():
-    # Two attackers and one honest update in one round: leaving either attacker out changes little
-    # (the other remains), leaving the honest one out costs a lot. Only the honest update joins.
-    rows = [[20, -30, 4_000]] * 5
-    updates, voters = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, CONFLICT)
-    assert [(u.included, u.condemned) for u in updates] == [(False, False), (False, False), (True, False)]
-    assert {v.agreement_bps for v in voters} == {3_333}  # decisive on the honest update only
-    assert {v.contradiction_bps for v in voters} == {0}
+def test_a_one_sided_update_joins_while_a_poisoned_one_or_a_deep_harm_stays_out():
+    # Rows are voters. Update 0 comes from one-sided (non-IID) data: the two voters who share them
+    # gain a lot, half the stake loses modestly; the federation needs it, so it joins. Update 1
+    # harms every voter alike: left out and condemned. Update 2 harms half the stake deeply (median
+    # past exclude_bps): left out, but not condemned, since fewer than two thirds find it harmful.
+    rows = [[3_000, -1_500, -2_500], [2_500, -1_600, -2_000], [100, -1_400, -1_500]]
+    rows += [[-600, -1_500, 600], [-700, -1_550, 700], [-800, -1_450, 800]]
+    updates, voters = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert [u.contribution_bps for u in updates] == [-600, -1_500, -1_500]
+    assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True), (False, False)]
+    # Half the stake found update 0 harmful: those voters agree with the consensus although it
+    # joined; its gainers are not paid for it, nor charged (a third or more of the stake sides with them).
+    assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(6_666, 0)] * 6
+
+
+def test_liars_that_pull_a_harmful_update_in_are_not_paid_for_it():
+    # Four honest voters find update 0 harmful; three liars call it helpful, which keeps the harmful
+    # stake under two thirds: it joins (its median harm is modest), but the consensus on it is
+    # harmful, so the honest voters are paid for it and the liars are not.
+    honest, liar = [-700, 2_000], [700, -2_000]
+    bs = ballots(honest, honest, honest, liar, liar, liar, honest)
+    updates, voters = judgement.judge(P[:2], bs, {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert [(u.included, u.condemned) for u in updates] == [(True, False), (True, False)]
+    assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 0)] * 3 + [(10_000, 0)]
 
 
 def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
     honest, liar = [1_000, -6_000], [-1_000, 6_000]
-    updates, voters = judgement.judge(
-        P[:2], ballots(honest, honest, honest, liar), {}, HARM, CONDEMN, INCLUDE, CONFLICT
-    )
+    updates, voters = judgement.judge(P[:2], ballots(honest, honest, honest, liar), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True)]
     assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 10_000)]
 
@@ -74,13 +88,14 @@ def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
 def test_verdict_invariants(rows, stake_list):
     bs = ballots(*rows)
     stakes = {b.voter: s for b, s in zip(bs, stake_list)}
-    updates, voters = judgement.judge(P, bs, stakes, HARM, CONDEMN, INCLUDE, CONFLICT)
+    updates, voters = judgement.judge(P, bs, stakes, HARM, CONDEMN, INCLUDE, EXCLUDE)
     for u in updates:
         assert not (u.included and u.condemned)
         assert u.condemned <= (3 * u.harmful_bps >= 2 * 10_000 - 3)  # two thirds, up to rounding of the share
         assert u.condemned <= (u.contribution_bps < -HARM)  # two thirds harmful put the median past harm_bps
+        assert u.included <= (3 * u.harmful_bps < 2 * 10_000 and u.contribution_bps >= -EXCLUDE)
         assert 0 <= u.harmful_bps <= 10_000
     for v in voters:
         assert 0 <= v.agreement_bps + v.contradiction_bps <= 10_000
     # the same ballots in another order give the same verdicts
-    assert judgement.judge(P, list(reversed(bs)), stakes, HARM, CONDEMN, INCLUDE, CONFLICT)[0] == updates
+    assert judgement.judge(P, list(reversed(bs)), stakes, HARM, CONDEMN, INCLUDE, EXCLUDE)[0] == updates

@@ -12,7 +12,8 @@ weigh alike, and every threshold scales with the model's current loss. Votes are
             honest update from one-sided (non-IID) data helps the voters who share its data, often
             a third of the stake or more, and raises the others' loss modestly: most voters' own
             data would do without it, but the federation needs it. A poisoned update harms the
-            honest voters more, and is left out while they hold two thirds of the stake.
+            honest voters more: it is left out while they hold two thirds of the stake, or when
+            its median harm passes exclude_bps.
   condemned at least two thirds of the voting stake finds it harmful and the contribution is below
             -condemn_bps (clear harm, beyond what an honest update from skewed data does), or below
             three times the voters' spread on it (their scores' stake-weighted interquartile

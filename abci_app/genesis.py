@@ -41,7 +41,7 @@ def default_params() -> types_pb2.Params:
         full_credit_bps=500,
         condemn_bps=2_000,
         include_bps=50,
-        exclude_bps=1_000,  # half of condemn_bps: one-sided honest updates join (twelfth round)
+        exclude_bps=750,  # one-sided honest updates join; 10% let in more of what 45% liars defend (twelfth round)
         # Inline updates travel in one tx: 3 MiB of float32 (786k parameters) leaves room under
         # max_tx_bytes; larger models go by reference through an object store.
         max_inline_model_bytes=3 << 20,

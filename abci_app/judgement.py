@@ -118,9 +118,10 @@ def judge(
         helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= include_bps)
         contribution = contributions[i]
         included = 3 * harmful_stake < 2 * total and contribution >= -exclude_bps
-        found_harmful.append(not included or 2 * harmful_stake >= total)
+        harmful_consensus = not included or 2 * harmful_stake >= total
+        found_harmful.append(harmful_consensus)
         # two thirds of the stake back the consensus: contradicting it is not a matter of unusual data
-        clear.append(3 * (helpful_stake if found_harmful[-1] else harmful_stake) <= total)
+        clear.append(3 * (helpful_stake if harmful_consensus else harmful_stake) <= total)
         updates.append(
             UpdateVerdict(
                 proposer=proposer,

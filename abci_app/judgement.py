@@ -4,7 +4,8 @@ proposers are condemned, how much each contributed, and how far each voter agree
 A voter reports, for every update, how much its held-out loss rises when that update is left out
 of the round's FedAvg (leave-one-out), next to its loss with every update. The chain reads each
 score relative to that voter's own loss, so voters whose data are easy or hard, or skewed (non-IID),
-weigh alike, and every threshold scales with the model's current loss. Votes are weighted by stake:
+weigh alike, and every threshold scales with the model's current loss. Votes are weighted by stake,
+less for a voter whose record is mostly contradiction (voter_record.ballot_weight):
   contribution  the stake-weighted median relative score
   harmful   a voter's relative score is below -harm_bps (leaving the update out helps it clearly)
   included  less than two thirds of the voting stake finds the update harmful, and the median
@@ -95,7 +96,7 @@ def weighted_spread(values: Sequence[tuple[int, int]]) -> int:
 def judge(
     submitted: Sequence[bytes],
     ballots: Sequence[types_pb2.Ballot],
-    stakes: Mapping[bytes, int],
+    ballot_weights: Mapping[bytes, int],
     harm_bps: int,
     condemn_bps: int,
     include_bps: int,
@@ -103,9 +104,10 @@ def judge(
 ) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
     """Verdicts on every submitted update and on every voter who cast a ballot.
 
-    Ballots carry one score per submitted update (the chain refused any other). A voter weighs its
-    stake, and at least 1 so that a round whose voters were all slashed to nothing still decides."""
-    weights = [max(1, stakes.get(b.voter, 0)) for b in ballots]
+    Ballots carry one score per submitted update (the chain refused any other). A ballot weighs what
+    ballot_weights gives its voter, and at least 1 so that a round whose voters were all slashed to
+    nothing, or all lost their say by their records, still decides."""
+    weights = [max(1, ballot_weights.get(b.voter, 0)) for b in ballots]
     total = sum(weights)
     relative = [[relative_bps(s, b.loss) for s in b.scores] for b in ballots]
     harmful = [[r < -harm_bps for r in row] for row in relative]

@@ -33,7 +33,18 @@ import dataclasses
 import hashlib
 import struct
 
-from abci_app import aggregate_reports, aggregation, judgement, norm_bound, sealing, settlement, staking, tensors, wire
+from abci_app import (
+    aggregate_reports,
+    aggregation,
+    judgement,
+    norm_bound,
+    sealing,
+    settlement,
+    staking,
+    tensors,
+    voter_record,
+    wire,
+)
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.messages import CommitBallot, CommitUpdate, Reference, SubmitUpdate, Vote
@@ -297,11 +308,12 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     if cast * staking.BPS < params.quorum_bps * len(rnd.voters):
         finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
         return
-    stakes = {b.voter: ctx.state.must_participant(b.voter).stake for b in rnd.ballots}
+    # the records as they stood before this round's ballots join them (settlement adds them)
+    weights = {b.voter: voter_record.ballot_weight(ctx.state.must_participant(b.voter)) for b in rnd.ballots}
     updates, voters = judgement.judge(
         list(rnd.submitted),
         list(rnd.ballots),
-        stakes,
+        weights,
         params.harm_bps,
         params.condemn_bps,
         params.include_bps,

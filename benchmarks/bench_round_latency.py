@@ -59,7 +59,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
             params.condemn_bps,
             params.include_bps,
             params.exclude_bps,
-        )  # the chain's own rule, every voter with the same stake
+        )  # the chain's own rule, every voter with the same weight
         included = [k for k, v in enumerate(verdicts) if v.included]
         if included:
             model = add(model, aggregate("fedavg", [updates[k] for k in included], [trained[k][1] for k in included]))

@@ -533,6 +533,37 @@ def test_votes_weigh_by_stake():
     assert (verdicts[0].condemned, verdicts[0].harmful_bps) == (True, 7_142)
 
 
+def test_a_record_of_contradiction_takes_away_a_ballots_say():
+    """The voter of test_votes_weigh_by_stake decides that verdict with 10000 of 14000 stake; once its
+    record is mostly contradiction (two ballots reversing clear verdicts), the same stake and ballot
+    weigh nothing and the update joins."""
+    chain = Chain(participants=6)
+    liar, lies = None, 0
+    for _ in range(40):
+        rnd = chain.start_round()
+        liar = liar or rnd.voters[0]
+        if liar not in rnd.voters:
+            submit_all(chain, rnd)
+            vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+            continue
+        if lies < 2:  # the others find both updates helpful (a clear verdict); it reverses both
+            submit_all(chain, rnd)
+            vote_all(chain, rnd, [[BAD, BAD] if a == liar else [GOOD, GOOD] for a in rnd.voters])
+            lies += 1
+            continue
+        record = chain.state().must_participant(liar)
+        assert voter_record.contradicting_share_bps(record) >= voter_record.WEIGHT_NONE_FROM_BPS
+        assert voter_record.ballot_weight(record) == 0
+        chain.block(chain.tx(chain.key(liar), txb.bond(10_000 - record.stake)))
+        submit_all(chain, rnd)
+        vote_all(chain, rnd, [[BAD, GOOD] if a == liar else [GOOD, GOOD] for a in rnd.voters])
+        verdicts = chain.state().round_by_id(rnd.id).verdicts
+        assert [(v.included, v.condemned) for v in verdicts] == [(True, False)] * 2
+        assert verdicts[0].harmful_bps < 10  # a weight of 1 (judge's floor) against the others' 4000
+        return
+    pytest.fail("the liar was not drawn as a voter three times")
+
+
 def test_nothing_included_keeps_the_model():
     chain = Chain()
     rnd = chain.start_round()

@@ -1,4 +1,4 @@
-"""A voter's record: how much of a contradiction's charge it pays."""
+"""A voter's record: how much of a contradiction's charge it pays, and what its ballot weighs."""
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,3 +44,25 @@ def test_the_factor_is_bounded_and_monotone(agreed, contradicted, more):
     assert 0 <= factor <= 3 * BPS
     assert voter_record.charge_factor_bps(record(agreed + more, contradicted)) <= factor  # agreeing never costs
     assert voter_record.charge_factor_bps(record(agreed, contradicted + more)) >= factor
+
+
+def test_a_ballot_weighs_the_stake_until_the_record_is_mostly_contradiction():
+    def weight(agreed: int, contradicted: int) -> int:
+        p = record(agreed, contradicted)
+        p.stake = 9_000
+        return voter_record.ballot_weight(p)
+
+    assert weight(0, 0) == 9_000  # a newcomer: one half
+    assert weight(30_000, 0) == 9_000
+    assert weight(10_000, 30_000) == 9_000 * 3_333 // BPS  # 70%: a third of the full weight left
+    assert weight(0, 30_000) == 0  # (5000 + 30000) / 40000: 87.5%
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, BPS), st.integers(0, 10**12))
+def test_the_weight_is_bounded_by_the_stake_and_falls_with_contradiction(agreed, contradicted, more, stake):
+    p = record(agreed, contradicted)
+    p.stake = stake
+    weight = voter_record.ballot_weight(p)
+    assert 0 <= weight <= stake
+    p.evidence_contradicted_bps += more
+    assert voter_record.ballot_weight(p) <= weight

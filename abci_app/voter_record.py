@@ -7,10 +7,10 @@ Each ballot adds its shares of agreeing and contradicting evidence to the voter'
 charge for a contradiction is scaled by the record's contradicting share: in full at one half (every
 newcomer), falling to nothing for a voter whose evidence has always agreed, and rising above 60%,
 up to three times at a record of nothing but contradiction. Rewards are not scaled. A ballot
-weighs its voter's stake in full while at most half of the record contradicted, and less beyond,
-down to nothing at 80%: lying attackers, whose mirrored scores at 30-45% keep attacks under the
-bar that leaves them out, lose their say as their record fills, and honest voters, who stay below
-one half, keep theirs.
+weighs its voter's stake in full while at most 60% of the record contradicted (where the surcharge
+starts), and less beyond, down to nothing at 90%: lying attackers, whose mirrored scores at 30-45%
+keep attacks under the bar that leaves them out, lose their say as their record fills, and honest
+voters keep theirs.
 Integer arithmetic only: the same on every validator.
 """
 
@@ -25,9 +25,10 @@ SURCHARGE_SLOPE = 5  # each point of share above it adds 5% of the charge (3x at
 # A ballot's weight falls from full at this contradicting share to nothing at the next. In the
 # parameter study's probe (thirteenth round) lying attackers passed 56% by round 5 at 30% attackers on
 # Dirichlet 0.1 data and 59-83% by round 30 at 45% on IID data; honest voters stayed at 32% and
-# 15% at most there. Where 45% colluders decide most verdicts, honest records reach 62% instead.
-WEIGHT_FULL_UP_TO_BPS = 5_000
-WEIGHT_NONE_FROM_BPS = 8_000
+# 15% at most there. But where 45% liars decide most verdicts, honest records reach 62%: a fall
+# from 50% to 80% took their say and gave the liars every honest participant of one run.
+WEIGHT_FULL_UP_TO_BPS = SURCHARGE_FROM_BPS
+WEIGHT_NONE_FROM_BPS = 9_000
 
 
 def contradicting_share_bps(participant: types_pb2.Participant) -> int:

@@ -535,25 +535,23 @@ def test_votes_weigh_by_stake():
 
 def test_a_record_of_contradiction_takes_away_a_ballots_say():
     """The voter of test_votes_weigh_by_stake decides that verdict with 10000 of 14000 stake; once its
-    record is mostly contradiction (two ballots reversing clear verdicts), the same stake and ballot
+    record is mostly contradiction (ballots reversing clear verdicts), the same stake and ballot
     weigh nothing and the update joins."""
-    chain = Chain(participants=6)
-    liar, lies = None, 0
-    for _ in range(40):
+    chain = Chain(participants=6, params=make_params(voter_slash_bps=100))  # lies cost little here
+    liar = None
+    for _ in range(80):
         rnd = chain.start_round()
         liar = liar or rnd.voters[0]
+        record = chain.state().must_participant(liar)
         if liar not in rnd.voters:
             submit_all(chain, rnd)
             vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
             continue
-        if lies < 2:  # the others find both updates helpful (a clear verdict); it reverses both
+        if voter_record.ballot_weight(record) > 0:  # the others find both updates helpful; it reverses both
             submit_all(chain, rnd)
             vote_all(chain, rnd, [[BAD, BAD] if a == liar else [GOOD, GOOD] for a in rnd.voters])
-            lies += 1
             continue
-        record = chain.state().must_participant(liar)
         assert voter_record.contradicting_share_bps(record) >= voter_record.WEIGHT_NONE_FROM_BPS
-        assert voter_record.ballot_weight(record) == 0
         chain.block(chain.tx(chain.key(liar), txb.bond(10_000 - record.stake)))
         submit_all(chain, rnd)
         vote_all(chain, rnd, [[BAD, GOOD] if a == liar else [GOOD, GOOD] for a in rnd.voters])
@@ -561,7 +559,7 @@ def test_a_record_of_contradiction_takes_away_a_ballots_say():
         assert [(v.included, v.condemned) for v in verdicts] == [(True, False)] * 2
         assert verdicts[0].harmful_bps < 10  # a weight of 1 (judge's floor) against the others' 4000
         return
-    pytest.fail("the liar was not drawn as a voter three times")
+    pytest.fail("the liar was not drawn as a voter often enough")
 
 
 def test_nothing_included_keeps_the_model():

@@ -54,8 +54,10 @@ def test_a_ballot_weighs_the_stake_until_the_record_is_mostly_contradiction():
 
     assert weight(0, 0) == 9_000  # a newcomer: one half
     assert weight(30_000, 0) == 9_000
-    assert weight(10_000, 30_000) == 9_000 * 3_333 // BPS  # 70%: a third of the full weight left
-    assert weight(0, 30_000) == 0  # (5000 + 30000) / 40000: 87.5%
+    assert weight(20_000, 20_000) == 9_000  # 50%
+    assert weight(10_000, 30_000) == 9_000 * 6_666 // BPS  # 70%: two thirds of the way from 90%
+    assert weight(0, 30_000) == 9_000 * 833 // BPS  # (5000 + 30000) / 40000: 87.5%
+    assert weight(0, 40_000) == 0  # 90%
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, BPS), st.integers(0, 10**12))

@@ -48,7 +48,7 @@ def charge_factor_bps(participant: types_pb2.Participant) -> int:
 
 def ballot_weight(participant: types_pb2.Participant) -> int:
     """What the voter's ballot weighs in the verdicts: its stake, scaled down as its record of
-    contradiction goes past one half (every newcomer weighs its stake in full)."""
+    contradiction goes past WEIGHT_FULL_UP_TO_BPS (every newcomer, at one half, weighs its stake in full)."""
     share = contradicting_share_bps(participant)
     span = WEIGHT_NONE_FROM_BPS - WEIGHT_FULL_UP_TO_BPS
     factor = max(0, min(BPS, (WEIGHT_NONE_FROM_BPS - share) * BPS // span))

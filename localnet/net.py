@@ -1,16 +1,11 @@
 """`Localnet`: N validators on 127.0.0.1, each a cometbft process plus (optionally) its app process.
 
-Processes run in their own sessions, so they outlive the Python process that started them (the CLI
-starts a net in one command and stops it in another) and `down` can signal each whole process
-group. What runs is recorded in HOME/pids.json with each process's start time, so that a later
-`down` never signals a process that merely reuses a recorded pid.
+What runs is recorded in HOME/pids.json (localnet.processes starts, watches and stops each group),
+so that one command can start a net and another stop it.
 """
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +15,7 @@ from client.metrics import scrape
 from client.rpc import CometRPC, NodeUnavailable, RPCError
 from localnet import config as cfg
 from localnet.logs import tail
+from localnet.processes import ProcessGroups, entry_for
 from localnet.store import PORT_SPAN, STOP_GRACE_S, SeaweedStore, StoreError
 from node import config as node_config
 from node import genesis as node_genesis
@@ -40,20 +36,6 @@ LAYOUT_FILE = "localnet.json"
 
 class LocalnetError(RuntimeError):
     """A node failed to start, died, or the net is not in the state asked for."""
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()
-
-
-def _start_time(pid: int) -> int | None:
-    stat = _proc_stat(pid)
-    return int(stat[19]) if stat else None  # field 22 (starttime) of proc(5)
 
 
 def port_free(port: int) -> bool:
@@ -78,7 +60,7 @@ class Localnet:
         self.base_port = base_port if base_port is not None else layout.get("base_port", endpoints.BASE_PORT)
         self.cometbft = Path(cometbft)
         self.chain_id = chain_id
-        self._children: dict[int, subprocess.Popen] = {}  # processes this object started, to reap
+        self._processes = ProcessGroups()
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -115,7 +97,7 @@ class Localnet:
     def store_pid(self) -> int | None:
         """The running object store's pid, if up(store=True) started one."""
         entry = self._pids().get("store")
-        return entry["pid"] if entry and self._group_alive(entry) else None
+        return entry["pid"] if entry and self._processes.alive(entry) else None
 
     # -- init --------------------------------------------------------------------------------
 
@@ -213,83 +195,15 @@ class Localnet:
         self._write_pids(pids)
 
     def _spawn(self, index: int, which: str, argv: list[str]) -> dict:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path(index, which), "ab") as log:
-            log.write(f"\n==== localnet: starting {' '.join(argv)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.node_home(index),
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        self._children[proc.pid] = proc
-        entry = {"pid": proc.pid, "start_time": _start_time(proc.pid), "argv": argv}
+        entry = self._processes.spawn(argv, self.log_path(index, which), self.node_home(index))
         self._record(index, which, entry)
         return entry
-
-    def _group_alive(self, entry: dict | None) -> bool:
-        """Whether any process of the group led by entry's pid is still alive (zombies excepted)."""
-        if not entry:
-            return False
-        pid = entry["pid"]
-        child = self._children.get(pid)
-        if child is not None and child.poll() is None:
-            return True
-        return bool(self._group_members(entry))
-
-    def _group_members(self, entry: dict) -> list[int]:
-        """Live processes in the recorded process group, started no earlier than its leader."""
-        pgid, since = entry["pid"], entry.get("start_time")
-        if since is None or not Path("/proc/self/stat").exists():  # no procfs: trust the pid
-            try:
-                os.kill(pgid, 0)
-                return [pgid]
-            except OSError:
-                return []
-        members = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                stat = _proc_stat(int(name))
-                if stat and stat[0] not in "ZX" and int(stat[2]) == pgid and int(stat[19]) >= since:
-                    members.append(int(name))
-        return members
-
-    def _signal(self, entry: dict | None, sig: int) -> None:
-        if entry and self._group_members(entry):
-            try:
-                os.killpg(entry["pid"], sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def _stop(self, entries: list[dict], timeout: float) -> None:
-        """SIGTERM the groups, wait up to `timeout`, SIGKILL what is left, reap our children."""
-        entries = [e for e in entries if self._group_alive(e)]
-        for entry in entries:
-            self._signal(entry, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while entries and time.monotonic() < deadline:
-            entries = [e for e in entries if self._group_alive(e)]
-            if entries:
-                time.sleep(0.1)
-        for entry in entries:
-            self._signal(entry, signal.SIGKILL)
-        for entry in entries:
-            end = time.monotonic() + 5
-            while self._group_alive(entry) and time.monotonic() < end:
-                time.sleep(0.05)
-        for pid, child in list(self._children.items()):
-            if child.poll() is not None:
-                del self._children[pid]
 
     def running(self) -> bool:
         """Whether any recorded process is alive."""
         pids = self._pids()
         nodes = [entry for node in pids["nodes"].values() for entry in node.values()]
-        return any(self._group_alive(entry) for entry in nodes + [pids.get("store")])
+        return any(self._processes.alive(entry) for entry in nodes + [pids.get("store")])
 
     # -- up / down ---------------------------------------------------------------------------
 
@@ -354,9 +268,8 @@ class Localnet:
         store = self.store()
         try:
             store.start()
-            pid = store.pid
             pids = self._pids()
-            pids["store"] = {"pid": pid, "start_time": _start_time(pid), "argv": store.argv()}
+            pids["store"] = entry_for(store.pid, store.argv())
             self._write_pids(pids)
             store.wait_ready(timeout)
         except StoreError as err:
@@ -373,7 +286,7 @@ class Localnet:
         node = self._pids()["nodes"].get(str(index), {})
         for which in parts:
             entry = node.get(which)
-            if entry and not self._group_alive(entry):
+            if entry and not self._processes.alive(entry):
                 log = self.log_path(index, which)
                 raise LocalnetError(
                     f"node {index}'s {which} process (pid {entry['pid']}) exited; read {log} (last lines: {tail(log)})"
@@ -421,12 +334,14 @@ class Localnet:
         """Stop every recorded process (cometbft first, then apps) and forget them. Idempotent."""
         nodes = self._pids()["nodes"].values()
         deadline = time.monotonic() + timeout
-        self._stop([n.get("gateway") for n in nodes if n.get("gateway")], timeout)
-        self._stop([n.get("cometbft") for n in nodes if n.get("cometbft")], max(2.0, deadline - time.monotonic()))
-        self._stop([n.get("app") for n in nodes if n.get("app")], max(2.0, deadline - time.monotonic()))
+        self._processes.stop([n.get("gateway") for n in nodes if n.get("gateway")], timeout)
+        self._processes.stop(
+            [n.get("cometbft") for n in nodes if n.get("cometbft")], max(2.0, deadline - time.monotonic())
+        )
+        self._processes.stop([n.get("app") for n in nodes if n.get("app")], max(2.0, deadline - time.monotonic()))
         store = self._pids().get("store")
         if store:  # last: a participant may still be storing what the chain's last round needs
-            self._stop([store], STOP_GRACE_S)  # weed's own shutdown takes ~15 s; its data is safe by then
+            self._processes.stop([store], STOP_GRACE_S)  # weed's own shutdown takes ~15 s; its data is safe by then
         self.pids_path.unlink(missing_ok=True)
 
     # -- single nodes ------------------------------------------------------------------------
@@ -439,7 +354,7 @@ class Localnet:
         node = self._pids()["nodes"].get(str(index), {})
         for part in ("gateway", "cometbft", "app"):
             if which in (part, "both") and node.get(part):
-                self._stop([node[part]], timeout)
+                self._processes.stop([node[part]], timeout)
 
     def start_node(self, index: int, app_command: AppCommand | None | object = KEEP, *, timeout: float = 30) -> None:
         """Start whatever of node `index` is not running and wait until its RPC answers.
@@ -454,15 +369,15 @@ class Localnet:
         else:
             app_argv = None
         deadline = time.monotonic() + timeout
-        if app_argv is not None and not self._group_alive(node.get("app")):
+        if app_argv is not None and not self._processes.alive(node.get("app")):
             # CometBFT never reconnects to a restarted app: it shuts itself down when the app's
             # connection drops, and its shutdown can linger (RPC still up, no blocks); stop it, so
             # that a fresh one starts below and replays from the app's height
             if node.get("cometbft"):
-                self._stop([node["cometbft"]], timeout=10)
+                self._processes.stop([node["cometbft"]], timeout=10)
             self._spawn(index, "app", app_argv)
             self._wait_port(index, "app", self.ports(index).abci, deadline, timeout)
-        if not self._group_alive(node.get("cometbft")):
+        if not self._processes.alive(node.get("cometbft")):
             self._spawn(index, "cometbft", self._cometbft_argv(index, builtin_app=app_argv is None))
         rpc = self.rpc(index, timeout=2)
         while True:
@@ -478,7 +393,7 @@ class Localnet:
                     ) from None
                 time.sleep(0.2)
         gateway = node.get("gateway")
-        if gateway and not self._group_alive(gateway):
+        if gateway and not self._processes.alive(gateway):
             self._spawn(index, "gateway", gateway["argv"])
             self._wait_port(index, "gateway", self.ports(index).gateway, deadline, timeout)
 
@@ -495,10 +410,10 @@ class Localnet:
                 "index": i,
                 "rpc": self.ports(i).rpc_url,
                 "home": str(self.node_home(i)),
-                "running": self._group_alive(node.get("cometbft")),
-                "app_running": self._group_alive(node.get("app")) if node.get("app") else None,
+                "running": self._processes.alive(node.get("cometbft")),
+                "app_running": self._processes.alive(node.get("app")) if node.get("app") else None,
                 "gateway": self.ports(i).gateway_address,
-                "gateway_running": self._group_alive(node.get("gateway")) if node.get("gateway") else None,
+                "gateway_running": self._processes.alive(node.get("gateway")) if node.get("gateway") else None,
                 "pids": {k: v["pid"] for k, v in node.items() if v},
                 "height": None,
                 "app_hash": None,

@@ -16,7 +16,8 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             honest voters more: it is left out while they hold two thirds of the stake, or when
             its median harm passes exclude_bps.
   condemned at least two thirds of the voting stake finds it harmful and the contribution is below
-            -condemn_bps (clear harm, beyond what an honest update from skewed data does), or below
+            -condemn_bps (clear harm, beyond what an honest update from one-sided data does: those
+            harmed the median voter by up to 40% in the parameter study's probe), or below
             three times the voters' spread on it (their scores' stake-weighted interquartile
             range): its proposer is slashed. Voters with skewed (non-IID) data disagree widely
             about an honest update from one-sided data (those who share its data gain, the others

@@ -40,7 +40,7 @@ def default_params() -> types_pb2.Params:
         max_tx_bytes=4 << 20,
         harm_bps=500,
         full_credit_bps=500,
-        condemn_bps=4_000,  # one-sided honest updates harmed most voters by 20-40% (sixteenth round)
+        condemn_bps=4_000,  # one-sided honest updates harmed the median voter by up to 40% (sixteenth round)
         include_bps=50,
         exclude_bps=750,  # one-sided honest updates join; 10% let in more of what 45% liars defend (twelfth round)
         # Inline updates travel in one tx: 3 MiB of float32 (786k parameters) leaves room under

@@ -31,8 +31,8 @@ def default_params() -> types_pb2.Params:
         quorum_bps=5_000,
         proposer_reward_bps=1_000,
         proposer_slash_bps=2_000,
-        voter_reward_bps=500,  # half the 9-voter pay: one-sided honest voters, drawn more often,
-        voter_slash_bps=1_000,  # stay above the threshold; a lie still costs twice what the truth earns
+        voter_reward_bps=500,  # what agreement offsets of a charge in the same round, never paid
+        voter_slash_bps=1_000,  # beyond it: copied ballots earned (seventeenth round of the study)
         liveness_slash_bps=500,
         frac_bits=16,
         max_update_norm=100 << 16,

@@ -25,13 +25,13 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             voter alike, so even a modest harm, as from a sign flip at an honest update's size,
             stands far outside. (Two thirds finding it harmful already put the median past
             -harm_bps.)
-Voters are paid against the evidence's consensus on each update: harmful when the update is left
-out or when at least half of the voting stake finds it harmful (although it joined), helpful
-otherwise. A voter agrees when its evidence clearly says the same (beyond harm_bps either way), and
-contradicts when its evidence clearly says the opposite of a consensus that two thirds of the
-voting stake back. A voter with unusual (non-IID) data that does not see an update's effect, or
-that differs on a close call, does not contradict; a liar who reverses its evidence against a clear
-consensus does.
+Voters are charged against the evidence's consensus on each update (abci_app/settlement.py):
+harmful when the update is left out or when at least half of the voting stake finds it harmful
+(although it joined), helpful otherwise. A voter agrees when its evidence clearly says the same
+(beyond harm_bps either way), and contradicts when its evidence clearly says the opposite of a
+consensus that two thirds of the voting stake back. A voter with unusual (non-IID) data that does
+not see an update's effect, or that differs on a close call, does not contradict; a liar who
+reverses its evidence against a clear consensus does.
 Everything is integer arithmetic: the same on every validator.
 """
 

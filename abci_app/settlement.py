@@ -1,5 +1,5 @@
-"""Paying a round's verdicts: proposers in proportion to their update's contribution, voters for
-agreement with the verdicts less a charge for contradicting them."""
+"""Paying a round's verdicts: proposers in proportion to their update's contribution; voters are
+charged for contradicting the verdicts, less what their agreement offsets, and never paid."""
 
 from abci_app import judgement, staking, voter_record
 from abci_app.context import Context
@@ -17,18 +17,19 @@ def pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) 
 
 
 def pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> None:
-    """Reward agreement, charge contradiction, each in proportion to the round's verdicts: evidence
-    that reverses the consensus costs stake every round, evidence that does not see an update's
-    effect (unusual data) costs nothing, and a voter whose record is mostly agreement pays less for
-    a contradiction (voter_record, as it stood before this ballot joined it)."""
+    """Charge contradiction, offset by agreement in the same round, and pay nothing beyond: a ballot
+    copied from an earlier round agrees with a consensus of mostly helpful updates as well as a
+    measured one, so any pay for agreement paid copiers too (they earned in every copier cell of
+    the matrix; seventeenth round of the study). Evidence that reverses the consensus costs stake
+    every round, evidence that does not see an update's effect (unusual data) costs nothing, and a
+    voter whose record is mostly agreement pays less for a contradiction (voter_record, as it
+    stood before this ballot joined it)."""
     params = ctx.params
     voter = ctx.state.must_participant(verdict.voter)
     factor = voter_record.charge_factor_bps(voter)
     voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
-    ctx.state.set_participant(voter)  # before the pay, which reads the participant back
+    ctx.state.set_participant(voter)  # before the charge, which reads the participant back
     charge = params.voter_slash_bps * verdict.contradiction_bps * factor // staking.BPS
     net = (params.voter_reward_bps * verdict.agreement_bps - charge) // staking.BPS
-    if net > 0:
-        staking.reward(ctx, verdict.voter, round_id, net, "voter_agreed")
-    elif net < 0:
+    if net < 0:  # agreement offsets the charge and earns nothing beyond it
         staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")

@@ -116,7 +116,7 @@ def test_a_diagnosis_counts_what_happened_to_updates_ballots_and_the_removed():
     d.lose(0, "update_condemned", 200)
     d.lose(1, "update_condemned", 400)
     d.lose(1, "liveness_voter", 50)
-    d.lose(3, "voter_agreed", 999)  # not a loss cause: ignored
+    d.lose(3, "update_included", 999)  # not a loss cause: ignored
     d.removed([0, 1, 2])
     row = d.row()
     assert row["diag_rounds"] == 3

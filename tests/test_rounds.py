@@ -394,8 +394,8 @@ def test_included_updates_move_the_model_and_earn_by_contribution():
     first, second = rnd.proposers
     assert after[first] == before[first] + before[first] * p.proposer_reward_bps // 10_000
     assert after[second] == before[second] + before[second] * (p.proposer_reward_bps // 2) // 10_000
-    for v in rnd.voters:  # decisive on the first update only (the second helps by less than harm_bps)
-        assert after[v] == before[v] + before[v] * (p.voter_reward_bps // 2) // 10_000
+    for v in rnd.voters:  # agreement offsets a charge and earns nothing: a copied ballot would agree too
+        assert after[v] == before[v]
     finished = chain.state().round_by_id(rnd.id)
     assert (finished.phase, finished.outcome) == (TALLY, types_pb2.OUTCOME_ACCEPTED)
     assert [(v.included, v.condemned, v.harmful_bps, v.contribution_bps) for v in finished.verdicts] == [
@@ -428,7 +428,7 @@ def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():
         (good, True, False, 0),
     ]
     unusual = rnd.voters[2]
-    assert after[unusual] == before[unusual] + before[unusual] * (p.voter_reward_bps // 2) // 10_000  # agreed on one
+    assert after[unusual] == before[unusual]  # agreed on one, contradicted none: nothing either way
     slashed = [dict(e.attributes) for e in chain.last.events if e.type == "slashed"]
     assert [s["reason"] for s in slashed] == ["update_condemned"]
     nxt = chain.start_round()
@@ -446,6 +446,20 @@ def test_a_voter_contradicting_most_clear_verdicts_is_slashed():
     assert stakes(chain)[liar] == before[liar] - before[liar] * p.voter_slash_bps // 10_000
     reasons = {dict(e.attributes)["reason"] for e in chain.last.events if e.type == "slashed"}
     assert reasons == {"update_condemned", "voter_contradicted"}
+
+
+def test_agreement_offsets_a_contradictions_charge_in_the_same_round():
+    chain = Chain(participants=8)
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    # the third agrees that the first update is harmful and contradicts the clear verdict on the second
+    vote_all(chain, rnd, [[BAD, GOOD], [BAD, GOOD], [BAD, BAD]])
+    dissenter, p = rnd.voters[2], chain.params
+    charge = p.voter_slash_bps // 2 - p.voter_reward_bps // 2  # a newcomer pays its charge in full
+    assert charge > 0
+    assert stakes(chain)[dissenter] == before[dissenter] - before[dissenter] * charge // 10_000
+    assert all(stakes(chain)[v] == before[v] for v in rnd.voters[:2])
 
 
 def test_each_ballot_joins_the_voters_record():

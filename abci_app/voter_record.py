@@ -6,11 +6,11 @@ clear verdict; a voter that reverses its evidence does so in most rounds and agr
 Each ballot adds its shares of agreeing and contradicting evidence to the voter's record, and the
 charge for a contradiction is scaled by the record's contradicting share: in full at one half (every
 newcomer), falling to nothing for a voter whose evidence has always agreed, and rising above 60%,
-up to three times at a record of nothing but contradiction. What agreement offsets is not scaled. A ballot
-weighs its voter's stake in full while at most 60% of the record contradicted (where the surcharge
-starts), and less beyond, down to nothing at 90%: lying attackers, whose mirrored scores at 30-45%
-keep attacks under the bar that leaves them out, lose their say as their record fills, and honest
-voters keep theirs.
+up to three times at a record of nothing but contradiction. What agreement offsets is not scaled.
+A ballot weighs its voter's stake in full while at most 60% of the record contradicted (where the
+surcharge starts), and less beyond, down to nothing at 90%: lying attackers, whose mirrored scores
+at 30-45% keep attacks under the bar that leaves them out, lose their say as their record fills,
+and honest voters keep theirs.
 Integer arithmetic only: the same on every validator.
 """
 

@@ -104,11 +104,13 @@ class Vote:
     round: int
     loss: int  # held-out loss with every update, 1e-4 nats
     scores: tuple[int, ...]  # per update: loss without it minus `loss`, 1e-4 nats
+    alignments: tuple[int, ...]  # per update (or none): cosine with the FedAvg of the others, bps
     salt: bytes
-    digest: bytes  # sealing.ballot_digest of loss and scores
+    digest: bytes  # sealing.ballot_digest of loss, scores and alignments
 
 
 Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote | ReportAggregate
+BPS = 10_000
 MAX_LOSS = 10**9  # 1e5 nats: far beyond any real loss, and small enough that products stay in int64
 UNUSABLE_SCORE = -MAX_LOSS  # a voter's score for an update by reference it could not use (see MsgVote)
 # A safetensors file is its tensors' bytes plus an 8-byte length and a JSON header; a header
@@ -173,8 +175,16 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             )
         if any(abs(s) > MAX_LOSS for s in vote.scores):
             raise TxError(Code.BAD_BALLOT, f"a score must be within +-{MAX_LOSS} (1e-4 nats)")
+        if vote.alignments and len(vote.alignments) != len(vote.scores):
+            raise TxError(
+                Code.BAD_BALLOT,
+                f"a ballot gives one alignment per score or none, got {len(vote.alignments)} for {len(vote.scores)}",
+            )
+        if any(abs(a) > BPS for a in vote.alignments):
+            raise TxError(Code.BAD_BALLOT, f"an alignment is a cosine in basis points, within +-{BPS}")
         _check_salt(vote.salt)
-        return Vote(vote.round, vote.loss, tuple(vote.scores), vote.salt, sealing.ballot_digest(vote.loss, vote.scores))
+        scores, alignments = tuple(vote.scores), tuple(vote.alignments)
+        return Vote(vote.round, vote.loss, scores, alignments, vote.salt, sealing.ballot_digest(vote.loss, scores, alignments))
     if kind == "report_aggregate":
         report = msg.report_aggregate
         if len(report.digest) != sealing.DIGEST_BYTES or report.size == 0:

@@ -185,9 +185,13 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
             Code.BAD_BALLOT,
             f"round {rnd.id} has {len(rnd.submitted)} updates under vote; the ballot scores {len(msg.scores)}",
         )
-    rnd.ballots.append(types_pb2.Ballot(voter=sender, loss=msg.loss, scores=msg.scores, height=ctx.height))
+    rnd.ballots.append(
+        types_pb2.Ballot(voter=sender, loss=msg.loss, scores=msg.scores, alignments=msg.alignments, height=ctx.height)
+    )
     ctx.state.set_round(rnd)
-    ctx.emit("vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores))
+    ctx.emit(
+        "vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores), alignments=list(msg.alignments)
+    )
 
 
 # --- end of block ------------------------------------------------------------------------------

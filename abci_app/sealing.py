@@ -41,9 +41,10 @@ def reference_digest(
     return h.digest()
 
 
-def ballot_digest(loss: int, scores: Sequence[int]) -> bytes:
-    """sha256 of a ballot: its loss and its scores, in order."""
-    return hashlib.sha256(struct.pack(f">QI{len(scores)}q", loss, len(scores), *scores)).digest()
+def ballot_digest(loss: int, scores: Sequence[int], alignments: Sequence[int] = ()) -> bytes:
+    """sha256 of a ballot: its loss, its scores and its alignments, each list after its length."""
+    packed = struct.pack(f">QI{len(scores)}qI{len(alignments)}i", loss, len(scores), *scores, len(alignments), *alignments)
+    return hashlib.sha256(packed).digest()
 
 
 def commitment(kind: bytes, round_id: int, sender: bytes, salt: bytes, content_digest: bytes) -> bytes:

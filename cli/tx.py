@@ -44,7 +44,7 @@ def tx_message(args: argparse.Namespace, key: Key, chain_id: str) -> tx_pb2.Msg:
         sealed = txb.sealed_update(key.address, args.round, load_update(Path(args.update)), args.num_samples, salt)
     else:
         salt = txb.derive_salt(key, chain_id, args.round, b"ballot")
-        sealed = txb.sealed_ballot(key.address, args.round, args.loss, args.scores, salt)
+        sealed = txb.sealed_ballot(key.address, args.round, args.loss, args.scores, salt, args.alignments)
     return sealed.commit if args.commit else sealed.reveal
 
 
@@ -107,5 +107,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=_ints,
         required=True,
         help="per update, in the round's submitted order: loss without it minus --loss, in 1e-4 nats (e.g. 120,-3000)",
+    )
+    v.add_argument(
+        "--alignments",
+        type=_ints,
+        default=[],
+        help="per update: cosine with the FedAvg of the others, in basis points (e.g. 6100,-8800); none by default",
     )
     t.set_defaults(func=cmd_tx)

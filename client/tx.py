@@ -70,11 +70,12 @@ def report_aggregate(round_id: int, digest: bytes, size: int, norms: Sequence[in
     return tx_pb2.Msg(report_aggregate=tx_pb2.MsgReportAggregate(round=round_id, digest=digest, size=size, norms=norms))
 
 
-def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> tx_pb2.Msg:
+def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes, alignments: Sequence[int] = ()) -> tx_pb2.Msg:
     """A voter's evidence: held-out loss with every update, and per update (in Round.submitted order)
-    the loss without it minus that loss; both in 1e-4 nats (see evidence_units). The reveal of a
-    commitment made with the same salt."""
-    return tx_pb2.Msg(vote=tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores), salt=salt))
+    the loss without it minus that loss; both in 1e-4 nats (see evidence_units). Alignments, when
+    given, are per update too (see alignment_units). The reveal of a commitment made with the same salt."""
+    msg = tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores), salt=salt, alignments=list(alignments))
+    return tx_pb2.Msg(vote=msg)
 
 
 def commit_update(round_id: int, commitment: bytes) -> tx_pb2.Msg:
@@ -104,17 +105,24 @@ def sealed_reference(sender: bytes, round_id: int, ref: types_pb2.BlobRef, num_s
     )
 
 
-def sealed_ballot(sender: bytes, round_id: int, loss: int, scores: Sequence[int], salt: bytes) -> Sealed:
-    digest = sealing.ballot_digest(loss, scores)
+def sealed_ballot(
+    sender: bytes, round_id: int, loss: int, scores: Sequence[int], salt: bytes, alignments: Sequence[int] = ()
+) -> Sealed:
+    digest = sealing.ballot_digest(loss, scores, alignments)
     return Sealed(
         commit_ballot(round_id, sealing.commitment(sealing.BALLOT, round_id, sender, salt, digest)),
-        vote(round_id, loss, scores, salt),
+        vote(round_id, loss, scores, salt, alignments),
     )
 
 
 def evidence_units(nats: float) -> int:
     """A loss or loss difference in nats -> the integer 1e-4 nats a ballot carries."""
     return int(round(nats * 10_000))
+
+
+def alignment_units(cosine: float) -> int:
+    """A cosine -> the basis points a ballot carries, within what the chain accepts."""
+    return max(-10_000, min(10_000, int(round(cosine * 10_000))))
 
 
 def loss_units(nats: float) -> int:

@@ -26,6 +26,7 @@ from experiments.diagnosis import Diagnosis
 from experiments.records import RoundRecord, SimResult, is_bonded, record_round
 from flchain.v1 import types_pb2
 from participant import behaviours
+from participant.duties import Evidence
 from participant.ml.config import training_seed
 
 CHAIN_ID = "flchain-sim"
@@ -68,7 +69,7 @@ class Simulation:
         self.verdicts: list[tuple[bool, bool]] = []
         # the work earlier rounds revealed: what a lazy attacker can copy
         self.seen_updates: list[tuple[bytes, list[tuple[str, np.ndarray]]]] = []  # (proposer, update)
-        self.seen_ballots: list[tuple[int, list[int]]] = []
+        self.seen_ballots: list[tuple[int, list[int], list[int]]] = []
         self._sent: dict[int, dict[bytes, list[tuple[str, np.ndarray]]]] = {}  # round -> proposer -> update
         # net stake each participant gained as a proposer and as a voter
         self.role_earnings = {"update": [0] * config.participants, "ballot": [0] * config.participants}
@@ -151,7 +152,7 @@ class Simulation:
     def _remember(self, finished: types_pb2.Round) -> None:
         """What this round revealed becomes visible to everyone (updates are gone from state after the
         tally, but every node has seen their txs)."""
-        self.seen_ballots.extend((b.loss, list(b.scores)) for b in finished.ballots)
+        self.seen_ballots.extend((b.loss, list(b.scores), list(b.alignments)) for b in finished.ballots)
         sent = self._sent.pop(finished.id, {})
         self.seen_updates.extend((a, sent[a]) for a in finished.submitted)
 
@@ -182,30 +183,33 @@ class Simulation:
             i = self.index[voter]
             behaviour = self.behaviours[i]
             if isinstance(behaviour, behaviours.CopyBallot):
-                loss_units, scores_units = behaviour.copy(self.seen_ballots, len(updates))
+                loss_units, scores_units, alignment_units = behaviour.copy(self.seen_ballots, len(updates))
             else:
-                loss, scores = self._evidence(i, round_id, global_model, named, corrupt)
+                evidence = self._evidence(i, round_id, global_model, named, corrupt)
                 if not self.malicious[i]:
-                    harm = -self.params.harm_bps / 10_000 * loss
-                    self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, scores))
-                reported = behaviour.report(loss, scores, accomplices)
-                loss_units, scores_units = txb.loss_units(loss), [txb.evidence_units(s) for s in reported]
+                    harm = -self.params.harm_bps / 10_000 * evidence.loss
+                    self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, evidence.scores))
+                reported = behaviour.report(evidence.loss, evidence.scores, accomplices)
+                aligned = behaviour.align(evidence.alignments, accomplices)
+                loss_units, scores_units = txb.loss_units(evidence.loss), [txb.evidence_units(s) for s in reported]
+                alignment_units = [txb.alignment_units(a) for a in aligned]
             salt = self._salt(voter, round_id, b"ballot")
-            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt)
+            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt, alignment_units)
         return ballots
 
-    def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> tuple[float, list[float]]:
+    def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> Evidence:
         """A voter's leave-one-out evidence: measured in torch mode, drawn in fast mode (a corrupting
-        update looks harmful with probability p_detect, a clean one harmless with p_accept)."""
+        update looks harmful with probability p_detect, a clean one harmless with p_accept; no
+        alignment is drawn, as harm beyond condemn_bps condemns whatever the direction)."""
         if self.learner is not None:
-            evidence = self.learner.judge(i, global_model, updates)
-            return evidence.loss, evidence.scores
+            return self.learner.judge(i, global_model, updates)
         rng = np.random.default_rng([self.config.seed, round_id, i])
         # decisive evidence either way: a corrupting update clearly worth condemning, a clean one clearly helping
         harmful = -(self.params.condemn_bps + self.params.harm_bps) / 10_000
         helpful = 2 * self.params.harm_bps / 10_000
         chances = [self.config.p_detect if bad else 1 - self.config.p_accept for bad in corrupt]
-        return 1.0, [harmful if rng.random() < chance else helpful for chance in chances]
+        scores = [harmful if rng.random() < chance else helpful for chance in chances]
+        return Evidence(1.0, scores, [0.0] * len(scores))
 
     def _record(self, index: int, rnd: types_pb2.Round) -> RoundRecord:
         state = self.state()

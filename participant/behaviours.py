@@ -39,6 +39,10 @@ class Behaviour:
         marks the updates of fellow attackers (known to colluding attackers only)."""
         return [-s for s in scores] if self.lies else list(scores)
 
+    def align(self, alignments: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
+        """The per-update alignments put in the ballot (cosines, see participant.duties.Evidence)."""
+        return [-a for a in alignments] if self.lies else list(alignments)
+
 
 class Honest(Behaviour):
     pass
@@ -146,6 +150,10 @@ class Colluding(SignFlip):
         """Far on the helpful side for an accomplice's update, far on the harmful side otherwise."""
         return [abs(s) + loss / 2 if mine else -abs(s) - loss / 2 for s, mine in zip(scores, accomplices)]
 
+    def align(self, alignments: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
+        """Fully aligned for an accomplice's update (the spread alone cannot condemn it), opposed otherwise."""
+        return [1.0 if mine else -1.0 for mine in accomplices]
+
 
 @dataclass(frozen=True)
 class LyingVoter(Behaviour):
@@ -176,17 +184,21 @@ class CopyUpdate(Behaviour):
 @dataclass(frozen=True)
 class CopyBallot(Behaviour):
     """A lazy voter: trains honestly but measures nothing when it votes, and copies the latest ballot
-    it can see (its loss, and its scores cycled to this round's number of updates)."""
+    it can see (its loss, and its scores and alignments cycled to this round's number of updates)."""
 
     name: ClassVar[str] = "copy_ballot"
     malicious: ClassVar[bool] = True
 
-    def copy(self, seen: Sequence[tuple[int, Sequence[int]]], count: int) -> tuple[int, list[int]]:
-        """seen: (loss, scores) of ballots already revealed, oldest first; with none, no opinion."""
+    def copy(self, seen: Sequence[tuple[int, Sequence[int], Sequence[int]]], count: int) -> tuple[int, list[int], list[int]]:
+        """seen: (loss, scores, alignments) of ballots already revealed, oldest first; with none, no opinion."""
         if not seen or not seen[-1][1]:
-            return 10_000, [0] * count
-        loss, scores = seen[-1]
-        return loss, [scores[i % len(scores)] for i in range(count)]
+            return 10_000, [0] * count, []
+        loss, scores, alignments = seen[-1]
+        return loss, _cycled(scores, count), _cycled(alignments, count) if alignments else []
+
+
+def _cycled(values: Sequence[int], count: int) -> list[int]:
+    return [values[i % len(values)] for i in range(count)]
 
 
 LAZY = (CopyUpdate, CopyBallot)

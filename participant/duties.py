@@ -14,6 +14,7 @@ class Evidence:
 
     loss: float  # loss of the global model plus the FedAvg of every update
     scores: list[float]  # per update: the loss without it (FedAvg of the others) minus `loss`
+    alignments: list[float]  # per update: cosine between it and the FedAvg of the others (0 alone)
 
 
 def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Sequence[tuple[Params, int]]) -> Evidence:
@@ -21,7 +22,9 @@ def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Se
 
     updates: (update, num_samples) in Round.submitted order. Leaving an update out reweights the
     others exactly as the chain's FedAvg would; with a single update, leaving it out is the
-    global model itself. Loss is steadier than accuracy on a few dozen samples."""
+    global model itself. Loss is steadier than accuracy on a few dozen samples. The alignments cost
+    no evaluation: they tell an honest update that overshot (it still points with the others) from
+    one that points against them (see abci_app.judgement)."""
     weights = [float(n) for _, n in updates]
     total = sum(weights)
     # accumulated in place: a large model's updates are never all held again in float64
@@ -30,15 +33,26 @@ def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Se
         for (_, acc), (_, values) in zip(sums, update):
             acc += w * values.astype(np.float64)
     loss = loss_of(add(global_params, _scaled(sums, 1 / total)))
-    scores = []
+    scores, alignments = [], []
     for (update, _), w in zip(updates, weights):
         if total == w:
-            without = global_params
+            without, alignment = global_params, 0.0
         else:
             rest = [(name, s - w * u.astype(np.float64)) for (name, s), (_, u) in zip(sums, update)]
-            without = add(global_params, _scaled(rest, 1 / (total - w)))
+            without, alignment = add(global_params, _scaled(rest, 1 / (total - w))), _cosine(update, rest)
         scores.append(loss_of(without) - loss)
-    return Evidence(loss, scores)
+        alignments.append(alignment)
+    return Evidence(loss, scores, alignments)
+
+
+def _cosine(a: Params, b: Params) -> float:
+    """Cosine between two parameter sets read as one vector each; 0 where either is all zeros."""
+    dot = a_squared = b_squared = 0.0
+    for (_, x), (_, y) in zip(a, b):
+        x = x.astype(np.float64)
+        dot, a_squared, b_squared = dot + np.vdot(x, y), a_squared + np.vdot(x, x), b_squared + np.vdot(y, y)
+    norms = float(np.sqrt(a_squared * b_squared))
+    return float(dot) / norms if norms > 0 else 0.0
 
 
 def _scaled(params: Params, factor: float) -> Params:

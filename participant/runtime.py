@@ -168,9 +168,9 @@ class Participant:
         current = self.client.round()
 
         def measure() -> txb.Sealed:
-            loss, scores = self._evidence(rnd)
+            loss, scores, alignments = self._evidence(rnd)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"ballot")
-            return txb.sealed_ballot(self.key.address, rnd.id, loss, scores, salt)
+            return txb.sealed_ballot(self.key.address, rnd.id, loss, scores, salt, alignments)
 
         done = any(b.voter == self.key.address for b in current.ballots)
         return self._sealed_duty(rnd, "ballot", current.ballot_commitments, done, measure)
@@ -209,9 +209,10 @@ class Participant:
         log.info("%s revealed its %s for round %d", self.name, kind, rnd.id)
         return "submitted" if kind == "update" else "voted"
 
-    def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int]]:
-        """Leave-one-out evidence on every usable update; an unusable one (by reference: missing,
-        not as referenced, out of bounds) scores UNUSABLE_SCORE and joins no aggregate."""
+    def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int], list[int]]:
+        """Leave-one-out evidence and alignments on every usable update; an unusable one (by
+        reference: missing, not as referenced, out of bounds) scores UNUSABLE_SCORE, aligns 0 and
+        joins no aggregate."""
         updates = self._round_updates(rnd)
         model, model_tensors = self._model()
         frac_bits = self.params.frac_bits
@@ -228,8 +229,9 @@ class Participant:
         if measured:
             evidence = judge(self.learner.loss, base, list(measured.values()))
         else:
-            evidence = Evidence(self.learner.loss(base), [])
+            evidence = Evidence(self.learner.loss(base), [], [])
         reported = iter(self.behaviour.report(evidence.loss, evidence.scores, [False] * len(measured)))
+        aligned = iter(self.behaviour.align(evidence.alignments, [False] * len(measured)))
         log.info(
             "%s measured round %d's %d updates (loss %.3f with all of them)",
             self.name,
@@ -238,7 +240,8 @@ class Participant:
             evidence.loss,
         )
         scores = [txb.evidence_units(next(reported)) if i in measured else UNUSABLE_SCORE for i in range(len(updates))]
-        return txb.loss_units(evidence.loss), scores
+        alignments = [txb.alignment_units(next(aligned)) if i in measured else 0 for i in range(len(updates))]
+        return txb.loss_units(evidence.loss), scores, alignments
 
     def _round_updates(self, rnd: types_pb2.Round) -> list[types_pb2.Update]:
         updates = self.client.updates()

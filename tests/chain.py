@@ -97,8 +97,8 @@ class Chain(InProcessChain):
     def sealed_update(self, rnd, address: bytes, update, samples: int) -> txb.Sealed:
         return txb.sealed_update(address, rnd.id, update, samples, self.salt(address, rnd.id))
 
-    def sealed_ballot(self, rnd, address: bytes, loss: int, scores) -> txb.Sealed:
-        return txb.sealed_ballot(address, rnd.id, loss, scores, self.salt(address, rnd.id, b"ballot"))
+    def sealed_ballot(self, rnd, address: bytes, loss: int, scores, alignments=()) -> txb.Sealed:
+        return txb.sealed_ballot(address, rnd.id, loss, scores, self.salt(address, rnd.id, b"ballot"), alignments)
 
     def commit(self, sealed: dict[bytes, txb.Sealed], until: int) -> None:
         """Every commitment in one block (all accepted), then blocks until the round reaches `until`."""

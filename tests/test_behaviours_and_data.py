@@ -103,6 +103,19 @@ def test_training_improves_and_a_flipped_update_is_judged_bad(kind):
     assert alone.scores[0] > 0
 
 
+def test_alignments_are_cosines_with_the_fedavg_of_the_others():
+    def params(*values):
+        return [("w", np.array(values, np.float32))]
+
+    updates = [(params(1.0, 0.0), 1), (params(1.0, 1.0), 3), (params(-2.0, 0.0), 1)]
+    evidence = judge(lambda p: float(p[0][1].sum()), params(0.0, 0.0), updates)
+    # the others' FedAvg directions: update 0 sees 3*(1,1) + (-2,0) = (1,3), update 1 sees (1,0) + (-2,0)
+    # = (-1,0), update 2 sees (1,0) + 3*(1,1) = (4,3)
+    assert evidence.alignments == pytest.approx([1 / np.sqrt(10), -1 / np.sqrt(2), -4 / 5])
+    assert judge(lambda p: 0.0, params(0.0, 0.0), [updates[0]]).alignments == [0.0]  # nothing to align with
+    assert judge(lambda p: 0.0, params(0.0, 0.0), [(params(0.0, 0.0), 1), updates[1]]).alignments[0] == 0.0
+
+
 def test_mlp_names_and_shapes_are_the_genesis_models():
     digits_mlp = [("fc1.weight", (32, 64)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
     assert [(n, v.shape) for n, v in models.initial_params("mlp")] == digits_mlp

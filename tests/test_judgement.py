@@ -10,8 +10,11 @@ HARM, CONDEMN, INCLUDE, EXCLUDE = 500, 2_000, 50, 1_000
 P = [bytes([i]) * 20 for i in range(3)]
 
 
-def ballots(*rows, loss=10_000):
-    return [types_pb2.Ballot(voter=bytes([100 + v]) * 20, loss=loss, scores=row) for v, row in enumerate(rows)]
+def ballots(*rows, loss=10_000, alignments=()):
+    return [
+        types_pb2.Ballot(voter=bytes([100 + v]) * 20, loss=loss, scores=row, alignments=alignments)
+        for v, row in enumerate(rows)
+    ]
 
 
 def test_relative_scores_floor_and_saturate():
@@ -46,6 +49,34 @@ def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does
     updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
     assert [u.contribution_bps for u in updates] == [-900, -900, -900]
     assert [(u.included, u.condemned) for u in updates] == [(False, True), (False, False), (False, False)]
+
+
+def test_the_spread_alone_does_not_condemn_an_update_that_points_with_the_others():
+    # Every voter finds each update harmful by 9-10% (below condemn_bps, beyond three spreads). Update
+    # 0 points with the round's other updates (an honest step that overfit its shard near convergence),
+    # update 1 against them (a sign flip), update 2 with them but harms beyond condemn_bps.
+    rows = [[-950, -950, -2_500], [-900, -900, -2_400], [-900, -900, -2_300], [-1_000, -1_000, -2_600]]
+    aligned = [6_000, -7_000, 9_000]
+    updates, _ = judgement.judge(P, ballots(*rows, alignments=aligned), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert [u.alignment_bps for u in updates] == aligned
+    assert [(u.included, u.condemned) for u in updates] == [(False, False), (False, True), (False, True)]
+    # Ballots without alignments show nothing aligned: the spread condemns as before.
+    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert [u.alignment_bps for u in updates] == [-judgement.BPS] * 3
+    assert [u.condemned for u in updates] == [True, True, True]
+
+
+def test_a_minority_claiming_alignment_does_not_shield_an_update():
+    rows = [[-950, 0, 0]] * 5
+    honest, liars = [-7_000, 5_000, 5_000], [10_000, 5_000, 5_000]
+    voters = ballots(*rows, alignments=honest)
+    voters[3].alignments[:] = voters[4].alignments[:] = liars  # two of five voters claim update 0 is aligned
+    updates, _ = judgement.judge(P, voters, {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert updates[0].alignment_bps == -7_000 and updates[0].condemned
+    # Once they hold most of the voting stake, the median is theirs: the spread alone no longer condemns.
+    weights = {voters[3].voter: 10, voters[4].voter: 10}
+    updates, _ = judgement.judge(P, voters, weights, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert updates[0].alignment_bps == 10_000 and not updates[0].condemned and not updates[0].included
 
 
 def test_a_one_sided_update_joins_while_a_poisoned_one_or_a_deep_harm_stays_out():

@@ -314,7 +314,7 @@ def test_ballot_rules():
     rnd = chain.start_round()
     submit_all(chain, rnd)
     voter, other, third = rnd.voters
-    sealed = chain.sealed_ballot(rnd, voter, LOSS, [GOOD, BAD])
+    sealed = chain.sealed_ballot(rnd, voter, LOSS, [GOOD, BAD], alignments=[6_000, -8_000])
     assert submit(chain, chain.key(rnd.proposers[0]), sealed.commit).code == Code.NOT_VOTER
     wrong = txb.commit_ballot(rnd.id + 1, sealed.commit.commit_ballot.commitment)
     assert submit(chain, chain.key(voter), wrong).code == Code.WRONG_ROUND
@@ -328,12 +328,18 @@ def test_ballot_rules():
     assert refused.code == Code.BAD_BALLOT and "has 2 updates under vote" in refused.log
     salt = chain.salt(voter, rnd.id, b"ballot")
     assert submit(chain, chain.key(voter), txb.vote(rnd.id, 0, [GOOD, BAD], salt)).code == Code.BAD_BALLOT
-    changed = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, [GOOD, GOOD], salt))
-    assert changed.code == Code.COMMITMENT_MISMATCH  # another ballot than the one committed
+    for alignments, says in (([6_000], "one alignment per score or none"), ([6_000, -10_001], "within +-10000")):
+        refused = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, [GOOD, BAD], salt, alignments))
+        assert refused.code == Code.BAD_BALLOT and says in refused.log
+    for scores, alignments in (([GOOD, GOOD], [6_000, -8_000]), ([GOOD, BAD], [6_000, 8_000]), ([GOOD, BAD], [])):
+        changed = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, scores, salt, alignments))
+        assert changed.code == Code.COMMITMENT_MISMATCH  # another ballot than the one committed
     assert submit(chain, chain.key(voter), sealed.reveal).code == Code.OK
     assert submit(chain, chain.key(voter), sealed.reveal).code == Code.ALREADY_VOTED
     ballots = chain.round().ballots
-    assert [(b.voter, b.loss, list(b.scores)) for b in ballots] == [(voter, LOSS, [GOOD, BAD])]
+    assert [(b.voter, b.loss, list(b.scores), list(b.alignments)) for b in ballots] == [
+        (voter, LOSS, [GOOD, BAD], [6_000, -8_000])
+    ]
     updates = query_pb2.UpdateList.FromString(chain.query("/updates").value).updates
     assert [u.proposer for u in updates] == list(rnd.proposers) and [u.num_samples for u in updates] == [100, 300]
 

@@ -184,7 +184,8 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             raise TxError(Code.BAD_BALLOT, f"an alignment is a cosine in basis points, within +-{BPS}")
         _check_salt(vote.salt)
         scores, alignments = tuple(vote.scores), tuple(vote.alignments)
-        return Vote(vote.round, vote.loss, scores, alignments, vote.salt, sealing.ballot_digest(vote.loss, scores, alignments))
+        digest = sealing.ballot_digest(vote.loss, scores, alignments)
+        return Vote(vote.round, vote.loss, scores, alignments, vote.salt, digest)
     if kind == "report_aggregate":
         report = msg.report_aggregate
         if len(report.digest) != sealing.DIGEST_BYTES or report.size == 0:

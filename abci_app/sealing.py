@@ -43,8 +43,9 @@ def reference_digest(
 
 def ballot_digest(loss: int, scores: Sequence[int], alignments: Sequence[int] = ()) -> bytes:
     """sha256 of a ballot: its loss, its scores and its alignments, each list after its length."""
-    packed = struct.pack(f">QI{len(scores)}qI{len(alignments)}i", loss, len(scores), *scores, len(alignments), *alignments)
-    return hashlib.sha256(packed).digest()
+    h = hashlib.sha256(struct.pack(f">QI{len(scores)}q", loss, len(scores), *scores))
+    h.update(struct.pack(f">I{len(alignments)}i", len(alignments), *alignments))
+    return h.digest()
 
 
 def commitment(kind: bytes, round_id: int, sender: bytes, salt: bytes, content_digest: bytes) -> bytes:

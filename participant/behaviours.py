@@ -181,6 +181,9 @@ class CopyUpdate(Behaviour):
         return [(n, (u * (1 + rng.normal(0.0, self.noise, u.shape))).astype(np.float32)) for n, u in seen[-1]]
 
 
+SeenBallot = tuple[int, Sequence[int], Sequence[int]]  # loss, scores, alignments
+
+
 @dataclass(frozen=True)
 class CopyBallot(Behaviour):
     """A lazy voter: trains honestly but measures nothing when it votes, and copies the latest ballot
@@ -189,7 +192,7 @@ class CopyBallot(Behaviour):
     name: ClassVar[str] = "copy_ballot"
     malicious: ClassVar[bool] = True
 
-    def copy(self, seen: Sequence[tuple[int, Sequence[int], Sequence[int]]], count: int) -> tuple[int, list[int], list[int]]:
+    def copy(self, seen: Sequence[SeenBallot], count: int) -> tuple[int, list[int], list[int]]:
         """seen: (loss, scores, alignments) of ballots already revealed, oldest first; with none, no opinion."""
         if not seen or not seen[-1][1]:
             return 10_000, [0] * count, []

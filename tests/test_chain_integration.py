@@ -188,17 +188,19 @@ def test_sealed_ballots_under_cometbft(localnet4):
         return rpc.broadcast_tx_sync(txb.sign_tx(key, net.chain_id, fed.nonces[key.address], [msg]))
 
     scores = [LOSS // 10] * len(rnd.submitted)  # the federation's updates are honest: each helps
+    alignments = [7_000] * len(rnd.submitted)  # and each points with the others
 
     def sealed(key):
-        return txb.sealed_ballot(
-            key.address, rnd.id, LOSS, scores, txb.derive_salt(key, net.chain_id, rnd.id, b"ballot")
-        )
+        salt = txb.derive_salt(key, net.chain_id, rnd.id, b"ballot")
+        return txb.sealed_ballot(key.address, rnd.id, LOSS, scores, salt, alignments)
 
     ballots = {key.address: sealed(key) for key in (owner, *others)}
     assert fed.send(owner, ballots[owner.address].commit)
     assert fed.send(copier, ballots[owner.address].commit)  # replayed from the mempool: accepted, never revealable
     early = check(owner, ballots[owner.address].reveal)
     assert early.code == Code.WRONG_PHASE and "early reveal" in early.log
+    uneven = check(owner, txb.vote(rnd.id, LOSS, scores, bytes(32), alignments + [0]))
+    assert uneven.code == Code.BAD_BALLOT and "one alignment per score or none" in uneven.log
     for key in others:
         assert fed.send(key, ballots[key.address].commit)
     fed.run_until(lambda r: r.phase == types_pb2.PHASE_REVEAL_BALLOTS, timeout=30)
@@ -213,6 +215,8 @@ def test_sealed_ballots_under_cometbft(localnet4):
     finished = fed.query(f"/round/{rnd.id}", types_pb2.Round)
     assert finished.outcome == types_pb2.OUTCOME_ACCEPTED
     assert copier.address not in [b.voter for b in finished.ballots] and len(finished.ballots) == len(rnd.voters) - 1
+    assert all(list(b.alignments) == alignments for b in finished.ballots)
+    assert [v.alignment_bps for v in finished.verdicts] == alignments
 
     def slashes(key):
         info = fed.query(f"/participant/{key.bech32}", query_pb2.ParticipantInfo)

@@ -183,7 +183,7 @@ class Simulation:
             i = self.index[voter]
             behaviour = self.behaviours[i]
             if isinstance(behaviour, behaviours.CopyBallot):
-                loss_units, scores_units, alignment_units = behaviour.copy(self.seen_ballots, len(updates))
+                loss_units, scores_units, aligned_units = behaviour.copy(self.seen_ballots, len(updates))
             else:
                 evidence = self._evidence(i, round_id, global_model, named, corrupt)
                 if not self.malicious[i]:
@@ -192,9 +192,9 @@ class Simulation:
                 reported = behaviour.report(evidence.loss, evidence.scores, accomplices)
                 aligned = behaviour.align(evidence.alignments, accomplices)
                 loss_units, scores_units = txb.loss_units(evidence.loss), [txb.evidence_units(s) for s in reported]
-                alignment_units = [txb.alignment_units(a) for a in aligned]
+                aligned_units = [txb.alignment_units(a) for a in aligned]
             salt = self._salt(voter, round_id, b"ballot")
-            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt, alignment_units)
+            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt, aligned_units)
         return ballots
 
     def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> Evidence:

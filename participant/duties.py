@@ -45,24 +45,21 @@ def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Se
     return Evidence(loss, scores, alignments)
 
 
-def _cosine(a: Params, b: Params) -> float:
-    """Cosine between two parameter sets read as one vector each; 0 where either is all zeros."""
-    dot = a_squared = b_squared = 0.0
-    for (_, x), (_, y) in zip(a, b):
-        dot, a_squared, b_squared = dot + _dot(x, y), a_squared + _dot(x, x), b_squared + _dot(y, y)
-    norms = float(np.sqrt(a_squared * b_squared))
-    return dot / norms if norms > 0 else 0.0
-
-
 _CHUNK = 1 << 20  # float64 copies of a chunk at a time, not of a large model's whole tensor
 
 
-def _dot(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = x.ravel(), y.ravel()
-    return sum(
-        float(np.dot(x[i : i + _CHUNK].astype(np.float64), y[i : i + _CHUNK].astype(np.float64)))
-        for i in range(0, x.size, _CHUNK)
-    )
+def _cosine(a: Params, b: Params) -> float:
+    """Cosine between two parameter sets read as one vector each; 0 where either is all zeros.
+    One pass: each chunk is converted once and gives the dot product and both squared norms."""
+    dot = a_squared = b_squared = 0.0
+    for (_, x), (_, y) in zip(a, b):
+        x, y = x.ravel(), y.ravel()
+        for i in range(0, x.size, _CHUNK):
+            xc = x[i : i + _CHUNK].astype(np.float64, copy=False)
+            yc = y[i : i + _CHUNK].astype(np.float64, copy=False)
+            dot, a_squared, b_squared = dot + xc @ yc, a_squared + xc @ xc, b_squared + yc @ yc
+    norms = float(np.sqrt(a_squared * b_squared))
+    return float(dot) / norms if norms > 0 else 0.0
 
 
 def _scaled(params: Params, factor: float) -> Params:

@@ -57,9 +57,11 @@ def _cosine(a: Params, b: Params) -> float:
         for i in range(0, x.size, _CHUNK):
             xc = x[i : i + _CHUNK].astype(np.float64, copy=False)
             yc = y[i : i + _CHUNK].astype(np.float64, copy=False)
-            dot, a_squared, b_squared = dot + xc @ yc, a_squared + xc @ xc, b_squared + yc @ yc
+            dot += float(xc @ yc)
+            a_squared += float(xc @ xc)
+            b_squared += float(yc @ yc)
     norms = float(np.sqrt(a_squared * b_squared))
-    return float(dot) / norms if norms > 0 else 0.0
+    return dot / norms if norms > 0 else 0.0
 
 
 def _scaled(params: Params, factor: float) -> Params:

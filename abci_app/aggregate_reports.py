@@ -1,7 +1,8 @@
 """The AGGREGATE phase of a model by reference: the chain cannot read the files, so the voters
-whose ballots counted compute the FedAvg of the included updates (each clipped to the round's norm
-bound), store it, and report its digest and the included norms; the report made by most of them,
-holding most of their stake, becomes the global model, and its norms feed the next rounds' bounds."""
+whose ballots counted compute the new model (aggregation.next_model: the FedAvg of the included
+updates, each clipped to the round's norm bound, plus the server momentum), store it, and report
+its digest and the included norms; the report made by most of them, holding most of their stake,
+becomes the global model, and its norms feed the next rounds' bounds."""
 
 from abci_app import norm_bound, staking
 from abci_app.codes import Code, TxError
@@ -117,6 +118,7 @@ def adopt(ctx: Context, rnd: types_pb2.Round) -> None:
             version=model.version + 1,
             round=rnd.id,
             ref=types_pb2.BlobRef(digest=digest, size=size, manifest=manifest),
+            previous=model.ref,  # the step (server momentum) is the new file minus this one
         )
     )
     ctx.emit("aggregate_adopted", round=rnd.id, digest=digest.hex(), size=size, norms=list(norms))

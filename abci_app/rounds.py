@@ -24,6 +24,9 @@ digest; the digest reported by most of them, holding most of their stake, become
 model (abci_app/aggregate_reports.py). Verdicts are paid by abci_app/settlement.py, and a round
 ends in abci_app/round_close.py.
 
+The model moves by the FedAvg of the included updates plus a share of its last move (server
+momentum, FedAvgM: Params.server_momentum_bps), which voters add to the model they judge from.
+
 An included update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
 share of the median norm of recent rounds' updates: no minority can take the model further. By
 reference the aggregators clip, and the norms they agree on feed the next rounds' bounds.
@@ -342,8 +345,9 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
     """The global model moves by the FedAvg of the included updates, each scaled down to the
-    round's norm bound if it exceeds it. Voters judged the updates as sent, so a proposer answers
-    for its whole step; the bound only limits how far one step can move the model."""
+    round's norm bound if it exceeds it, plus the server momentum (a share of its last move).
+    Voters judged the updates as sent, so a proposer answers for its whole step; the bound only
+    limits how far one step can move the model."""
     weighted = []
     for update in (ctx.state.must_update(rnd.id, a) for a in included):
         values = [tensors.read(t) for t in update.tensors]
@@ -352,11 +356,15 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
             ctx.emit("update_clipped", round=rnd.id, proposer=update.proposer, norm=update.norm, bound=rnd.norm_bound)
         weighted.append((update.num_samples, values))
     model = ctx.state.model()
-    new = aggregation.next_model([tensors.read(t) for t in model.tensors], weighted)
+    current = [tensors.read(t) for t in model.tensors]
+    step = [tensors.read(t) for t in model.step]
+    new = aggregation.next_model(current, weighted, step, ctx.params.server_momentum_bps)
+    names = [t.name for t in model.tensors]
     ctx.state.set_model(
         types_pb2.GlobalModel(
             version=model.version + 1,
             round=rnd.id,
-            tensors=[tensors.encode(t.name, v) for t, v in zip(model.tensors, new)],
+            tensors=[tensors.encode(n, v) for n, v in zip(names, new)],
+            step=[tensors.encode(n, s) for n, s in zip(names, aggregation.last_step(current, new))],
         )
     )

@@ -53,6 +53,29 @@ def model_tensors(model: types_pb2.GlobalModel, store: ObjectStore | None) -> li
     return blobs.decode(_require(store).get(model.ref.digest, model.ref.size), model.ref)
 
 
+def model_step(
+    model: types_pb2.GlobalModel, current: Sequence[types_pb2.Tensor], store: ObjectStore | None
+) -> list[np.ndarray]:
+    """The global model's last move, which server momentum repeats in part: from the chain, or, by
+    reference, the current tensors minus the version before (from the store). Empty before the
+    first move."""
+    if not model.HasField("ref"):
+        return fixed_arrays(model.step)
+    if not model.HasField("previous"):
+        return []
+    before = blobs.decode(_require(store).get(model.previous.digest, model.previous.size), model.previous)
+    return aggregation.last_step(fixed_arrays(before), fixed_arrays(current))
+
+
+def judged_model(
+    current: Sequence[types_pb2.Tensor], step: Sequence[np.ndarray], beta_bps: int
+) -> list[types_pb2.Tensor]:
+    """The model voters judge updates from: the global model plus the momentum the chain will add
+    whatever the updates are (aggregation.lookahead), as FIXED32 tensors."""
+    moved = aggregation.lookahead(fixed_arrays(current), step, beta_bps)
+    return [tensors.encode(t.name, values) for t, values in zip(current, moved)]
+
+
 def fixed_arrays(tensor_list: Sequence[types_pb2.Tensor]) -> list[np.ndarray]:
     return [tensors.read(t) for t in tensor_list]
 
@@ -88,13 +111,19 @@ def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.nda
 
 
 def publish_aggregate(
-    store: ObjectStore | None, model: Sequence[types_pb2.Tensor], included: Sequence[FixedUpdate], bound: int
+    store: ObjectStore | None,
+    model: Sequence[types_pb2.Tensor],
+    included: Sequence[FixedUpdate],
+    bound: int,
+    step: Sequence[np.ndarray] = (),
+    beta_bps: int = 0,
 ) -> types_pb2.BlobRef:
     """An aggregator's duty: the new global model (aggregation.next_model of the included updates,
-    each scaled down to the round's norm bound as the chain does inline; bit-exact), stored; the
-    reference whose digest and size it reports. Every honest aggregator gets the same bytes."""
+    each scaled down to the round's norm bound as the chain does inline, plus beta times the last
+    step; bit-exact), stored; the reference whose digest and size it reports. Every honest
+    aggregator gets the same bytes."""
     weighted = [(u.num_samples, norm_bound.clip(u.arrays, u.norm, bound)) for u in included]
-    new = aggregation.next_model(fixed_arrays(model), weighted)
+    new = aggregation.next_model(fixed_arrays(model), weighted, step, beta_bps)
     fixed = [tensors.encode(t.name, values) for t, values in zip(model, new)]
     data, ref = blobs.file_of(fixed)
     _require(store).put(data)

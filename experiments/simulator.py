@@ -18,6 +18,7 @@ import numpy as np
 
 from abci_app import genesis, tensors
 from abci_app.machine import StateMachine
+from client import artifacts
 from client import tx as txb
 from client.in_process import InProcessChain
 from client.keys import Key
@@ -84,6 +85,13 @@ class Simulation:
     def global_model(self) -> list[tuple[str, np.ndarray]]:
         return tensors.named_floats(self.state().model().tensors, self.params.frac_bits)
 
+    def judged_model(self) -> list[tuple[str, np.ndarray]]:
+        """What voters judge updates from: the global model plus the server momentum."""
+        model = self.state().model()
+        step = artifacts.fixed_arrays(model.step)
+        judged = artifacts.judged_model(model.tensors, step, self.params.server_momentum_bps)
+        return tensors.named_floats(judged, self.params.frac_bits)
+
     # --- one round ---------------------------------------------------------------------------
     def _block(self, *txs: bytes) -> None:
         outcome = self.chain.block(*txs)
@@ -131,7 +139,7 @@ class Simulation:
             self._block(*[self._tx(a, s.reveal) for a, s in updates.items()])
             self._blocks_while(rnd.id, types_pb2.PHASE_REVEAL_UPDATES)
         if self.state().round().id == rnd.id and self.state().round().phase == types_pb2.PHASE_VOTE:
-            ballots = self._ballots(rnd.id, global_model)
+            ballots = self._ballots(rnd.id, self.judged_model())
             self._block(*[self._tx(a, s.commit) for a, s in ballots.items()])
             if self._blocks_while(rnd.id, types_pb2.PHASE_VOTE):
                 self._block(*[self._tx(a, s.reveal) for a, s in ballots.items()])
@@ -169,7 +177,7 @@ class Simulation:
         self._sent.setdefault(round_id, {})[address] = update
         return update, samples
 
-    def _ballots(self, round_id: int, global_model) -> dict[bytes, txb.Sealed]:
+    def _ballots(self, round_id: int, judged_model) -> dict[bytes, txb.Sealed]:
         """Every drawn voter's sealed ballot on the round's updates (truthful evidence, then its
         behaviour's report; a lazy voter copies a ballot it has seen instead)."""
         state = self.state()
@@ -185,7 +193,7 @@ class Simulation:
             if isinstance(behaviour, behaviours.CopyBallot):
                 loss_units, scores_units, aligned_units = behaviour.copy(self.seen_ballots, len(updates))
             else:
-                evidence = self._evidence(i, round_id, global_model, named, corrupt)
+                evidence = self._evidence(i, round_id, judged_model, named, corrupt)
                 if not self.malicious[i]:
                     harm = -self.params.harm_bps / 10_000 * evidence.loss
                     self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, evidence.scores))

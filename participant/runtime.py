@@ -216,7 +216,8 @@ class Participant:
         updates = self._round_updates(rnd)
         model, model_tensors = self._model()
         frac_bits = self.params.frac_bits
-        base = named_floats(model_tensors, frac_bits)
+        step = artifacts.model_step(model, model_tensors, self.store)
+        base = named_floats(artifacts.judged_model(model_tensors, step, self.params.server_momentum_bps), frac_bits)
         measured: dict[int, tuple[Params, int]] = {}  # each update held once, in float32 (large models)
         for i, update in enumerate(updates):
             try:
@@ -250,7 +251,8 @@ class Participant:
         return updates
 
     def _aggregate(self, rnd: types_pb2.Round) -> str | None:
-        """Models by reference: store global model + FedAvg of the included updates; report its digest."""
+        """Models by reference: store the next model (global model + FedAvg of the included updates +
+        momentum); report its digest."""
         current = self.client.round()
         if current.id != rnd.id or any(r.sender == self.key.address for r in current.aggregate_reports):
             return None
@@ -265,7 +267,10 @@ class Participant:
         except artifacts.Unusable as err:  # the stake majority saw it; this aggregator cannot
             log.error("%s: round %d: an included update is unusable here (%s); not aggregating", self.name, rnd.id, err)
             return None
-        ref = artifacts.publish_aggregate(self.store, model_tensors, fixed, rnd.norm_bound)
+        step = artifacts.model_step(model, model_tensors, self.store)
+        ref = artifacts.publish_aggregate(
+            self.store, model_tensors, fixed, rnd.norm_bound, step, self.params.server_momentum_bps
+        )
         self.signer.send([txb.report_aggregate(rnd.id, ref.digest, ref.size, [u.norm for u in fixed])])
         log.info("%s reported round %d's aggregate %s", self.name, rnd.id, ref.digest.hex()[:12])
         return "aggregated"

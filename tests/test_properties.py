@@ -251,11 +251,16 @@ def test_an_aggregate_is_adopted_only_by_more_than_half_of_all_aggregators_and_t
 @given(st.lists(st.tuples(st.floats(1e-3, 1.0), st.floats(1e-3, 1.0)), min_size=2, max_size=4))
 def test_a_round_never_moves_the_model_further_than_its_norm_bound(scales):
     """Whatever the updates' sizes, an accepted round moves the global model by at most its bound
-    (a weighted mean of updates clipped to it), plus FedAvg's rounding of half a unit per value."""
+    (a weighted mean of updates clipped to it), plus FedAvg's rounding of half a unit per value,
+    beyond the server momentum, which repeats a share of the last move whatever the updates; and
+    the model records that move as its step."""
     chain = Chain()
+    beta = chain.params.server_momentum_bps
     for first, second in scales:
         rnd = chain.start_round()
-        before = [tensors.read(t) for t in chain.state().model().tensors]
+        model = chain.state().model()
+        before = [tensors.read(t) for t in model.tensors]
+        momentum = aggregation.momentum([tensors.read(t) for t in model.step], beta) or [0 * m for m in before]
         a, b = rnd.proposers
         chain.propose(rnd, {a: (chain.honest_update(first), 10), b: (chain.honest_update(-second), 30)})
         chain.blocks_until(lambda s: s.round().phase == types_pb2.PHASE_VOTE)
@@ -263,7 +268,10 @@ def test_a_round_never_moves_the_model_further_than_its_norm_bound(scales):
         assert all(r.code == 0 for r in ballots.tx_results)
         chain.blocks_until(lambda s, drawn=rnd.id: s.round().id != drawn)
         assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_ACCEPTED
-        moved = [tensors.read(t) - m for t, m in zip(chain.state().model().tensors, before)]
+        after = chain.state().model()
+        steps = zip(after.step, after.tensors, before, strict=True)
+        assert all(np.array_equal(tensors.read(s), tensors.read(t) - m) for s, t, m in steps)
+        moved = [tensors.read(t) - m - p for t, m, p in zip(after.tensors, before, momentum)]
         if rnd.norm_bound:
             size = sum(m.size for m in moved)
             assert np.sqrt(float(sum(int((m**2).sum()) for m in moved))) <= rnd.norm_bound + np.sqrt(size) / 2

@@ -109,6 +109,9 @@ class KeptFiles:
         self.files[hashlib.sha256(data).digest()] = data
         return hashlib.sha256(data).digest()
 
+    def get(self, digest: bytes, size: int | None = None) -> bytes:
+        return self.files[digest]
+
 
 def test_an_operator_sets_a_large_genesis_model_by_reference():
     doc = {"chain_id": "fed-1", "app_state": node_genesis.empty_app_state(make_params(max_inline_model_bytes=32))}
@@ -231,6 +234,7 @@ def test_a_majority_of_the_aggregators_and_their_stake_adopts_the_digest():
     model = chain.state().model()
     assert (model.version, model.round, model.ref.digest, model.ref.size) == (1, rnd.id, new_model, 160)
     assert list(model.ref.manifest) == list(GENESIS_MODEL.manifest)
+    assert model.previous == GENESIS_MODEL  # the step (server momentum) is the new file minus this one
     after = stakes(chain)
     assert after[liar] == before[liar] * (10_000 - chain.params.aggregator_slash_bps) // 10_000
     assert after[first] == before[first] and after[second] == before[second]
@@ -398,3 +402,39 @@ def test_the_aggregators_fedavg_clips_an_update_above_the_bound():
     assert all((s == e).all() for s, e in zip(stored, expected))
     unbounded = artifacts.publish_aggregate(store, model, updates, 0)  # the first round, or the rule off
     assert unbounded.digest != ref.digest
+
+
+# --- server momentum, by reference -------------------------------------------------------------
+
+
+def test_aggregators_add_the_momentum_of_the_step_between_the_last_two_files():
+    """By reference the chain holds the model's file and the one before; an aggregator reads the step
+    as their difference and adds beta times it, bit-exactly as the chain does inline."""
+    rng = np.random.default_rng(2)
+    store = KeptFiles()
+    before = [tensors.encode(n, rng.integers(-(2**16), 2**16, s)) for n, s in MODEL_SHAPES]
+    first_update = [rng.integers(-500, 500, s) for _, s in MODEL_SHAPES]
+    update = artifacts.FixedUpdate(10, first_update, norm_bound.norm(first_update))
+    previous = artifacts.publish_aggregate(store, before, [update], 0)  # the genesis model never moved
+    current_ref = artifacts.publish_aggregate(store, before, [update], 0)
+    assert current_ref == previous  # no step yet: the same file whoever computes it
+    current = blobs.decode(store.files[current_ref.digest], current_ref)
+    genesis_file, genesis_ref = blobs.file_of(before)
+    store.put(genesis_file)
+    model = P.GlobalModel(version=1, ref=current_ref, previous=genesis_ref)
+    step = artifacts.model_step(model, current, store)
+    assert all((s == u).all() for s, u in zip(step, first_update))  # model 1 minus model 0
+    assert artifacts.model_step(P.GlobalModel(version=0, ref=genesis_ref), before, store) == []
+
+    second_update = [rng.integers(-500, 500, s) for _, s in MODEL_SHAPES]
+    moved = artifacts.publish_aggregate(store, current, [artifacts.FixedUpdate(10, second_update, 1)], 0, step, 5_000)
+    stored = [tensors.read(t) for t in blobs.decode(store.files[moved.digest], moved)]
+    expected = [tensors.read(c) + u + (5_000 * f) // 10_000 for c, u, f in zip(current, second_update, first_update)]
+    assert all((s == e).all() for s, e in zip(stored, expected))
+    plain = artifacts.publish_aggregate(store, current, [artifacts.FixedUpdate(10, second_update, 1)], 0)
+    assert plain.digest != moved.digest  # an aggregator that forgot the momentum disagrees with the majority
+    # voters judge from the model plus the same momentum
+    judged = artifacts.judged_model(current, step, 5_000)
+    assert all(
+        (tensors.read(j) == tensors.read(c) + (5_000 * f) // 10_000).all() for j, c, f in zip(judged, current, step)
+    )

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from chain import MODEL_SHAPES, Chain, make_params
+from chain import MODEL_SHAPES, Chain, initial_model, make_params
 
-from abci_app import aggregation, norm_bound, rounds, tensors, voter_record
+from abci_app import aggregation, genesis, norm_bound, rounds, tensors, voter_record
 from abci_app.codes import Code
 from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
@@ -26,7 +26,7 @@ def submit_all(chain: Chain, rnd, samples=(100, 300, 50), scale=0.01):
 
 
 LOSS = 10_000  # every test voter's held-out loss with all updates: 1 nat, in 1e-4 nats
-GOOD, BAD = 1_000, -5_000  # leave-one-out scores: 10% of the loss better with the update, 50% worse
+GOOD, BAD = 1_000, -7_000  # leave-one-out scores: 10% of the loss better with the update, 70% worse
 
 
 def vote_all(chain: Chain, rnd, evidence):
@@ -658,6 +658,7 @@ def test_an_included_update_above_the_round_norm_bound_joins_the_fedavg_clipped_
     assert len(norms) == 2 and rnd.norm_bound == norms[0] * chain.params.norm_bound_bps // 10_000
     assert chain.events("round_started")[0]["norm_bound"] == str(rnd.norm_bound)
     model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    step_before = [tensors.read(t) for t in chain.state().model().step]
     first, second = rnd.proposers
     chain.propose(rnd, {first: (chain.honest_update(0.01), 100), second: (chain.honest_update(0.08), 100)})
     chain.blocks_until(lambda s: s.round().phase == VOTE)
@@ -670,13 +671,15 @@ def test_an_included_update_above_the_round_norm_bound_joins_the_fedavg_clipped_
     vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
     clipped = norm_bound.clip(sent[1], updates[second].norm, rnd.norm_bound)
     assert norm_bound.norm(clipped) <= rnd.norm_bound
-    expected = aggregation.apply_delta(model_before, aggregation.fedavg([(100, sent[0]), (100, clipped)]))
+    # the momentum (a share of round 1's move) is added whole: the bound limits the updates
+    beta = chain.params.server_momentum_bps
+    expected = aggregation.next_model(model_before, [(100, sent[0]), (100, clipped)], step_before, beta)
     assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))
     assert [e["proposer"] for e in chain.events("update_clipped")] == [chain.key(second).bech32]
 
 
 def test_with_the_norm_bound_off_an_included_update_joins_whole():
-    chain = Chain(params=make_params(norm_bound_bps=0))
+    chain = Chain(params=make_params(norm_bound_bps=0, server_momentum_bps=0))  # the move is the FedAvg alone
     for _ in range(2):
         rnd = chain.start_round()
         assert rnd.norm_bound == 0
@@ -686,3 +689,57 @@ def test_with_the_norm_bound_off_an_included_update_joins_whole():
         vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
         expected = aggregation.apply_delta(model_before, delta)
         assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))
+
+
+# --- server momentum ---------------------------------------------------------------------------
+
+
+def test_the_model_moves_by_the_fedavg_plus_a_share_of_its_last_move():
+    """FedAvgM: the first move is the FedAvg alone (the genesis model has no step); each later one
+    adds beta times the last move, rounded down, and the model records its move as its step. A
+    rejected round moves nothing and keeps the step. (No norm bound: no update is scaled down.)"""
+    chain = Chain(params=make_params(norm_bound_bps=0))
+    beta = chain.params.server_momentum_bps
+    assert beta == 5_000
+    moves = []
+    for _ in range(2):
+        rnd = chain.start_round()
+        assert len(chain.state().model().step) == (1 if moves else 0) * len(MODEL_SHAPES)
+        before = [tensors.read(t) for t in chain.state().model().tensors]
+        submit_all(chain, rnd, samples=(100, 300))
+        fedavg = [tensors.read(t) for t in chain.state().candidate().delta]
+        vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+        model = chain.state().model()
+        after = [tensors.read(t) for t in model.tensors]
+        move = [a - b for a, b in zip(after, before)]
+        assert all((tensors.read(s) == m).all() for s, m in zip(model.step, move))
+        moves.append((fedavg, move))
+    (fedavg_1, move_1), (fedavg_2, move_2) = moves
+    assert all((m == f).all() for m, f in zip(move_1, fedavg_1))
+    assert all((m == f + (beta * p) // 10_000).all() for m, f, p in zip(move_2, fedavg_2, move_1))
+
+    rnd = chain.start_round()
+    kept = chain.state().model()
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[BAD, BAD]] * 3)
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_REJECTED
+    assert chain.state().model() == kept
+
+
+def test_momentum_rounds_down_and_the_step_saturates_like_a_tensor_in_state():
+    step = [np.array([3, -3, 1, -1, 0], dtype=np.int64)]
+    assert aggregation.momentum(step, 5_000)[0].tolist() == [1, -2, 0, -1, 0]  # floor, whatever the sign
+    model = [np.array([10, 10, 10, 10, 10], dtype=np.int64)]
+    assert aggregation.lookahead(model, [], 5_000)[0].tolist() == [10] * 5  # no move yet
+    assert aggregation.lookahead(model, step, 0)[0].tolist() == [10] * 5  # momentum off
+    assert aggregation.lookahead(model, step, 5_000)[0].tolist() == [11, 8, 10, 9, 10]
+    assert aggregation.next_model(model, [(1, [np.zeros(5, np.int64)])], step, 5_000)[0].tolist() == [11, 8, 10, 9, 10]
+    top, bottom = np.int64(tensors.INT32_MAX), np.int64(tensors.INT32_MIN)
+    assert aggregation.last_step([np.array([bottom, top])], [np.array([top, bottom])])[0].tolist() == [top, bottom]
+
+
+def test_genesis_refuses_momentum_whose_steps_never_fade():
+    accounts = {bytes(20): 1}
+    with pytest.raises(ValueError, match="server_momentum_bps must be below 10000"):
+        genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(server_momentum_bps=10_000)))
+    genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(server_momentum_bps=9_999)))

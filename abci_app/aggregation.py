@@ -1,6 +1,6 @@
 """FedAvg with server momentum in integer fixed point: exact, and independent of input order."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def next_model(
     return apply_delta(model, delta)
 
 
-def last_step(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> list[np.ndarray]:
+def last_step(before: Iterable[np.ndarray], after: Iterable[np.ndarray]) -> list[np.ndarray]:
     """The move from one model to the next, each value saturated to int32 like a tensor in state
     (a move across nearly the whole int32 range cannot be stored whole; it never happens in practice)."""
     moves = (a.astype(np.int64) - b.astype(np.int64) for b, a in zip(before, after, strict=True))

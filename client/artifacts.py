@@ -64,7 +64,8 @@ def model_step(
     if not model.HasField("previous"):
         return []
     before = blobs.decode(_require(store).get(model.previous.digest, model.previous.size), model.previous)
-    return aggregation.last_step(fixed_arrays(before), fixed_arrays(current))
+    # tensor by tensor: a large model is never held whole in int64 twice over
+    return aggregation.last_step((tensors.read(t) for t in before), (tensors.read(t) for t in current))
 
 
 def judged_model(
@@ -72,8 +73,12 @@ def judged_model(
 ) -> list[types_pb2.Tensor]:
     """The model voters judge updates from: the global model plus the momentum the chain will add
     whatever the updates are (aggregation.lookahead), as FIXED32 tensors."""
-    moved = aggregation.lookahead(fixed_arrays(current), step, beta_bps)
-    return [tensors.encode(t.name, values) for t, values in zip(current, moved)]
+    if not step or beta_bps == 0:
+        return list(current)
+    return [
+        tensors.encode(t.name, aggregation.lookahead([tensors.read(t)], [s], beta_bps)[0])
+        for t, s in zip(current, step, strict=True)
+    ]
 
 
 def fixed_arrays(tensor_list: Sequence[types_pb2.Tensor]) -> list[np.ndarray]:

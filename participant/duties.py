@@ -12,34 +12,35 @@ from participant.params import Params, add
 class Evidence:
     """What a voter measures on its own data: proposers + 1 evaluations."""
 
-    loss: float  # loss of the global model plus the FedAvg of every update
+    loss: float  # loss of the round's starting model plus the FedAvg of every update
     scores: list[float]  # per update: the loss without it (FedAvg of the others) minus `loss`
     alignments: list[float]  # per update: cosine between it and the FedAvg of the others (0 alone)
 
 
-def judge(loss_of: Callable[[Params], float], global_params: Params, updates: Sequence[tuple[Params, int]]) -> Evidence:
+def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[tuple[Params, int]]) -> Evidence:
     """Leave-one-out evidence on each update, from the voter's own data (loss_of measures a model).
+    start: where the round's step starts, the global model plus the server momentum.
 
     updates: (update, num_samples) in Round.submitted order. Leaving an update out reweights the
     others exactly as the chain's FedAvg would; with a single update, leaving it out is the
-    global model itself. Loss is steadier than accuracy on a few dozen samples. The alignments cost
+    starting model itself. Loss is steadier than accuracy on a few dozen samples. The alignments cost
     no evaluation: they tell an honest update that overshot (it still points with the others) from
     one that points against them (see abci_app.judgement)."""
     weights = [float(n) for _, n in updates]
     total = sum(weights)
     # accumulated in place: a large model's updates are never all held again in float64
-    sums: Params = [(name, np.zeros(values.shape, np.float64)) for name, values in global_params]
+    sums: Params = [(name, np.zeros(values.shape, np.float64)) for name, values in start]
     for (update, _), w in zip(updates, weights):
         for (_, acc), (_, values) in zip(sums, update):
             acc += w * values.astype(np.float64)
-    loss = loss_of(add(global_params, _scaled(sums, 1 / total)))
+    loss = loss_of(add(start, _scaled(sums, 1 / total)))
     scores, alignments = [], []
     for (update, _), w in zip(updates, weights):
         if total == w:
-            without, alignment = global_params, 0.0
+            without, alignment = start, 0.0
         else:
             rest = [(name, s - w * u.astype(np.float64)) for (name, s), (_, u) in zip(sums, update)]
-            without, alignment = add(global_params, _scaled(rest, 1 / (total - w))), _cosine(update, rest)
+            without, alignment = add(start, _scaled(rest, 1 / (total - w))), _cosine(update, rest)
         scores.append(loss_of(without) - loss)
         alignments.append(alignment)
     return Evidence(loss, scores, alignments)

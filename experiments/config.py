@@ -41,6 +41,7 @@ class SimConfig:
     full_credit_bps: int = CHAIN_DEFAULTS.full_credit_bps
     norm_bound_bps: int = CHAIN_DEFAULTS.norm_bound_bps
     norm_window_rounds: int = CHAIN_DEFAULTS.norm_window_rounds
+    server_momentum_bps: int = CHAIN_DEFAULTS.server_momentum_bps
     # fast mode: chance that an honest voter finds a corrupting update clearly harmful, and a clean one
     # clearly helpful (torch runs, IID, 30% sign_flip: 0.97 and 0.85 per update and honest voter)
     p_detect: float = 0.95

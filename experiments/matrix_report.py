@@ -69,6 +69,7 @@ def compare(folders: Sequence[Path]) -> str:
         settings = json.loads((folder / PARAMS_FILE).read_text())
         settings.setdefault("max_steps", 0)  # matrices made before the cap trained every epoch in full
         settings.setdefault("norm_bound_bps", 0)  # and those made before the norm bound were unbounded
+        settings.setdefault("server_momentum_bps", 0)  # and those before server momentum, plain FedAvg
         changed = ", ".join(f"{k}={v}" for k, v in settings.items() if defaults.get(k) != v) or "defaults"
         cells = mx.summarize(mx.read_rows(folder / "runs.csv"), mx.read_rows(folder / "references.csv"))
         missed = [c["missed"].split(",") for c in cells]

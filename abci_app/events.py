@@ -16,7 +16,7 @@ def event(kind: str, **attributes) -> Event:
 
     def show(value) -> str:
         if isinstance(value, bytes):
-            return to_bech32(value)
+            return to_bech32(value) if value else ""  # no address (a verdict that copies nobody)
         if isinstance(value, (list, tuple)):
             return ",".join(show(v) for v in value)
         if isinstance(value, bool):

@@ -39,6 +39,7 @@ import struct
 from abci_app import (
     aggregate_reports,
     aggregation,
+    copies,
     judgement,
     norm_bound,
     sealing,
@@ -326,6 +327,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         params.include_bps,
         params.exclude_bps,
     )
+    updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:
         settlement.pay_proposer(ctx, rnd.id, verdict)
         fields = dataclasses.asdict(verdict)  # the Verdict message has the very same fields
@@ -341,6 +343,32 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         _apply(ctx, rnd, included)
     outcome = types_pb2.OUTCOME_ACCEPTED if included else types_pb2.OUTCOME_REJECTED
     finish(ctx, rnd, outcome, **verdict_counts(rnd))
+
+
+def _condemn_copies(
+    ctx: Context, rnd: types_pb2.Round, verdicts: list[judgement.UpdateVerdict]
+) -> list[judgement.UpdateVerdict]:
+    """The copy rule (abci_app/copies.py) overrides the ballots' verdict on a copied update; the
+    voters' own verdicts stand, since they judged what they could measure."""
+    if ctx.state.model().HasField("ref"):
+        return verdicts
+    round_updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
+    found = copies.find(round_updates, ctx.state.fingerprints(), ctx.params.copy_cosine_bps)
+    judged = []
+    for verdict in verdicts:
+        copy = found.get(verdict.proposer)
+        if copy is not None:
+            verdict = copies.condemn(verdict, copy)
+            ctx.emit(
+                "update_copied",
+                round=rnd.id,
+                proposer=verdict.proposer,
+                copy_of=copy.of,
+                copy_of_round=copy.round,
+                cosine_bps=copy.cosine_bps,
+            )
+        judged.append(verdict)
+    return judged
 
 
 def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:

@@ -11,6 +11,7 @@ Key layout (all integers big-endian so that keys sort numerically):
   update/<round:8><addr>          Update
   candidate                       Candidate
   model                           GlobalModel
+  fp/<round:8><addr>              Fingerprint (revealed updates of recent rounds; abci_app/copies.py)
 """
 
 import struct
@@ -144,6 +145,20 @@ class State:
 
     def set_norm_history(self, history: types_pb2.NormHistory) -> None:
         self._put(b"norms", history)
+
+    # --- fingerprints of recent rounds' updates (abci_app/copies.py) -----------------------------
+    def fingerprints(self) -> list[types_pb2.Fingerprint]:
+        """Oldest round first, then by proposer."""
+        return [types_pb2.Fingerprint.FromString(raw) for _, raw in self.kv.items(b"fp/")]
+
+    def set_fingerprint(self, fingerprint: types_pb2.Fingerprint) -> None:
+        self._put(b"fp/" + _u64(fingerprint.round) + fingerprint.proposer, fingerprint)
+
+    def forget_fingerprints_before(self, round_id: int) -> None:
+        for key, _ in list(self.kv.items(b"fp/")):
+            if struct.unpack(">Q", key[3:11])[0] >= round_id:
+                break
+            self.kv.delete(key)
 
     # --- updates of the current round --------------------------------------------------------
     def must_update(self, round_id: int, proposer: bytes) -> types_pb2.Update:

@@ -42,6 +42,8 @@ class SimConfig:
     norm_bound_bps: int = CHAIN_DEFAULTS.norm_bound_bps
     norm_window_rounds: int = CHAIN_DEFAULTS.norm_window_rounds
     server_momentum_bps: int = CHAIN_DEFAULTS.server_momentum_bps
+    copy_cosine_bps: int = CHAIN_DEFAULTS.copy_cosine_bps
+    copy_window_rounds: int = CHAIN_DEFAULTS.copy_window_rounds
     # fast mode: chance that an honest voter finds a corrupting update clearly harmful, and a clean one
     # clearly helpful (torch runs, IID, 30% sign_flip: 0.97 and 0.85 per update and honest voter)
     p_detect: float = 0.95
@@ -58,6 +60,8 @@ class SimConfig:
         for name in CHAIN_FIELDS:
             setattr(params, name, getattr(self, name))
         params.max_tx_bytes = 4 << 20
+        if self.mode == "fast":  # its stand-in updates are all the same step: no copy rule can tell
+            params.copy_cosine_bps = 0
         return params
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from experiments import diagnosis
 from experiments import matrix as mx
-from experiments.config import CHAIN_FIELDS, SimConfig
+from experiments.config import CHAIN_DEFAULTS, CHAIN_FIELDS, SimConfig
 from experiments.report import plt, write_csv
 
 PARAMS_FILE = "params.json"
@@ -70,6 +70,8 @@ def compare(folders: Sequence[Path]) -> str:
         settings.setdefault("max_steps", 0)  # matrices made before the cap trained every epoch in full
         settings.setdefault("norm_bound_bps", 0)  # and those made before the norm bound were unbounded
         settings.setdefault("server_momentum_bps", 0)  # and those before server momentum, plain FedAvg
+        settings.setdefault("copy_cosine_bps", 0)  # and those before the copy rule had none
+        settings.setdefault("copy_window_rounds", CHAIN_DEFAULTS.copy_window_rounds)
         changed = ", ".join(f"{k}={v}" for k, v in settings.items() if defaults.get(k) != v) or "defaults"
         cells = mx.summarize(mx.read_rows(folder / "runs.csv"), mx.read_rows(folder / "references.csv"))
         missed = [c["missed"].split(",") for c in cells]

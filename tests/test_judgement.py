@@ -66,6 +66,12 @@ def test_the_spread_alone_does_not_condemn_an_update_that_points_with_the_others
     assert [u.condemned for u in updates] == [True, True, True]
 
 
+def test_the_spread_spares_an_update_at_a_low_positive_cosine_but_not_a_random_direction():
+    rows = [[-950, -950], [-900, -900], [-900, -900], [-1_000, -1_000]]
+    updates, _ = judgement.judge(P[:2], ballots(*rows, alignments=[1_000, 200]), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    assert [u.condemned for u in updates] == [False, True]
+
+
 def test_a_minority_claiming_alignment_does_not_shield_an_update():
     rows = [[-950, 0, 0]] * 5
     honest, liars = [-7_000, 5_000, 5_000], [10_000, 5_000, 5_000]

@@ -438,3 +438,16 @@ def test_aggregators_add_the_momentum_of_the_step_between_the_last_two_files():
     assert all(
         (tensors.read(j) == tensors.read(c) + (5_000 * f) // 10_000).all() for j, c, f in zip(judged, current, step)
     )
+
+
+def test_the_copy_rule_keeps_no_fingerprints_by_reference():
+    """The chain cannot read updates by reference, so it cannot fingerprint them (abci_app/copies.py)."""
+    chain = by_reference(copy_cosine_bps=9_500, copy_window_rounds=10)
+    rnd = chain.start_round()
+    propose_refs(chain, rnd)
+    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
+    new_model = hashlib.sha256(b"model + FedAvg + momentum").digest()
+    for sender in chain.round().voters:
+        assert report(chain, sender, rnd.id, new_model).code == Code.OK
+    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_ACCEPTED
+    assert chain.state().fingerprints() == []

@@ -1,0 +1,107 @@
+"""The copy rule: an update that points where another proposer's recent update pointed is a copy.
+
+Sealing stops copying a round-mate's work, but not work that earlier rounds revealed: a lazy
+proposer can resubmit an earlier update of someone else, perturbed, and be paid for the part of it
+that still helps (the matrix's copy_update earned in most cells). Honest training from a model that
+has moved since, on another participant's data, does not reproduce it: in the simulator the
+highest cosine of an honest update with any other proposer's update of the last 10 rounds was
+0.75-0.88, against 1.00 for a copy with 1% noise (study, "Twentieth round"). So the chain keeps a
+fingerprint of every revealed update for Params.copy_window_rounds rounds and condemns an update
+whose cosine with another proposer's fingerprint reaches Params.copy_cosine_bps, whatever the
+ballots say. A proposer's own earlier updates are not compared: a participant drawn twice may send
+much the same step twice. Inline models only: the chain cannot read updates by reference.
+
+A fingerprint is the update itself up to SIZE values; a larger update is count-sketched into SIZE
+buckets (each value added, with a sign, to one bucket picked by an integer hash of its index), which
+keeps inner products in expectation (a cosine's error is about 1/sqrt(SIZE), under 0.01). Values
+are then shifted right until every one is below 2^VALUE_BITS, so that a dot product of two
+fingerprints is exact in int64, and every node computes the same cosine.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from abci_app import tensors
+from abci_app.judgement import UpdateVerdict
+from flchain.v1 import types_pb2
+
+BPS = 10_000
+SIZE = 16_384
+VALUE_BITS = 24  # 2 * 24 + log2(SIZE) = 62 bits: a dot product of two fingerprints fits int64
+# multiplicative hashing: index * an odd constant, whose top bits pick the bucket (and the sign)
+_BUCKET_HASH = np.uint64(0x9E3779B97F4A7C15)
+_SIGN_HASH = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@dataclass(frozen=True)
+class Copy:
+    of: bytes  # the proposer whose update was copied
+    round: int
+    cosine_bps: int
+
+
+def fingerprint(update: types_pb2.Update) -> np.ndarray:
+    """An update's fingerprint as int64 values, each below 2^VALUE_BITS in magnitude."""
+    values = np.concatenate([tensors.read(t).ravel() for t in update.tensors])
+    if values.size > SIZE:
+        values = _sketch(values)
+    top = int(np.abs(values).max(initial=0))
+    shift = max(0, top.bit_length() - VALUE_BITS)
+    return values >> shift  # an arithmetic shift: the same on every machine
+
+
+def _sketch(values: np.ndarray) -> np.ndarray:
+    index = np.arange(values.size, dtype=np.uint64)
+    # products wrap modulo 2^64, as intended; the top log2(SIZE) bits pick the bucket
+    buckets = ((index * _BUCKET_HASH) >> np.uint64(65 - SIZE.bit_length())).astype(np.int64)
+    signs = 1 - 2 * ((index * _SIGN_HASH) >> np.uint64(63)).astype(np.int64)
+    sketch = np.zeros(SIZE, dtype=np.int64)
+    np.add.at(sketch, buckets, signs * values)
+    return sketch
+
+
+def cosine_bps(a: np.ndarray, b: np.ndarray) -> int:
+    """The cosine of two fingerprints in basis points, rounded toward zero; 0 if either is zero.
+    Integers only: dot products are exact in int64 (VALUE_BITS), the root is an integer root."""
+    if a.size != b.size:
+        return 0
+    norms = math.isqrt(int(a @ a) * int(b @ b))
+    if norms == 0:
+        return 0
+    dot = int(a @ b)
+    return int(math.copysign(abs(dot) * BPS // norms, dot))
+
+
+def find(
+    round_updates: list[types_pb2.Update], earlier: list[types_pb2.Fingerprint], threshold_bps: int
+) -> dict[bytes, Copy]:
+    """The round's updates that copy another proposer's earlier update: proposer -> the most similar
+    such update (the earliest round among equals)."""
+    found: dict[bytes, Copy] = {}
+    if threshold_bps == 0:
+        return found
+    prints = [(f, np.asarray(f.values, dtype=np.int64)) for f in earlier]
+    for update in round_updates:
+        mine = fingerprint(update)
+        best: Copy | None = None
+        for other, values in prints:
+            if other.proposer == update.proposer:
+                continue
+            cosine = cosine_bps(mine, values)
+            if cosine >= threshold_bps and (best is None or cosine > best.cosine_bps):
+                best = Copy(other.proposer, other.round, cosine)
+        if best is not None:
+            found[update.proposer] = best
+    return found
+
+
+def remember(update: types_pb2.Update) -> types_pb2.Fingerprint:
+    return types_pb2.Fingerprint(round=update.round, proposer=update.proposer, values=fingerprint(update).tolist())
+
+
+def condemn(verdict: UpdateVerdict, copy: Copy) -> UpdateVerdict:
+    """A copy's verdict: left out and condemned, whatever the ballots found."""
+    return dataclasses.replace(verdict, included=False, condemned=True, copy_of=copy.of, copy_of_round=copy.round)

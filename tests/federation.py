@@ -15,12 +15,19 @@ from abci_app import tensors
 from abci_app.codes import Code
 from client import tx as txb
 from client.keys import Key
-from client.rpc import CometRPC
+from client.rpc import CometRPC, RPCError
 from flchain.v1 import query_pb2, types_pb2
 
 POISON_SCALE = 1.5  # within the norm bound, so only the voters can stop it
 HONEST_SCALE = 0.001
 LOSS = 10_000  # every scripted voter's held-out loss, in 1e-4 nats
+
+
+def scripted_update(model: types_pb2.GlobalModel, round_id: int, proposer: bytes, scale: float):
+    """A step of about `scale` per value in a direction of its own: each proposer's update of each
+    round points elsewhere, as trained ones do (the copy rule condemns one that repeats another's)."""
+    rng = np.random.default_rng([round_id, *proposer[:8]])
+    return [(t.name, (scale * rng.normal(0, 1, tuple(t.shape))).astype(np.float32)) for t in model.tensors]
 
 
 class ScriptedFederation:
@@ -30,6 +37,8 @@ class ScriptedFederation:
         self.nonces: dict[bytes, int] = {}
         self.poison_rounds: set[int] = set()
         self.done: set[tuple[int, int, bytes]] = set()  # (round, phase, address) duties done
+        # a round whose next round's first proposer copies an update of it (another proposer's)
+        self.copied_round: int | None = None
 
     def query(self, path: str, cls):
         result = self.rpc.abci_query(path)
@@ -41,7 +50,15 @@ class ScriptedFederation:
         phase closed (the block committed between our round query and CheckTx) returns False."""
         if key.address not in self.nonces:
             self.nonces[key.address] = self.chain_nonce(key)
-        result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
+        try:
+            result = self.rpc.broadcast_tx_sync(txb.sign_tx(key, self.chain_id, self.nonces[key.address], msgs))
+        except RPCError as err:
+            if "tx already exists in cache" not in err.message + err.data:
+                raise
+            # the very same signed tx is already pending: another ScriptedFederation of this
+            # network (an earlier test's) sent it in this round
+            self.nonces[key.address] += 1
+            return True
         if result.code == Code.BAD_NONCE and (on_chain := self.chain_nonce(key)) != self.nonces[key.address]:
             # our last tx reached the mempool, then its phase closed and the recheck dropped it
             # unspent: count from the chain again, as client.signer does
@@ -67,7 +84,6 @@ class ScriptedFederation:
         if rnd.phase in (P.PHASE_PROPOSE, P.PHASE_REVEAL_UPDATES):
             model = self.query("/model", types_pb2.GlobalModel)
             scale = POISON_SCALE if rnd.id in self.poison_rounds else HONEST_SCALE
-            update = [(t.name, np.full(tuple(t.shape), scale, np.float32)) for t in model.tensors]
             committed = {c.sender for c in rnd.update_commitments}
             for address in rnd.proposers:
                 if rnd.phase == P.PHASE_REVEAL_UPDATES and address not in committed:
@@ -75,6 +91,7 @@ class ScriptedFederation:
                 key = self.keys.get(address)
                 if key and (rnd.id, rnd.phase, address) not in self.done:
                     salt = txb.derive_salt(key, self.chain_id, rnd.id, b"update")
+                    update = scripted_update(model, *self.source(rnd, address), scale)
                     sealed = txb.sealed_update(address, rnd.id, update, 50, salt)
                     msg = sealed.commit if rnd.phase == P.PHASE_PROPOSE else sealed.reveal
                     if self.send(key, msg, late_ok=True):
@@ -100,6 +117,13 @@ class ScriptedFederation:
                     if self.send(key, msg, late_ok=True):
                         self.done.add((rnd.id, rnd.phase, address))
         return rnd
+
+    def source(self, rnd: types_pb2.Round, address: bytes) -> tuple[int, bytes]:
+        """Whose update of which round this proposer sends: its own, or, as the copier, another's."""
+        if self.copied_round is None or rnd.id != self.copied_round + 1 or address != rnd.proposers[0]:
+            return rnd.id, address
+        earlier = self.query(f"/round/{self.copied_round}", types_pb2.Round)
+        return self.copied_round, next(a for a in earlier.submitted if a != address)
 
     def run_until(self, predicate, timeout: float) -> types_pb2.Round:
         deadline = time.monotonic() + timeout

@@ -225,3 +225,27 @@ def test_sealed_ballots_under_cometbft(localnet4):
     assert slashes(copier) == ["unrevealed_ballot"] and slashes(owner) == []
     top = min(r["height"] for r in net.status())
     assert len(common_hashes(net, [top])[top]) == 1
+
+
+def test_a_copied_update_is_condemned_under_cometbft(localnet4):
+    """The first proposer of a round resubmits another proposer's update of the round before: the
+    voters find it helpful, the copy rule condemns it, and every validator agrees."""
+    net, home = localnet4
+    fed = federation(net, home)
+    rnd = fed.run_until(lambda r: r.phase == types_pb2.PHASE_PROPOSE, timeout=60)
+    fed.copied_round = rnd.id
+    fed.run_until(lambda r: r.id > rnd.id + 1, timeout=90)
+    fed.copied_round = None
+    earlier = fed.query(f"/round/{rnd.id}", types_pb2.Round)
+    copying = fed.query(f"/round/{rnd.id + 1}", types_pb2.Round)
+    copier = copying.proposers[0]
+    source = next(a for a in earlier.submitted if a != copier)
+    verdicts = {v.proposer: v for v in copying.verdicts}
+    assert (verdicts[copier].condemned, verdicts[copier].included) == (True, False)
+    assert (verdicts[copier].copy_of, verdicts[copier].copy_of_round) == (source, rnd.id)
+    assert verdicts[copier].contribution_bps > 0  # the voters' evidence found it helpful
+    assert not any(v.copy_of for a, v in verdicts.items() if a != copier)
+    info = fed.query(f"/participant/{fed.keys[copier].bech32}", query_pb2.ParticipantInfo)
+    assert [e.reason for e in info.history if e.round == copying.id and e.kind == "slashed"] == ["update_condemned"]
+    top = min(r["height"] for r in net.status())
+    assert len(common_hashes(net, [top])[top]) == 1

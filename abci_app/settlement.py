@@ -6,10 +6,12 @@ from abci_app.context import Context
 
 
 def pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:
-    """Slash a condemned update's proposer; pay an included one in proportion to its contribution."""
+    """Slash a condemned update's proposer (a copy's too, under its own reason); pay an included one
+    in proportion to its contribution."""
     params = ctx.params
     if verdict.condemned:
-        staking.slash(ctx, verdict.proposer, round_id, params.proposer_slash_bps, "update_condemned")
+        reason = "update_copied" if verdict.copy_of else "update_condemned"
+        staking.slash(ctx, verdict.proposer, round_id, params.proposer_slash_bps, reason)
     elif verdict.included and verdict.contribution_bps > 0:
         credit = min(verdict.contribution_bps, params.full_credit_bps)
         bps = params.proposer_reward_bps * credit // max(1, params.full_credit_bps)

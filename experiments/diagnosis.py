@@ -18,6 +18,7 @@ from flchain.v1 import types_pb2
 LOSS_CAUSES = {
     "voter_contradicted": "votes",
     "update_condemned": "updates",
+    "update_copied": "updates",  # a copy is a condemned update, whatever the ballots found
     "liveness_proposer": "silence",
     "liveness_voter": "silence",
     "unrevealed_update": "silence",

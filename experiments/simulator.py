@@ -35,7 +35,7 @@ FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the cha
 # attacks that spoil the aggregate (fast mode treats an intermittent attacker as attacking every round)
 CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled", "intermittent", "stealthy", "colluding"}
 # where a participant's stake moves as a proposer, and as a voter (the reasons of staking events)
-UPDATE_REASONS = {"update_included", "update_condemned", "liveness_proposer", "unrevealed_update"}
+UPDATE_REASONS = {"update_included", "update_condemned", "update_copied", "liveness_proposer", "unrevealed_update"}
 BALLOT_REASONS = {"voter_contradicted", "liveness_voter", "unrevealed_ballot"}
 
 

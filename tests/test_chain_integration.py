@@ -246,6 +246,6 @@ def test_a_copied_update_is_condemned_under_cometbft(localnet4):
     assert verdicts[copier].contribution_bps > 0  # the voters' evidence found it helpful
     assert not any(v.copy_of for a, v in verdicts.items() if a != copier)
     info = fed.query(f"/participant/{fed.keys[copier].bech32}", query_pb2.ParticipantInfo)
-    assert [e.reason for e in info.history if e.round == copying.id and e.kind == "slashed"] == ["update_condemned"]
+    assert [e.reason for e in info.history if e.round == copying.id and e.kind == "slashed"] == ["update_copied"]
     top = min(r["height"] for r in net.status())
     assert len(common_hashes(net, [top])[top]) == 1

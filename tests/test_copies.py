@@ -110,6 +110,9 @@ def test_an_update_copied_from_an_earlier_round_is_condemned_whatever_the_ballot
     assert (verdicts[other].condemned, verdicts[other].included, verdicts[other].copy_of) == (False, True, b"")
     slashed = stakes[copier] * (10_000 - chain.params.proposer_slash_bps) // 10_000
     assert chain.state().must_participant(copier).stake == slashed
+    state = chain.state()
+    history = state.history(copier, state.must_participant(copier))
+    assert [e.reason for e in history if e.round == second.id] == ["update_copied"]
     copied = chain.events("update_copied")
     assert len(copied) == 1 and copied[0]["copy_of_round"] == str(first.id)
     assert int(copied[0]["cosine_bps"]) >= 9_900

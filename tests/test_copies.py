@@ -11,7 +11,8 @@ from abci_app.judgement import UpdateVerdict
 from flchain.v1 import types_pb2
 
 LOSS, GOOD = 10_000, 1_000
-RULE = {"copy_cosine_bps": 9_500, "copy_window_rounds": 10}
+DEFAULTS = genesis.default_params()
+RULE = {"copy_cosine_bps": DEFAULTS.copy_cosine_bps, "copy_window_rounds": DEFAULTS.copy_window_rounds}
 
 
 def fixed_update(values: np.ndarray, proposer: bytes = b"p" * 20) -> types_pb2.Update:
@@ -120,7 +121,7 @@ def test_an_update_copied_from_an_earlier_round_is_condemned_whatever_the_ballot
 
 def test_fingerprints_are_kept_for_the_window_only():
     rng = np.random.default_rng(3)
-    chain = Chain(participants=8, params=make_params(copy_cosine_bps=9_500, copy_window_rounds=2))
+    chain = Chain(participants=8, params=make_params(copy_cosine_bps=DEFAULTS.copy_cosine_bps, copy_window_rounds=2))
     played = []
     for _ in range(4):
         rnd = chain.start_round()

@@ -74,7 +74,8 @@ def cosine_bps(a: np.ndarray, b: np.ndarray) -> int:
     if norms == 0:
         return 0
     dot = int(a @ b)
-    return int(math.copysign(abs(dot) * BPS // norms, dot))
+    magnitude = min(BPS, abs(dot) * BPS // norms)  # the integer root rounds down: never past 1
+    return magnitude if dot >= 0 else -magnitude
 
 
 def find(

@@ -10,7 +10,7 @@ from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregate_reports, aggregation, sealing, tensors, wire
+from abci_app import aggregate_reports, aggregation, copies, sealing, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
 from client import tx as txb
@@ -275,3 +275,26 @@ def test_a_round_never_moves_the_model_further_than_its_norm_bound(scales):
         if rnd.norm_bound:
             size = sum(m.size for m in moved)
             assert np.sqrt(float(sum(int((m**2).sum()) for m in moved))) <= rnd.norm_bound + np.sqrt(size) / 2
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.integers(-(2**31) + 1, 2**31 - 1), min_size=1, max_size=40),
+    st.lists(st.integers(-(2**31) + 1, 2**31 - 1), min_size=1, max_size=40),
+    st.integers(1, 2**10),
+)
+def test_copy_fingerprint_cosines_are_symmetric_bounded_and_blind_to_scale(a, b, factor):
+    """Whatever the values (within int32), a cosine of two fingerprints is the same both ways, within
+    [-1, 1], and a positive multiple of an update (within int32) has its direction exactly."""
+    size = min(len(a), len(b))
+    first, second = (np.array(v[:size], dtype=np.int64) for v in (a, b))
+
+    def printed(values):
+        return copies.fingerprint(types_pb2.Update(tensors=[tensors.encode("w", values)]))
+
+    x, y = printed(first), printed(second)
+    assert copies.cosine_bps(x, y) == copies.cosine_bps(y, x)
+    assert -10_000 <= copies.cosine_bps(x, y) <= 10_000
+    scaled = np.clip(first * factor, tensors.INT32_MIN, tensors.INT32_MAX)
+    if (scaled == first * factor).all() and first.any():
+        assert copies.cosine_bps(x, printed(scaled)) >= 9_999

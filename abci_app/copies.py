@@ -78,30 +78,30 @@ def cosine_bps(a: np.ndarray, b: np.ndarray) -> int:
     return magnitude if dot >= 0 else -magnitude
 
 
-def find(
-    round_updates: list[types_pb2.Update], earlier: list[types_pb2.Fingerprint], threshold_bps: int
-) -> dict[bytes, Copy]:
-    """The round's updates that copy another proposer's earlier update: proposer -> the most similar
-    such update (the earliest round among equals)."""
+def find(prints: list[types_pb2.Fingerprint], round_id: int, threshold_bps: int) -> dict[bytes, Copy]:
+    """Among the fingerprints kept (oldest round first), round_id's updates that copy another
+    proposer's update of an earlier round: proposer -> the most similar such update (the earliest
+    round among equals). Each fingerprint is computed once, when its round's updates are revealed."""
     found: dict[bytes, Copy] = {}
     if threshold_bps == 0:
         return found
-    prints = [(f, np.asarray(f.values, dtype=np.int64)) for f in earlier]
-    for update in round_updates:
-        mine = fingerprint(update)
+    arrays = [(f, np.asarray(f.values, dtype=np.int64)) for f in prints]
+    earlier = [(f, values) for f, values in arrays if f.round < round_id]
+    for mine, values in ((f, v) for f, v in arrays if f.round == round_id):
         best: Copy | None = None
-        for other, values in prints:
-            if other.proposer == update.proposer:
+        for other, other_values in earlier:
+            if other.proposer == mine.proposer:
                 continue
-            cosine = cosine_bps(mine, values)
+            cosine = cosine_bps(values, other_values)
             if cosine >= threshold_bps and (best is None or cosine > best.cosine_bps):
                 best = Copy(other.proposer, other.round, cosine)
         if best is not None:
-            found[update.proposer] = best
+            found[mine.proposer] = best
     return found
 
 
 def remember(update: types_pb2.Update) -> types_pb2.Fingerprint:
+    """What the chain keeps of a revealed update for the copy rule's window."""
     return types_pb2.Fingerprint(round=update.round, proposer=update.proposer, values=fingerprint(update).tolist())
 
 

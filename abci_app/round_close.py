@@ -1,7 +1,7 @@
 """Ending a phase or a round: liveness slashes for the drawn parties who stayed silent, and the
 round archived with its outcome while the next one opens."""
 
-from abci_app import copies, staking
+from abci_app import staking
 from abci_app.context import Context
 from abci_app.phases import TALLY, open_round, outcome_name
 from flchain.v1 import types_pb2
@@ -34,7 +34,8 @@ def finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **cou
     """Archive the round and open the next one (a new draw, whatever the outcome)."""
     rnd.phase, rnd.outcome = TALLY, outcome
     ctx.state.archive_round(rnd)
-    _remember_updates(ctx, rnd)
+    # the copy rule's window: the next round compares its updates with this one's and those before
+    ctx.state.forget_fingerprints_before(rnd.id + 1 - min(rnd.id + 1, ctx.params.copy_window_rounds))
     ctx.state.delete_updates(rnd.id)
     ctx.state.set_candidate(None)
     version = ctx.state.model().version
@@ -46,13 +47,3 @@ def finish(ctx: Context, rnd: types_pb2.Round, outcome: types_pb2.Outcome, **cou
         model_version=version,
         **counts,
     )
-
-
-def _remember_updates(ctx: Context, rnd: types_pb2.Round) -> None:
-    """Fingerprints of the round's revealed updates for the copy rule's window (inline models)."""
-    params = ctx.params
-    if params.copy_cosine_bps == 0 or ctx.state.model().HasField("ref"):
-        return
-    for proposer in rnd.submitted:
-        ctx.state.set_fingerprint(copies.remember(ctx.state.must_update(rnd.id, proposer)))
-    ctx.state.forget_fingerprints_before(rnd.id + 1 - min(rnd.id + 1, params.copy_window_rounds))

@@ -284,16 +284,19 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
     if not ctx.state.model().HasField("ref"):  # by reference, each voter forms the FedAvg itself
-        _store_candidate(ctx, rnd)
+        updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
+        _store_candidate(ctx, rnd, updates)
+        if ctx.params.copy_cosine_bps:  # the copy rule compares them at the tally, and later rounds' with them
+            for update in updates:
+                ctx.state.set_fingerprint(copies.remember(update))
     rnd.phase, rnd.vote_height = VOTE, ctx.height
     rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
     ctx.state.set_round(rnd)
     ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_deadline_ms=rnd.vote_deadline_ms)
 
 
-def _store_candidate(ctx: Context, rnd: types_pb2.Round) -> None:
+def _store_candidate(ctx: Context, rnd: types_pb2.Round, updates: list[types_pb2.Update]) -> None:
     """The FedAvg of every revealed update, which voters compare each leave-one-out aggregate to."""
-    updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
     delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
     names = [t.name for t in updates[0].tensors]
     ctx.state.set_candidate(
@@ -349,11 +352,9 @@ def _condemn_copies(
     ctx: Context, rnd: types_pb2.Round, verdicts: list[judgement.UpdateVerdict]
 ) -> list[judgement.UpdateVerdict]:
     """The copy rule (abci_app/copies.py) overrides the ballots' verdict on a copied update; the
-    voters' own verdicts stand, since they judged what they could measure."""
-    if ctx.state.model().HasField("ref"):
-        return verdicts
-    round_updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
-    found = copies.find(round_updates, ctx.state.fingerprints(), ctx.params.copy_cosine_bps)
+    voters' own verdicts stand, since they judged what they could measure. By reference no
+    fingerprint is kept (the chain cannot read the files), so nothing is found."""
+    found = copies.find(ctx.state.fingerprints(), rnd.id, ctx.params.copy_cosine_bps)
     judged = []
     for verdict in verdicts:
         copy = found.get(verdict.proposer)

@@ -88,7 +88,7 @@ class Simulation:
     def judged_model(self) -> list[tuple[str, np.ndarray]]:
         """What voters judge updates from: the global model plus the server momentum."""
         model = self.state().model()
-        step = artifacts.fixed_arrays(model.step)
+        step = artifacts.model_step(model, model.tensors, store=None)  # the simulator's models are inline
         judged = artifacts.judged_model(model.tensors, step, self.params.server_momentum_bps)
         return tensors.named_floats(judged, self.params.frac_bits)
 

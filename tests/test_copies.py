@@ -15,8 +15,8 @@ DEFAULTS = genesis.default_params()
 RULE = {"copy_cosine_bps": DEFAULTS.copy_cosine_bps, "copy_window_rounds": DEFAULTS.copy_window_rounds}
 
 
-def fixed_update(values: np.ndarray, proposer: bytes = b"p" * 20) -> types_pb2.Update:
-    return types_pb2.Update(round=1, proposer=proposer, tensors=[tensors.encode("w", values.astype(np.int64))])
+def fixed_update(values: np.ndarray, proposer: bytes = b"p" * 20, round_id: int = 1) -> types_pb2.Update:
+    return types_pb2.Update(round=round_id, proposer=proposer, tensors=[tensors.encode("w", values.astype(np.int64))])
 
 
 def random_update(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
@@ -59,13 +59,13 @@ def test_fingerprints_of_extreme_values_stay_exact_in_int64():
 def test_a_copy_is_found_among_other_proposers_updates_only():
     rng = np.random.default_rng(1)
     original = rng.integers(-500, 500, 16)
-    earlier = [copies.remember(fixed_update(original, b"a" * 20))]
-    again = fixed_update(original + rng.integers(-3, 3, 16), b"b" * 20)
-    own = fixed_update(original, b"a" * 20)
-    fresh = fixed_update(rng.integers(-500, 500, 16), b"c" * 20)
-    found = copies.find([again, own, fresh], earlier, 9_500)
+    earlier = copies.remember(fixed_update(original, b"a" * 20))
+    again = copies.remember(fixed_update(original + rng.integers(-3, 3, 16), b"b" * 20, round_id=2))
+    own = copies.remember(fixed_update(original, b"a" * 20, round_id=2))
+    fresh = copies.remember(fixed_update(rng.integers(-500, 500, 16), b"c" * 20, round_id=2))
+    found = copies.find([earlier, again, own, fresh], 2, 9_500)
     assert list(found) == [b"b" * 20] and found[b"b" * 20].of == b"a" * 20 and found[b"b" * 20].round == 1
-    assert copies.find([again], earlier, 0) == {}  # the rule off
+    assert copies.find([earlier, again], 2, 0) == {}  # the rule off
     verdict = UpdateVerdict(
         b"b" * 20, included=True, condemned=False, harmful_bps=0, contribution_bps=900, alignment_bps=0
     )

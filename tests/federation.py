@@ -37,8 +37,10 @@ class ScriptedFederation:
         self.nonces: dict[bytes, int] = {}
         self.poison_rounds: set[int] = set()
         self.done: set[tuple[int, int, bytes]] = set()  # (round, phase, address) duties done
-        # a round whose next round's first proposer copies an update of it (another proposer's)
+        # a round whose next round's first proposer copies an update of it (another proposer's),
+        # and the round where that copy was sent
         self.copied_round: int | None = None
+        self.copying_round: int | None = None
 
     def query(self, path: str, cls):
         result = self.rpc.abci_query(path)
@@ -123,7 +125,12 @@ class ScriptedFederation:
         if self.copied_round is None or rnd.id != self.copied_round + 1 or address != rnd.proposers[0]:
             return rnd.id, address
         earlier = self.query(f"/round/{self.copied_round}", types_pb2.Round)
-        return self.copied_round, next(a for a in earlier.submitted if a != address)
+        others = [a for a in earlier.submitted if a != address]
+        if not others:  # nothing of another proposer's to copy there: copy from this round instead
+            self.copied_round = rnd.id
+            return rnd.id, address
+        self.copying_round = rnd.id
+        return self.copied_round, others[0]
 
     def run_until(self, predicate, timeout: float) -> types_pb2.Round:
         deadline = time.monotonic() + timeout

@@ -53,6 +53,18 @@ _MISSED = {
 
 
 @dataclass
+class _HeldModel:
+    """The global model version this participant last read, kept until the chain adopts another: by
+    reference, a voter reads the model (and, for the momentum step, the version before) to judge
+    and again to aggregate, and this way fetches each file once a round."""
+
+    version: int
+    digest: bytes  # by reference: the file's digest; inline: empty
+    tensors: list[types_pb2.Tensor]
+    step: list | None = None  # the last move, read on first need (proposers do not)
+
+
+@dataclass
 class Participant:
     key: Key
     client: GatewayClient
@@ -70,6 +82,7 @@ class Participant:
         self._watch: RoundWatch | None = None
         self._stopped = threading.Event()
         self._params: types_pb2.Params | None = None
+        self._held: _HeldModel | None = None
 
     @property
     def name(self) -> str:
@@ -82,9 +95,20 @@ class Participant:
         return self._params
 
     def _model(self) -> tuple[types_pb2.GlobalModel, list[types_pb2.Tensor]]:
-        """The global model from the chain, its tensors from the chain or the object store."""
+        """The global model from the chain, its tensors from the chain or, once per version, the object store."""
         model = self.client.model()
-        return model, artifacts.model_tensors(model, self.store)
+        held = self._held
+        if held is None or (held.version, held.digest) != (model.version, model.ref.digest):
+            held = self._held = _HeldModel(model.version, model.ref.digest, artifacts.model_tensors(model, self.store))
+        return model, held.tensors
+
+    def _step(self, model: types_pb2.GlobalModel) -> list:
+        """The model's last move (server momentum), read once per version; `model` is what _model() returned."""
+        held = self._held
+        assert held is not None and held.version == model.version, "_model() reads the model first"
+        if held.step is None:
+            held.step = artifacts.model_step(model, held.tensors, self.store)
+        return held.step
 
     # -- staking -----------------------------------------------------------------------------
 
@@ -216,7 +240,7 @@ class Participant:
         updates = self._round_updates(rnd)
         model, model_tensors = self._model()
         frac_bits = self.params.frac_bits
-        step = artifacts.model_step(model, model_tensors, self.store)
+        step = self._step(model)
         base = named_floats(artifacts.judged_model(model_tensors, step, self.params.server_momentum_bps), frac_bits)
         measured: dict[int, tuple[Params, int]] = {}  # each update held once, in float32 (large models)
         for i, update in enumerate(updates):
@@ -267,7 +291,7 @@ class Participant:
         except artifacts.Unusable as err:  # the stake majority saw it; this aggregator cannot
             log.error("%s: round %d: an included update is unusable here (%s); not aggregating", self.name, rnd.id, err)
             return None
-        step = artifacts.model_step(model, model_tensors, self.store)
+        step = self._step(model)
         ref = artifacts.publish_aggregate(
             self.store, model_tensors, fixed, rnd.norm_bound, step, self.params.server_momentum_bps
         )

@@ -1,0 +1,115 @@
+"""A voter on a chain of models by reference reads each model file once per model version: judging
+and then aggregating a round need the model and, for the server momentum's step, the version before
+it, and a large model's files are the bulk of what a voter fetches."""
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+
+from abci_app import genesis, tensors
+from client import blobs
+from client.keys import Key
+from flchain.v1 import gateway_pb2 as gw
+from flchain.v1 import types_pb2
+from participant.runtime import Participant
+
+FRAC_BITS = genesis.default_params().frac_bits
+
+
+def fixed(values: list[float]) -> types_pb2.Tensor:
+    return tensors.encode("w", np.round(np.array(values) * 2**FRAC_BITS).astype(np.int64))
+
+
+class CountingStore:
+    """An object store in memory that counts the reads of each file."""
+
+    def __init__(self) -> None:
+        self.files: dict[bytes, bytes] = {}
+        self.reads: Counter[bytes] = Counter()
+
+    def put(self, data: bytes) -> bytes:
+        digest = hashlib.sha256(data).digest()
+        self.files[digest] = data
+        return digest
+
+    def get(self, digest: bytes, size: int | None = None) -> bytes:
+        self.reads[digest] += 1
+        return self.files[digest]
+
+    def stored(self, values: list[float]) -> types_pb2.BlobRef:
+        data, ref = blobs.file_of([fixed(values)])
+        self.put(data)
+        return ref
+
+
+class ChainOfReferences:
+    """What the voter reads from its gateway: a model by reference with the version before it, one
+    update by reference under vote (included), and a broadcast that accepts the aggregate's report."""
+
+    chain_id = "flchain-test"
+
+    def __init__(self, store: CountingStore, voter: bytes, proposer: bytes):
+        self.params_ = genesis.default_params()
+        self.before = store.stored([1.0, 2.0])
+        self.current = store.stored([1.5, 1.0])
+        self.version = 2
+        update_ref = store.stored([0.25, -0.25])
+        self.update = types_pb2.Update(round=3, proposer=proposer, num_samples=10, ref=update_ref)
+        self.rnd = types_pb2.Round(
+            id=3,
+            phase=types_pb2.PHASE_AGGREGATE,
+            voters=[voter],
+            submitted=[proposer],
+            verdicts=[types_pb2.Verdict(proposer=proposer, included=True)],
+        )
+        self.sent: list[bytes] = []
+
+    def params(self) -> types_pb2.Params:
+        return self.params_
+
+    def model(self) -> types_pb2.GlobalModel:
+        return types_pb2.GlobalModel(version=self.version, round=2, ref=self.current, previous=self.before)
+
+    def round(self) -> types_pb2.Round:
+        return self.rnd
+
+    def updates(self) -> list[types_pb2.Update]:
+        return [self.update]
+
+    def account(self, address: str) -> types_pb2.Account:
+        return types_pb2.Account(nonce=0)
+
+    def broadcast(self, tx: bytes) -> gw.BroadcastTxResponse:
+        self.sent.append(tx)
+        return gw.BroadcastTxResponse(code=0, hash=b"h")
+
+
+class ConstantLearner:
+    def loss(self, params) -> float:
+        return 1.0
+
+
+def voter_on_a_chain() -> tuple[Participant, ChainOfReferences, CountingStore]:
+    store = CountingStore()
+    voter = Key.from_seed("v", hashlib.sha256(b"v").digest())
+    proposer = Key.from_seed("p", hashlib.sha256(b"p").digest()).address
+    chain = ChainOfReferences(store, voter.address, proposer)
+    return Participant(voter, chain, ConstantLearner(), store=store), chain, store
+
+
+def test_judging_and_aggregating_a_round_read_each_model_file_once():
+    participant, chain, store = voter_on_a_chain()
+    participant._evidence(chain.rnd)
+    assert participant._aggregate(chain.rnd) == "aggregated" and len(chain.sent) == 1
+    assert store.reads[chain.current.digest] == 1
+    assert store.reads[chain.before.digest] == 1
+
+
+def test_a_new_model_version_is_read_anew():
+    participant, chain, store = voter_on_a_chain()
+    participant._evidence(chain.rnd)
+    chain.before, chain.current, chain.version = chain.current, store.stored([2.0, 0.5]), 3
+    participant._evidence(chain.rnd)
+    assert store.reads[chain.current.digest] == 1  # the new version
+    assert store.reads[chain.before.digest] == 2  # the old current, read again as the version before

@@ -26,7 +26,7 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             stands far outside. (Two thirds finding it harmful already put the median past
             -harm_bps.) The spread alone condemns only an update that does not point where the
             round's other updates point (the voters' median alignment, the cosine between it and
-            the FedAvg of the others, is below ALIGNED_BPS): near convergence an honest update that
+            the FedAvg of the others, is below aligned_bps): near convergence an honest update that
             overfits its shard can harm every voter alike, yet it still points with the others,
             while a sign flip points against them. Beyond condemn_bps, direction is no excuse.
 Voters are charged against the evidence's consensus on each update (abci_app/settlement.py):
@@ -40,7 +40,7 @@ Everything is integer arithmetic: the same on every validator.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from flchain.v1 import types_pb2
 
@@ -52,14 +52,21 @@ RELATIVE_CAP = 100 * BPS  # a relative score beyond +-100x the voter's loss says
 # 1.9 times, one from a shard of mostly one class by 2.8: a margin of 2 removed that participant in
 # 3 cells of the matrix, 3 in none.
 SPREAD_MARGIN = 3
-# The spread condemns only updates that do not point with the round's others by more than chance (a
-# median alignment below 0.05; a random direction's cosine with another is about 1/sqrt(size), 0.02
-# for the digits MLP). In the digits CNN example (30 federations of 8 rounds, lr 0.1) honest updates
-# that harmed every voter had alignments of 0.35 to 0.92, and sign flips of honest updates -0.17 to
-# -0.94; with server momentum, honest ones down to 0.10 near convergence, so a bar of 0.25
-# condemned 4 of 720 honest updates, 0.05 none, and as many sign flips (73 of 240). A bar at 0
-# spared tiny random steps too, which then earned as proposers (twentieth round).
-ALIGNED_BPS = 500
+
+
+@dataclass(frozen=True)
+class Bars:
+    """The chain params that judge: the Params fields of the same names (proto/flchain/v1/types.proto)."""
+
+    harm_bps: int
+    condemn_bps: int
+    include_bps: int
+    exclude_bps: int
+    aligned_bps: int
+
+    @classmethod
+    def of(cls, params: types_pb2.Params) -> "Bars":
+        return cls(*(getattr(params, f.name) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
@@ -113,16 +120,14 @@ def judge(
     submitted: Sequence[bytes],
     ballots: Sequence[types_pb2.Ballot],
     ballot_weights: Mapping[bytes, int],
-    harm_bps: int,
-    condemn_bps: int,
-    include_bps: int,
-    exclude_bps: int,
+    bars: Bars,
 ) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
     """Verdicts on every submitted update and on every voter who cast a ballot.
 
     Ballots carry one score per submitted update (the chain refused any other). A ballot weighs what
     ballot_weights gives its voter, and at least 1 so that a round whose voters were all slashed to
     nothing, or all lost their say by their records, still decides."""
+    harm_bps = bars.harm_bps
     weights = [max(1, ballot_weights.get(b.voter, 0)) for b in ballots]
     total = sum(weights)
     relative = [[relative_bps(s, b.loss) for s in b.scores] for b in ballots]
@@ -137,10 +142,10 @@ def judge(
     updates, clear, found_harmful = [], [], []
     for i, proposer in enumerate(submitted):
         harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
-        helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= include_bps)
+        helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= bars.include_bps)
         contribution, alignment = contributions[i], alignments[i]
-        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and alignment < ALIGNED_BPS
-        included = 3 * harmful_stake < 2 * total and contribution >= -exclude_bps
+        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and alignment < bars.aligned_bps
+        included = 3 * harmful_stake < 2 * total and contribution >= -bars.exclude_bps
         harmful_consensus = not included or 2 * harmful_stake >= total
         found_harmful.append(harmful_consensus)
         # two thirds of the stake back the consensus: contradicting it is not a matter of unusual data
@@ -149,7 +154,7 @@ def judge(
             UpdateVerdict(
                 proposer=proposer,
                 included=included,
-                condemned=3 * harmful_stake >= 2 * total and (contribution < -condemn_bps or beyond_spread),
+                condemned=3 * harmful_stake >= 2 * total and (contribution < -bars.condemn_bps or beyond_spread),
                 harmful_bps=harmful_stake * BPS // total,
                 contribution_bps=contribution,
                 alignment_bps=alignment,

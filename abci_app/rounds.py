@@ -325,10 +325,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         list(rnd.submitted),
         list(rnd.ballots),
         weights,
-        params.harm_bps,
-        params.condemn_bps,
-        params.include_bps,
-        params.exclude_bps,
+        judgement.Bars.of(params),
     )
     updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:

@@ -55,10 +55,7 @@ def in_process_round_s(participants: int, rounds: int, seed: int = 0) -> float:
             [bytes([100 + k]) for k in range(len(updates))],
             ballots,
             {},
-            params.harm_bps,
-            params.condemn_bps,
-            params.include_bps,
-            params.exclude_bps,
+            judgement.Bars.of(params),
         )  # the chain's own rule, every voter with the same weight
         included = [k for k, v in enumerate(verdicts) if v.included]
         if included:

@@ -36,6 +36,7 @@ class SimConfig:
     quorum_bps: int = CHAIN_DEFAULTS.quorum_bps
     harm_bps: int = CHAIN_DEFAULTS.harm_bps
     condemn_bps: int = CHAIN_DEFAULTS.condemn_bps
+    aligned_bps: int = CHAIN_DEFAULTS.aligned_bps
     include_bps: int = CHAIN_DEFAULTS.include_bps
     exclude_bps: int = CHAIN_DEFAULTS.exclude_bps
     full_credit_bps: int = CHAIN_DEFAULTS.full_credit_bps

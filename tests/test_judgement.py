@@ -1,12 +1,15 @@
 """The judgement rule on its own: relative scores, stake-weighted medians, verdicts, and its invariants."""
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from abci_app import judgement
 from flchain.v1 import types_pb2
 
-HARM, CONDEMN, INCLUDE, EXCLUDE = 500, 2_000, 50, 1_000
+HARM = 500
+BARS = judgement.Bars(harm_bps=HARM, condemn_bps=2_000, include_bps=50, exclude_bps=1_000, aligned_bps=500)
 P = [bytes([i]) * 20 for i in range(3)]
 
 
@@ -46,7 +49,7 @@ def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does
     # update 2 divides them (one voter gains a lot): it is left out, and nobody is slashed for it.
     rows = [[-1_000, -1_200, -3_000], [-950, -1_100, -2_000], [-900, -900, -900]]
     rows += [[-800, -800, -700], [-700, -700, -600], [-650, -600, 2_000]]
-    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P, ballots(*rows), {}, BARS)
     assert [u.contribution_bps for u in updates] == [-900, -900, -900]
     assert [(u.included, u.condemned) for u in updates] == [(False, True), (False, False), (False, False)]
 
@@ -57,19 +60,32 @@ def test_the_spread_alone_does_not_condemn_an_update_that_points_with_the_others
     # update 1 against them (a sign flip), update 2 with them but harms beyond condemn_bps.
     rows = [[-950, -950, -2_500], [-900, -900, -2_400], [-900, -900, -2_300], [-1_000, -1_000, -2_600]]
     aligned = [6_000, -7_000, 9_000]
-    updates, _ = judgement.judge(P, ballots(*rows, alignments=aligned), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P, ballots(*rows, alignments=aligned), {}, BARS)
     assert [u.alignment_bps for u in updates] == aligned
     assert [(u.included, u.condemned) for u in updates] == [(False, False), (False, True), (False, True)]
     # Ballots without alignments show nothing aligned: the spread condemns as before.
-    updates, _ = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P, ballots(*rows), {}, BARS)
     assert [u.alignment_bps for u in updates] == [-judgement.BPS] * 3
     assert [u.condemned for u in updates] == [True, True, True]
 
 
 def test_the_spread_spares_an_update_at_a_low_positive_cosine_but_not_a_random_direction():
     rows = [[-950, -950], [-900, -900], [-900, -900], [-1_000, -1_000]]
-    updates, _ = judgement.judge(P[:2], ballots(*rows, alignments=[1_000, 200]), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P[:2], ballots(*rows, alignments=[1_000, 200]), {}, BARS)
     assert [u.condemned for u in updates] == [False, True]
+
+
+def test_the_alignment_bar_is_the_chains_param():
+    rows = [[-950, -950], [-900, -900], [-900, -900], [-1_000, -1_000]]
+    bs = ballots(*rows, alignments=[1_000, 200])
+    stricter, lenient = replace(BARS, aligned_bps=1_500), replace(BARS, aligned_bps=0)
+    assert [u.condemned for u in judgement.judge(P[:2], bs, {}, stricter)[0]] == [True, True]
+    assert [u.condemned for u in judgement.judge(P[:2], bs, {}, lenient)[0]] == [False, False]
+
+
+def test_the_bars_are_read_from_the_params():
+    params = types_pb2.Params(harm_bps=1, condemn_bps=2, include_bps=3, exclude_bps=4, aligned_bps=5)
+    assert judgement.Bars.of(params) == judgement.Bars(1, 2, 3, 4, 5)
 
 
 def test_a_minority_claiming_alignment_does_not_shield_an_update():
@@ -77,11 +93,11 @@ def test_a_minority_claiming_alignment_does_not_shield_an_update():
     honest, liars = [-7_000, 5_000, 5_000], [10_000, 5_000, 5_000]
     voters = ballots(*rows, alignments=honest)
     voters[3].alignments[:] = voters[4].alignments[:] = liars  # two of five voters claim update 0 is aligned
-    updates, _ = judgement.judge(P, voters, {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P, voters, {}, BARS)
     assert updates[0].alignment_bps == -7_000 and updates[0].condemned
     # Once they hold most of the voting stake, the median is theirs: the spread alone no longer condemns.
     weights = {voters[3].voter: 10, voters[4].voter: 10}
-    updates, _ = judgement.judge(P, voters, weights, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, _ = judgement.judge(P, voters, weights, BARS)
     assert updates[0].alignment_bps == 10_000 and not updates[0].condemned and not updates[0].included
 
 
@@ -92,7 +108,7 @@ def test_a_one_sided_update_joins_while_a_poisoned_one_or_a_deep_harm_stays_out(
     # past exclude_bps): left out, but not condemned, since fewer than two thirds find it harmful.
     rows = [[3_000, -1_500, -2_500], [2_500, -1_600, -2_000], [100, -1_400, -1_500]]
     rows += [[-600, -1_500, 600], [-700, -1_550, 700], [-800, -1_450, 800]]
-    updates, voters = judgement.judge(P, ballots(*rows), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, voters = judgement.judge(P, ballots(*rows), {}, BARS)
     assert [u.contribution_bps for u in updates] == [-600, -1_500, -1_500]
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True), (False, False)]
     # Half the stake found update 0 harmful: those voters agree with the consensus although it
@@ -106,14 +122,14 @@ def test_liars_that_pull_a_harmful_update_in_are_not_paid_for_it():
     # harmful, so the honest voters are paid for it and the liars are not.
     honest, liar = [-700, 2_000], [700, -2_000]
     bs = ballots(honest, honest, honest, liar, liar, liar, honest)
-    updates, voters = judgement.judge(P[:2], bs, {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, voters = judgement.judge(P[:2], bs, {}, BARS)
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (True, False)]
     assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 0)] * 3 + [(10_000, 0)]
 
 
 def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
     honest, liar = [1_000, -6_000], [-1_000, 6_000]
-    updates, voters = judgement.judge(P[:2], ballots(honest, honest, honest, liar), {}, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, voters = judgement.judge(P[:2], ballots(honest, honest, honest, liar), {}, BARS)
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True)]
     assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 10_000)]
 
@@ -125,14 +141,14 @@ def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
 def test_verdict_invariants(rows, stake_list):
     bs = ballots(*rows)
     stakes = {b.voter: s for b, s in zip(bs, stake_list)}
-    updates, voters = judgement.judge(P, bs, stakes, HARM, CONDEMN, INCLUDE, EXCLUDE)
+    updates, voters = judgement.judge(P, bs, stakes, BARS)
     for u in updates:
         assert not (u.included and u.condemned)
         assert u.condemned <= (3 * u.harmful_bps >= 2 * 10_000 - 3)  # two thirds, up to rounding of the share
         assert u.condemned <= (u.contribution_bps < -HARM)  # two thirds harmful put the median past harm_bps
-        assert u.included <= (3 * u.harmful_bps < 2 * 10_000 and u.contribution_bps >= -EXCLUDE)
+        assert u.included <= (3 * u.harmful_bps < 2 * 10_000 and u.contribution_bps >= -BARS.exclude_bps)
         assert 0 <= u.harmful_bps <= 10_000
     for v in voters:
         assert 0 <= v.agreement_bps + v.contradiction_bps <= 10_000
     # the same ballots in another order give the same verdicts
-    assert judgement.judge(P, list(reversed(bs)), stakes, HARM, CONDEMN, INCLUDE, EXCLUDE)[0] == updates
+    assert judgement.judge(P, list(reversed(bs)), stakes, BARS)[0] == updates

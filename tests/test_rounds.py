@@ -743,3 +743,10 @@ def test_genesis_refuses_momentum_whose_steps_never_fade():
     with pytest.raises(ValueError, match="server_momentum_bps must be below 10000"):
         genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(server_momentum_bps=10_000)))
     genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(server_momentum_bps=9_999)))
+
+
+def test_genesis_refuses_an_alignment_bar_beyond_a_cosine():
+    accounts = {bytes([1]) * 20: 10_000}
+    with pytest.raises(ValueError, match="aligned_bps must be at most 10000"):
+        genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(aligned_bps=10_001)))
+    genesis.validate(genesis.build(accounts, {}, initial_model(), make_params(aligned_bps=10_000)))

@@ -147,8 +147,11 @@ class Colluding(SignFlip):
     name: ClassVar[str] = "colluding"
 
     def report(self, loss: float, scores: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
-        """Far on the helpful side for an accomplice's update, far on the harmful side otherwise."""
-        return [abs(s) + loss / 2 if mine else -abs(s) - loss / 2 for s, mine in zip(scores, accomplices)]
+        """Helpful for an accomplice's update, harmful for every other one, by more than twice the
+        voter's loss: beyond any bar the chain sets on the median voter's relative score (a half
+        of the loss, the matrix's colluders until the twenty-first round of the parameter study,
+        stayed under condemn_bps for an honest update that barely moved the loss)."""
+        return [abs(s) + 2 * loss if mine else -abs(s) - 2 * loss for s, mine in zip(scores, accomplices)]
 
     def align(self, alignments: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
         """Fully aligned for an accomplice's update (the spread alone cannot condemn it), opposed otherwise."""

@@ -33,7 +33,7 @@ def test_adaptive_attacks_and_the_hidden_free_rider():
     firsts = [intermittent.transform(UPDATE, RNG(seed))[0][1][0] for seed in range(200)]
     assert set(firsts) == {1.0, -4.0} and 70 < firsts.count(-4.0) < 130  # honest in about half of its rounds
     colluder = behaviours.make("colluding", lies=False)
-    assert colluder.report(1.0, [-0.3, 0.2], [True, False]) == [0.8, -0.7]  # praise the accomplice, damn the rest
+    assert colluder.report(1.0, [-0.3, 0.2], [True, False]) == [2.3, -2.2]  # praise the accomplice, damn the rest
     assert colluder.transform(UPDATE, RNG(0))[0][1].tolist() == [-4.0, 8.0, -12.0]
 
 

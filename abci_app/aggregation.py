@@ -5,8 +5,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from abci_app.tensors import INT32_MAX, INT32_MIN
-
-BPS = 10_000
+from abci_app.units import BPS
 
 
 def fedavg(updates: Sequence[tuple[int, Sequence[np.ndarray]]]) -> list[np.ndarray]:

@@ -28,9 +28,9 @@ import numpy as np
 
 from abci_app import tensors
 from abci_app.judgement import UpdateVerdict
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
-BPS = 10_000
 SIZE = 16_384
 VALUE_BITS = 24  # 2 * 24 + log2(SIZE) = 62 bits: a dot product of two fingerprints fits int64
 # multiplicative hashing: index * an odd constant, whose top bits pick the bucket (and the sign)

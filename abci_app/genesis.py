@@ -8,6 +8,7 @@ from google.protobuf import json_format
 
 from abci_app import messages, wire
 from abci_app.codes import TxError
+from abci_app.units import BPS
 from flchain.v1 import genesis_pb2, types_pb2
 
 # The bond a participant is expected to bring; the threshold below is 70% of it.
@@ -112,12 +113,12 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
                 p.liveness_slash_bps,
                 p.aggregator_slash_bps,
             )
-            <= 10_000,
+            <= BPS,
             "basis points must be at most 10000",
         ),
-        (p.server_momentum_bps < 10_000, "server_momentum_bps must be below 10000 (at 1 the steps never fade)"),
-        (p.aligned_bps <= 10_000, "aligned_bps must be at most 10000 (a cosine)"),
-        (p.copy_cosine_bps <= 10_000, "copy_cosine_bps must be at most 10000"),
+        (p.server_momentum_bps < BPS, "server_momentum_bps must be below 10000 (at 1 the steps never fade)"),
+        (p.aligned_bps <= BPS, "aligned_bps must be at most 10000 (a cosine)"),
+        (p.copy_cosine_bps <= BPS, "copy_cosine_bps must be at most 10000"),
         (
             p.copy_cosine_bps == 0 or 1 <= p.copy_window_rounds <= 100,
             "copy_window_rounds must be in [1, 100] when copy_cosine_bps is set",

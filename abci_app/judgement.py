@@ -42,9 +42,9 @@ Everything is integer arithmetic: the same on every validator.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
-BPS = 10_000
 RELATIVE_CAP = 100 * BPS  # a relative score beyond +-100x the voter's loss says nothing more
 # A harm below condemn_bps condemns when it exceeds this many times the voters' spread on it. In the
 # parameter study's probe (eleventh round) sign and label flips on IID data harmed by 1.6 to 8.8

@@ -13,6 +13,7 @@ import numpy as np
 
 from abci_app import sealing, wire
 from abci_app.codes import Code, TxError
+from abci_app.units import BPS
 from flchain.v1 import tx_pb2, types_pb2
 
 
@@ -110,7 +111,6 @@ class Vote:
 
 
 Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote | ReportAggregate
-BPS = 10_000
 MAX_LOSS = 10**9  # 1e5 nats: far beyond any real loss, and small enough that products stay in int64
 UNUSABLE_SCORE = -MAX_LOSS  # a voter's score for an update by reference it could not use (see MsgVote)
 # A safetensors file is its tensors' bytes plus an 8-byte length and a JSON header; a header

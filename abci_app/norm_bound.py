@@ -18,9 +18,8 @@ from math import isqrt
 import numpy as np
 
 from abci_app.tensors import squared_norm
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
-
-BPS = 10_000
 
 
 def norm(arrays: Sequence[np.ndarray]) -> int:

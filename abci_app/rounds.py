@@ -54,6 +54,7 @@ from abci_app.context import Context
 from abci_app.messages import CommitBallot, CommitUpdate, Reference, SubmitUpdate, Vote
 from abci_app.phases import AGGREGATE, PROPOSE, REVEAL_BALLOTS, REVEAL_UPDATES, SELECT, VOTE, require_phase
 from abci_app.round_close import finish, slash_silent, verdict_counts
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
 
@@ -269,7 +270,7 @@ def _seal_ballots(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     """End of VOTE: every ballot commitment is in; too few for a quorum ends the round here."""
     committed = [c.sender for c in rnd.ballot_commitments]
     slash_silent(ctx, rnd, rnd.voters, committed, "liveness_voter")
-    if len(committed) * staking.BPS < ctx.params.quorum_bps * len(rnd.voters):
+    if len(committed) * BPS < ctx.params.quorum_bps * len(rnd.voters):
         finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=0)
         return
     rnd.phase = REVEAL_BALLOTS
@@ -316,7 +317,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         ctx, rnd, [c.sender for c in rnd.ballot_commitments], [b.voter for b in rnd.ballots], "unrevealed_ballot"
     )
     cast = len(rnd.ballots)
-    if cast * staking.BPS < params.quorum_bps * len(rnd.voters):
+    if cast * BPS < params.quorum_bps * len(rnd.voters):
         finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
         return
     # the records as they stood before this round's ballots join them (settlement adds them)

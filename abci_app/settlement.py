@@ -3,6 +3,7 @@ charged for contradicting the verdicts, less what their agreement offsets, and n
 
 from abci_app import judgement, staking, voter_record
 from abci_app.context import Context
+from abci_app.units import BPS
 
 
 def pay_proposer(ctx: Context, round_id: int, verdict: judgement.UpdateVerdict) -> None:
@@ -31,7 +32,7 @@ def pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> N
     factor = voter_record.charge_factor_bps(voter)
     voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
     ctx.state.set_participant(voter)  # before the charge, which reads the participant back
-    charge = params.voter_slash_bps * verdict.contradiction_bps * factor // staking.BPS
-    net = (params.voter_reward_bps * verdict.agreement_bps - charge) // staking.BPS
+    charge = params.voter_slash_bps * verdict.contradiction_bps * factor // BPS
+    net = (params.voter_reward_bps * verdict.agreement_bps - charge) // BPS
     if net < 0:  # agreement offsets the charge and earns nothing beyond it
         staking.slash(ctx, verdict.voter, round_id, -net, "voter_contradicted")

@@ -3,9 +3,9 @@
 from abci_app.codes import Code, TxError
 from abci_app.context import Context
 from abci_app.messages import Bond, Unbond
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
-BPS = 10_000
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
 REMOVED = types_pb2.PARTICIPANT_STATUS_REMOVED
 

@@ -14,9 +14,9 @@ and honest voters keep theirs.
 Integer arithmetic only: the same on every validator.
 """
 
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
-BPS = 10_000
 PRIOR_BPS = BPS // 2  # half a ballot of each: a newcomer's contradicting share is one half
 # Beyond this contradicting share a record is a liar's: in the parameter study's probe 5 of 210 honest
 # voters went past one half, to 64% at most, and lying attackers peaked at 55-85%.

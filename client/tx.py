@@ -9,6 +9,7 @@ import numpy as np
 
 from abci_app import sealing
 from abci_app.messages import MAX_LOSS
+from abci_app.units import BPS
 from abci_app.wire import encode_float
 from client.keys import Key
 from flchain.v1 import tx_pb2, types_pb2
@@ -122,7 +123,7 @@ def evidence_units(nats: float) -> int:
 
 def alignment_units(cosine: float) -> int:
     """A cosine -> the basis points a ballot carries, within what the chain accepts."""
-    return max(-10_000, min(10_000, int(round(cosine * 10_000))))
+    return max(-BPS, min(BPS, int(round(cosine * BPS))))
 
 
 def loss_units(nats: float) -> int:

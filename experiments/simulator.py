@@ -18,6 +18,7 @@ import numpy as np
 
 from abci_app import genesis, tensors
 from abci_app.machine import StateMachine
+from abci_app.units import BPS
 from client import artifacts
 from client import tx as txb
 from client.in_process import InProcessChain
@@ -195,7 +196,7 @@ class Simulation:
             else:
                 evidence = self._evidence(i, round_id, judged_model, named, corrupt)
                 if not self.malicious[i]:
-                    harm = -self.params.harm_bps / 10_000 * evidence.loss
+                    harm = -self.params.harm_bps / BPS * evidence.loss
                     self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, evidence.scores))
                 reported = behaviour.report(evidence.loss, evidence.scores, accomplices)
                 aligned = behaviour.align(evidence.alignments, accomplices)
@@ -213,8 +214,8 @@ class Simulation:
             return self.learner.judge(i, global_model, updates)
         rng = np.random.default_rng([self.config.seed, round_id, i])
         # decisive evidence either way: a corrupting update clearly worth condemning, a clean one clearly helping
-        harmful = -(self.params.condemn_bps + self.params.harm_bps) / 10_000
-        helpful = 2 * self.params.harm_bps / 10_000
+        harmful = -(self.params.condemn_bps + self.params.harm_bps) / BPS
+        helpful = 2 * self.params.harm_bps / BPS
         chances = [self.config.p_detect if bad else 1 - self.config.p_accept for bad in corrupt]
         scores = [harmful if rng.random() < chance else helpful for chance in chances]
         return Evidence(1.0, scores, [0.0] * len(scores))

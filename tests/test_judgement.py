@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from abci_app import judgement
+from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
 HARM = 500
@@ -65,7 +66,7 @@ def test_the_spread_alone_does_not_condemn_an_update_that_points_with_the_others
     assert [(u.included, u.condemned) for u in updates] == [(False, False), (False, True), (False, True)]
     # Ballots without alignments show nothing aligned: the spread condemns as before.
     updates, _ = judgement.judge(P, ballots(*rows), {}, BARS)
-    assert [u.alignment_bps for u in updates] == [-judgement.BPS] * 3
+    assert [u.alignment_bps for u in updates] == [-BPS] * 3
     assert [u.condemned for u in updates] == [True, True, True]
 
 

@@ -17,6 +17,20 @@ CHAIN_ID = "flchain-test"
 MODEL_SHAPES = [("fc.weight", (4, 3)), ("fc.bias", (4,))]
 
 
+class KeptFiles:
+    """An object store's put and get, in memory."""
+
+    def __init__(self) -> None:
+        self.files: dict[bytes, bytes] = {}
+
+    def put(self, data: bytes) -> bytes:
+        self.files[hashlib.sha256(data).digest()] = data
+        return hashlib.sha256(data).digest()
+
+    def get(self, digest: bytes, size: int | None = None) -> bytes:
+        return self.files[digest]
+
+
 def initial_model(seed: int = 0) -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [(name, rng.normal(0, 0.5, shape).astype(np.float32)) for name, shape in MODEL_SHAPES]

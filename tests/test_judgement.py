@@ -9,8 +9,7 @@ from abci_app import judgement
 from abci_app.units import BPS
 from flchain.v1 import types_pb2
 
-HARM = 500
-BARS = judgement.Bars(harm_bps=HARM, condemn_bps=2_000, include_bps=50, exclude_bps=1_000, aligned_bps=500)
+BARS = judgement.Bars(harm_bps=500, condemn_bps=2_000, include_bps=50, exclude_bps=1_000, aligned_bps=500)
 P = [bytes([i]) * 20 for i in range(3)]
 
 
@@ -146,7 +145,7 @@ def test_verdict_invariants(rows, stake_list):
     for u in updates:
         assert not (u.included and u.condemned)
         assert u.condemned <= (3 * u.harmful_bps >= 2 * 10_000 - 3)  # two thirds, up to rounding of the share
-        assert u.condemned <= (u.contribution_bps < -HARM)  # two thirds harmful put the median past harm_bps
+        assert u.condemned <= (u.contribution_bps < -BARS.harm_bps)  # two thirds harmful put the median past harm_bps
         assert u.included <= (3 * u.harmful_bps < 2 * 10_000 and u.contribution_bps >= -BARS.exclude_bps)
         assert 0 <= u.harmful_bps <= 10_000
     for v in voters:

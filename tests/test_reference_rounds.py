@@ -14,7 +14,7 @@ from client import artifacts, blobs
 from client import tx as txb
 from flchain.v1 import types_pb2
 from node import genesis as node_genesis
-from tests.chain import MODEL_SHAPES, Chain, initial_model, make_params
+from tests.chain import MODEL_SHAPES, Chain, KeptFiles, initial_model, make_params
 
 P = types_pb2
 LOSS, GOOD, BAD = 10_000, 1_000, -5_000
@@ -97,20 +97,6 @@ def test_genesis_says_which_way_a_model_goes():
     both.model_ref.CopyFrom(GENESIS_MODEL)
     with pytest.raises(ValueError, match="not both"):
         genesis.validate(both)
-
-
-class KeptFiles:
-    """An object store's put, in memory."""
-
-    def __init__(self) -> None:
-        self.files: dict[bytes, bytes] = {}
-
-    def put(self, data: bytes) -> bytes:
-        self.files[hashlib.sha256(data).digest()] = data
-        return hashlib.sha256(data).digest()
-
-    def get(self, digest: bytes, size: int | None = None) -> bytes:
-        return self.files[digest]
 
 
 def test_an_operator_sets_a_large_genesis_model_by_reference():

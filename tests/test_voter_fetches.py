@@ -13,6 +13,7 @@ from client.keys import Key
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
 from participant.runtime import Participant
+from tests.chain import KeptFiles
 
 FRAC_BITS = genesis.default_params().frac_bits
 
@@ -21,21 +22,16 @@ def fixed(values: list[float]) -> types_pb2.Tensor:
     return tensors.encode("w", np.round(np.array(values) * 2**FRAC_BITS).astype(np.int64))
 
 
-class CountingStore:
+class CountingStore(KeptFiles):
     """An object store in memory that counts the reads of each file."""
 
     def __init__(self) -> None:
-        self.files: dict[bytes, bytes] = {}
+        super().__init__()
         self.reads: Counter[bytes] = Counter()
-
-    def put(self, data: bytes) -> bytes:
-        digest = hashlib.sha256(data).digest()
-        self.files[digest] = data
-        return digest
 
     def get(self, digest: bytes, size: int | None = None) -> bytes:
         self.reads[digest] += 1
-        return self.files[digest]
+        return super().get(digest, size)
 
     def stored(self, values: list[float]) -> types_pb2.BlobRef:
         data, ref = blobs.file_of([fixed(values)])

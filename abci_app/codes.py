@@ -49,6 +49,7 @@ class Code(IntEnum):
     NOT_AGGREGATOR = 66  # an aggregate report from a party whose ballot did not count in the round
     ALREADY_REPORTED = 67
     BAD_AGGREGATE_REPORT = 68  # norms out of bounds, or not one per included update
+    BAD_FINGERPRINT = 69  # an update by reference without its fingerprint, or with one of another form
     # Queries.
     UNKNOWN_PATH = 50
     NOT_FOUND = 51

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from abci_app import sealing, wire
+from abci_app import copies, sealing, wire
 from abci_app.codes import Code, TxError
 from abci_app.units import BPS
 from flchain.v1 import tx_pb2, types_pb2
@@ -86,6 +86,7 @@ class SubmitUpdate:
     salt: bytes
     digest: bytes  # sealing.update_digest (or reference_digest) of the update as sent
     reference: Reference | None = None
+    fingerprint: tuple[int, ...] = ()  # by reference: the file's, for the copy rule (abci_app/copies.py)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             if update.tensors:
                 raise TxError(Code.BAD_REFERENCE, "an update carries tensors or a reference, not both")
             reference = reference_of(update.ref)
+            _check_fingerprint(update.fingerprint)
             return SubmitUpdate(
                 update.round,
                 update.num_samples,
@@ -157,7 +159,10 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
                 update.salt,
                 sealing.reference_digest(update.num_samples, reference.blob_digest, reference.size, reference.manifest),
                 reference,
+                tuple(update.fingerprint),
             )
+        if update.fingerprint:
+            raise TxError(Code.BAD_FINGERPRINT, "an inline update carries no fingerprint: the chain computes it")
         return SubmitUpdate(
             update.round,
             update.num_samples,
@@ -220,6 +225,15 @@ def reference_of(ref: types_pb2.BlobRef) -> Reference:
             f"a file of {ref.size} bytes cannot hold the manifest's {data_bytes} bytes of tensors and their header",
         )
     return Reference(ref.digest, ref.size, tuple((t.name, tuple(t.shape), t.dtype) for t in ref.manifest))
+
+
+def _check_fingerprint(values) -> None:
+    if not values:
+        raise TxError(Code.BAD_FINGERPRINT, "an update by reference carries its fingerprint (abci_app/copies.py)")
+    if len(values) > copies.SIZE:
+        raise TxError(Code.BAD_FINGERPRINT, f"a fingerprint has at most {copies.SIZE} values, got {len(values)}")
+    if int(np.abs(np.asarray(values, dtype=np.int64)).max()) > 1 << copies.VALUE_BITS:
+        raise TxError(Code.BAD_FINGERPRINT, f"a fingerprint's values are within +-2^{copies.VALUE_BITS}")
 
 
 def _count(shape) -> int:

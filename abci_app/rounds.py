@@ -18,7 +18,8 @@ the block that tallies the previous one.
 A model larger than Params.max_inline_model_bytes is federated by reference: updates and the
 global model are files in an object store and the chain holds their digests (types_pb2.BlobRef),
 so no validator's memory or disk grows with the model. The chain cannot read such an update: the
-voters, who fetch it, judge its availability and bounds along with its effect, and, after the
+voters, who fetch it, judge its availability and bounds along with its effect (and that the
+fingerprint its proposer revealed for the copy rule is the file's), and, after the
 tally, compute the new model (abci_app/aggregation.py defines it bit-exactly) and report its
 digest; the digest reported by most of them, holding most of their stake, becomes the global
 model (abci_app/aggregate_reports.py). Verdicts are paid by abci_app/settlement.py, and a round
@@ -34,6 +35,7 @@ reference the aggregators clip, and the norms they agree on feed the next rounds
 
 import dataclasses
 import hashlib
+import math
 import struct
 
 from abci_app import (
@@ -137,7 +139,7 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
             else "this chain's model is inline: an update carries its tensors",
         )
     if msg.reference is not None:
-        update = _referenced_update(model, rnd.id, sender, msg.num_samples, msg.reference)
+        update = _referenced_update(model, rnd.id, sender, msg, msg.reference)
     else:
         update = _inline_update(ctx, model, rnd.id, sender, msg)
     ctx.state.set_update(update)
@@ -168,13 +170,25 @@ def _inline_update(
 
 
 def _referenced_update(
-    model: types_pb2.GlobalModel, round_id: int, sender: bytes, num_samples: int, reference: Reference
+    model: types_pb2.GlobalModel, round_id: int, sender: bytes, msg: SubmitUpdate, reference: Reference
 ) -> types_pb2.Update:
-    """Only the form is checked here: the voters fetch the bytes and judge them (see MsgVote)."""
+    """Only the form is checked here: the voters fetch the bytes and judge them, the fingerprint
+    included (see MsgVote)."""
     expected = [(t.name, tuple(t.shape)) for t in model.ref.manifest]
     if reference.shapes() != expected:
         raise TxError(Code.BAD_SHAPE, f"referenced tensors {reference.shapes()} do not match the model {expected}")
-    return types_pb2.Update(round=round_id, proposer=sender, num_samples=num_samples, ref=reference.to_proto())
+    size = copies.size_for(sum(math.prod(shape) for _, shape in expected))
+    if len(msg.fingerprint) != size:
+        raise TxError(
+            Code.BAD_FINGERPRINT, f"this model's updates have fingerprints of {size} values, got {len(msg.fingerprint)}"
+        )
+    return types_pb2.Update(
+        round=round_id,
+        proposer=sender,
+        num_samples=msg.num_samples,
+        ref=reference.to_proto(),
+        fingerprint=msg.fingerprint,
+    )
 
 
 def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
@@ -284,12 +298,12 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     if not rnd.submitted:
         finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
+    updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
     if not ctx.state.model().HasField("ref"):  # by reference, each voter forms the FedAvg itself
-        updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
         _store_candidate(ctx, rnd, updates)
-        if ctx.params.copy_cosine_bps:  # the copy rule compares them at the tally, and later rounds' with them
-            for update in updates:
-                ctx.state.set_fingerprint(copies.remember(update))
+    if ctx.params.copy_cosine_bps:  # the copy rule compares them at the tally, and later rounds' with them
+        for update in updates:
+            ctx.state.set_fingerprint(copies.remember(update))
     rnd.phase, rnd.vote_height = VOTE, ctx.height
     rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
     ctx.state.set_round(rnd)
@@ -350,8 +364,7 @@ def _condemn_copies(
     ctx: Context, rnd: types_pb2.Round, verdicts: list[judgement.UpdateVerdict]
 ) -> list[judgement.UpdateVerdict]:
     """The copy rule (abci_app/copies.py) overrides the ballots' verdict on a copied update; the
-    voters' own verdicts stand, since they judged what they could measure. By reference no
-    fingerprint is kept (the chain cannot read the files), so nothing is found."""
+    voters' own verdicts stand, since they judged what they could measure."""
     found = copies.find(ctx.state.fingerprints(), rnd.id, ctx.params.copy_cosine_bps)
     judged = []
     for verdict in verdicts:

@@ -2,8 +2,9 @@
 store: fetched and verified, published, and the new global model computed bit-exactly by an aggregator.
 
 The checks on an update by reference are the ones the chain makes on an inline update (shapes,
-NaN/Inf, fixed-point range, a zero update, the norm bound): the chain cannot make them on bytes it
-never sees, so each voter makes them and scores a failing update UNUSABLE_SCORE (see MsgVote).
+NaN/Inf, fixed-point range, a zero update, the norm bound), and that the fingerprint its proposer
+revealed for the copy rule is the file's: the chain cannot make them on bytes it never sees, so
+each voter makes them and scores a failing update UNUSABLE_SCORE (see MsgVote).
 """
 
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abci_app import aggregation, norm_bound, tensors, wire
+from abci_app import aggregation, copies, norm_bound, tensors, wire
 from abci_app.codes import TxError
 from client import blobs
 from client.object_store import BlobMissing, ObjectStore
@@ -21,6 +22,14 @@ from flchain.v1 import types_pb2
 class Unusable(Exception):
     """An update by reference a voter cannot use: absent from a store that answers, not the bytes
     referenced, or beyond the bounds an inline update must meet. The proposer's fault."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """An update a proposer put in the object store: what its MsgSubmitUpdate carries."""
+
+    ref: types_pb2.BlobRef
+    fingerprint: list[int]  # abci_app/copies.py, of the fixed-point values the voters will read
 
 
 class NoStore(RuntimeError):
@@ -104,15 +113,17 @@ def fetch_update(
         squared = wire.check_norm(arrays, params.max_update_norm)
     except TxError as err:
         raise Unusable(err.message) from None
+    if copies.fingerprint_of(arrays).tolist() != list(update.fingerprint):
+        raise Unusable("the fingerprint its proposer revealed is not the file's")
     return FixedUpdate(update.num_samples, arrays, norm_bound.root_up(squared))
 
 
-def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]]) -> types_pb2.BlobRef:
-    """A proposer's float update into the store; the reference its MsgSubmitUpdate carries."""
+def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]], frac_bits: int) -> Published:
+    """A proposer's float update into the store, with the fingerprint of the values voters will read."""
     sent = [wire.encode_float(name, values) for name, values in update]
     data, ref = blobs.file_of(sent)
     _require(store).put(data)
-    return ref
+    return Published(ref, copies.fingerprint_of([wire.decode_tensor(t, frac_bits) for t in sent]).tolist())
 
 
 def publish_aggregate(

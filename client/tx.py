@@ -60,9 +60,15 @@ def submit_update(round_id: int, update: Sequence[tuple[str, np.ndarray]], num_s
     )
 
 
-def submit_reference(round_id: int, ref: types_pb2.BlobRef, num_samples: int, salt: bytes) -> tx_pb2.Msg:
-    """An update by reference: its file is already in the object store (client.object_store)."""
-    return tx_pb2.Msg(submit_update=tx_pb2.MsgSubmitUpdate(round=round_id, num_samples=num_samples, ref=ref, salt=salt))
+def submit_reference(
+    round_id: int, ref: types_pb2.BlobRef, fingerprint: Sequence[int], num_samples: int, salt: bytes
+) -> tx_pb2.Msg:
+    """An update by reference: its file is already in the object store (client.object_store); the
+    fingerprint is the file's (abci_app/copies.py), for the copy rule."""
+    submit = tx_pb2.MsgSubmitUpdate(
+        round=round_id, num_samples=num_samples, ref=ref, salt=salt, fingerprint=fingerprint
+    )
+    return tx_pb2.Msg(submit_update=submit)
 
 
 def report_aggregate(round_id: int, digest: bytes, size: int, norms: Sequence[int]) -> tx_pb2.Msg:
@@ -96,13 +102,16 @@ def sealed_update(
     return Sealed(commit_update(round_id, sealing.commitment(sealing.UPDATE, round_id, sender, salt, digest)), reveal)
 
 
-def sealed_reference(sender: bytes, round_id: int, ref: types_pb2.BlobRef, num_samples: int, salt: bytes) -> Sealed:
-    """A sealed update by reference: the commitment binds the file's digest, size and manifest."""
+def sealed_reference(
+    sender: bytes, round_id: int, ref: types_pb2.BlobRef, fingerprint: Sequence[int], num_samples: int, salt: bytes
+) -> Sealed:
+    """A sealed update by reference: the commitment binds the file's digest, size and manifest (and
+    so its fingerprint, which the voters check against the file)."""
     manifest = [(t.name, t.shape, t.dtype) for t in ref.manifest]
     digest = sealing.reference_digest(num_samples, ref.digest, ref.size, manifest)
     return Sealed(
         commit_update(round_id, sealing.commitment(sealing.UPDATE, round_id, sender, salt, digest)),
-        submit_reference(round_id, ref, num_samples, salt),
+        submit_reference(round_id, ref, fingerprint, num_samples, salt),
     )
 
 

@@ -181,8 +181,10 @@ class Participant:
             update, num_samples = self.learner.train(named_floats(model_tensors, self.params.frac_bits), rnd.id)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"update")
             if model.HasField("ref"):  # the same update gives the same file: a restart stores it again, harmlessly
-                ref = artifacts.publish_update(self.store, update)
-                return txb.sealed_reference(self.key.address, rnd.id, ref, num_samples, salt)
+                published = artifacts.publish_update(self.store, update, self.params.frac_bits)
+                return txb.sealed_reference(
+                    self.key.address, rnd.id, published.ref, published.fingerprint, num_samples, salt
+                )
             return txb.sealed_update(self.key.address, rnd.id, update, num_samples, salt)
 
         done = self.key.address in current.submitted

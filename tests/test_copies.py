@@ -56,6 +56,17 @@ def test_fingerprints_of_extreme_values_stay_exact_in_int64():
     assert copies.cosine_bps(mine, mine) == 10_000
 
 
+def test_the_sketch_sums_exactly_whatever_the_values():
+    """The sketch adds in float64 (np.bincount): exact only while every sum stays an integer below
+    2^53. Exact sums are linear, so any rounding would show."""
+    rng = np.random.default_rng(4)
+    ones = np.ones(1_000_000, dtype=np.int64)
+    top = ones * tensors.INT32_MAX
+    assert (copies._sketch(top) == copies._sketch(ones) * tensors.INT32_MAX).all()
+    other = rng.integers(-tensors.INT32_MAX, tensors.INT32_MAX, ones.size)
+    assert (copies._sketch(top) + copies._sketch(other) == copies._sketch(top + other)).all()
+
+
 def test_a_copy_is_found_among_other_proposers_updates_only():
     rng = np.random.default_rng(1)
     original = rng.integers(-500, 500, 16)

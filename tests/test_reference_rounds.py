@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from abci_app import aggregation, genesis, norm_bound, tensors, wire
+from abci_app import aggregation, copies, genesis, norm_bound, tensors, wire
 from abci_app.address import to_bech32
 from abci_app.codes import Code
 from abci_app.messages import UNUSABLE_SCORE
@@ -32,6 +32,13 @@ def ref(seed: bytes, dtype=P.DTYPE_FIXED32, shapes=MODEL_SHAPES, size: int | Non
 
 
 GENESIS_MODEL = ref(b"genesis model")
+MODEL_VALUES = sum(int(np.prod(shape)) for _, shape in MODEL_SHAPES)
+
+
+def fingerprint(seed: bytes) -> list[int]:
+    """A made-up fingerprint for a made-up file: the chain only checks its form (voters check the rest)."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:8], "big"))
+    return rng.integers(-1_000, 1_000, MODEL_VALUES).tolist()
 
 
 def by_reference(**overrides) -> Chain:
@@ -44,10 +51,11 @@ def stakes(chain: Chain) -> dict[bytes, int]:
     return {p.address: p.stake for p in chain.state().participants()}
 
 
-def propose_refs(chain: Chain, rnd) -> dict[bytes, P.BlobRef]:
-    """Each proposer commits to, then reveals, a reference to its update's file."""
-    refs = {a: ref(b"update" + a, dtype=P.DTYPE_FLOAT32) for a in rnd.proposers}
-    sealed = {a: txb.sealed_reference(a, rnd.id, r, 100, chain.salt(a, rnd.id)) for a, r in refs.items()}
+def propose_refs(chain: Chain, rnd, fingerprints: dict[bytes, list[int]] | None = None) -> dict[bytes, P.BlobRef]:
+    """Each proposer commits to, then reveals, a reference to its update's file, and its fingerprint."""
+    refs = {a: ref(b"update" + a + bytes([rnd.id]), dtype=P.DTYPE_FLOAT32) for a in rnd.proposers}
+    prints = {a: fingerprint(r.digest) for a, r in refs.items()} | (fingerprints or {})
+    sealed = {a: txb.sealed_reference(a, rnd.id, r, prints[a], 100, chain.salt(a, rnd.id)) for a, r in refs.items()}
     chain.commit(sealed, P.PHASE_REVEAL_UPDATES)
     out = chain.reveal(sealed)
     assert [r.code for r in out.tx_results] == [Code.OK] * len(sealed), [r.log for r in out.tx_results]
@@ -141,11 +149,52 @@ def test_a_malformed_reference_is_refused_with_its_code(mutate, code, log):
     proposer = rnd.proposers[0]
     bad = ref(b"update", dtype=P.DTYPE_FLOAT32)
     mutate(bad)
-    sealed = txb.sealed_reference(proposer, rnd.id, bad, 100, chain.salt(proposer, rnd.id))
+    sealed = txb.sealed_reference(proposer, rnd.id, bad, fingerprint(b"u"), 100, chain.salt(proposer, rnd.id))
     chain.block(chain.tx(chain.key(proposer), sealed.commit))
     chain.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
     result = chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal))
     assert result.code == code and log in result.log, result.log
+
+
+@pytest.mark.parametrize(
+    ("values", "log"),
+    [
+        ([], "carries its fingerprint"),
+        ([1] * (MODEL_VALUES - 1), f"fingerprints of {MODEL_VALUES} values, got {MODEL_VALUES - 1}"),
+        ([1] * (MODEL_VALUES + 1), f"fingerprints of {MODEL_VALUES} values, got {MODEL_VALUES + 1}"),
+        ([1] * (copies.SIZE + 1), f"at most {copies.SIZE} values"),
+        ([(1 << copies.VALUE_BITS) + 1] + [1] * (MODEL_VALUES - 1), "within +-2^24"),
+    ],
+)
+def test_an_update_by_reference_without_a_fingerprint_of_the_models_form_is_refused(values, log):
+    chain = by_reference()
+    rnd = chain.start_round()
+    proposer = rnd.proposers[0]
+    sealed = txb.sealed_reference(
+        proposer, rnd.id, ref(b"u", P.DTYPE_FLOAT32), values, 100, chain.salt(proposer, rnd.id)
+    )
+    chain.block(chain.tx(chain.key(proposer), sealed.commit))
+    chain.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
+    nonce = chain.state().must_account(proposer).nonce
+    result = chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal, nonce=nonce))
+    assert result.code == Code.BAD_FINGERPRINT and log in result.log, result.log
+    # the greatest magnitude is allowed (a sketch's arithmetic shift can reach it), and the
+    # commitment binds the file, not the fingerprint: the voters check that one
+    edge = [-(1 << copies.VALUE_BITS)] + [1] * (MODEL_VALUES - 1)
+    sealed = txb.sealed_reference(proposer, rnd.id, ref(b"u", P.DTYPE_FLOAT32), edge, 100, chain.salt(proposer, rnd.id))
+    assert chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal, nonce=nonce)).code == Code.OK
+
+
+def test_an_inline_update_carries_no_fingerprint():
+    chain = Chain()
+    rnd = chain.start_round()
+    proposer = rnd.proposers[0]
+    sealed = chain.sealed_update(rnd, proposer, chain.honest_update(), 10)
+    sealed.reveal.submit_update.fingerprint.extend([1] * MODEL_VALUES)
+    chain.block(chain.tx(chain.key(proposer), sealed.commit))
+    chain.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
+    result = chain.machine.check_tx(chain.tx(chain.key(proposer), sealed.reveal))
+    assert result.code == Code.BAD_FINGERPRINT and "the chain computes it" in result.log
 
 
 def test_an_inline_update_is_refused_by_a_chain_of_references_and_back():
@@ -161,7 +210,7 @@ def test_an_inline_update_is_refused_by_a_chain_of_references_and_back():
     inline = Chain()
     rnd = inline.start_round()
     proposer = rnd.proposers[0]
-    sealed = txb.sealed_reference(proposer, rnd.id, ref(b"u"), 10, inline.salt(proposer, rnd.id))
+    sealed = txb.sealed_reference(proposer, rnd.id, ref(b"u"), fingerprint(b"u"), 10, inline.salt(proposer, rnd.id))
     inline.block(inline.tx(inline.key(proposer), sealed.commit))
     inline.blocks_until(lambda s: s.round().phase == P.PHASE_REVEAL_UPDATES)
     result = inline.machine.check_tx(inline.tx(inline.key(proposer), sealed.reveal))
@@ -426,14 +475,53 @@ def test_aggregators_add_the_momentum_of_the_step_between_the_last_two_files():
     )
 
 
-def test_the_copy_rule_keeps_no_fingerprints_by_reference():
-    """The chain cannot read updates by reference, so it cannot fingerprint them (abci_app/copies.py)."""
-    chain = by_reference(copy_cosine_bps=9_500, copy_window_rounds=10)
-    rnd = chain.start_round()
-    propose_refs(chain, rnd)
-    vote(chain, rnd, [[GOOD, GOOD]] * len(rnd.voters))
-    new_model = hashlib.sha256(b"model + FedAvg + momentum").digest()
+def accept(chain: Chain, rnd, scores: list[int]) -> P.Round:
+    """Every voter finds each update as scored and reports the same new model."""
+    vote(chain, rnd, [scores] * len(rnd.voters))
+    new_model = hashlib.sha256(b"model after round %d" % rnd.id).digest()
     for sender in chain.round().voters:
         assert report(chain, sender, rnd.id, new_model).code == Code.OK
-    assert chain.state().round_by_id(rnd.id).outcome == P.OUTCOME_ACCEPTED
-    assert chain.state().fingerprints() == []
+    return chain.state().round_by_id(rnd.id)
+
+
+def test_the_copy_rule_reads_the_fingerprints_proposers_reveal_by_reference():
+    """By reference the chain compares the fingerprints the proposers revealed (the voters checked
+    them against the files): one that copies another proposer's earlier update is condemned."""
+    chain = by_reference(copy_cosine_bps=9_900, copy_window_rounds=10)
+    rnd = chain.start_round()
+    refs = propose_refs(chain, rnd)
+    first = accept(chain, rnd, [GOOD, GOOD])
+    assert first.outcome == P.OUTCOME_ACCEPTED
+    kept = {f.proposer: list(f.values) for f in chain.state().fingerprints()}
+    assert kept == {a: fingerprint(refs[a].digest) for a in first.submitted}
+
+    rnd = chain.start_round()
+    copier, other = rnd.proposers
+    victim = next(a for a in first.submitted if a != copier)
+    perturbed = [v + (1 if i % 2 else -1) for i, v in enumerate(kept[victim])]  # a cosine above 0.99
+    before = stakes(chain)[copier]
+    propose_refs(chain, rnd, {copier: perturbed, other: kept[other] if other in kept else fingerprint(b"fresh")})
+    second = accept(chain, rnd, [GOOD, GOOD])
+    verdicts = {v.proposer: v for v in second.verdicts}
+    assert (verdicts[copier].condemned, verdicts[copier].included, verdicts[copier].copy_of) == (True, False, victim)
+    assert verdicts[copier].copy_of_round == first.id
+    assert (verdicts[other].condemned, verdicts[other].included) == (False, True)  # its own earlier step is no copy
+    assert stakes(chain)[copier] == before * (10_000 - chain.params.proposer_slash_bps) // 10_000
+    state = chain.state()
+    assert [e.reason for e in state.history(copier, state.must_participant(copier))][-1] == "update_copied"
+
+
+def test_a_voter_finds_an_update_whose_fingerprint_is_not_its_files_unusable():
+    params = genesis.default_params()
+    store = KeptFiles()
+    rng = np.random.default_rng(7)
+    update = [(n, rng.normal(0, 0.01, s).astype(np.float32)) for n, s in MODEL_SHAPES]
+    published = artifacts.publish_update(store, update, params.frac_bits)
+    model = P.GlobalModel(ref=GENESIS_MODEL)
+    sent = P.Update(num_samples=10, ref=published.ref, fingerprint=published.fingerprint)
+    fixed = artifacts.fetch_update(sent, model, params, store)
+    assert copies.fingerprint_of(fixed.arrays).tolist() == published.fingerprint  # what the voter reads
+    other = [(n, v + 0.005) for n, v in update]
+    sent.fingerprint[:] = artifacts.publish_update(KeptFiles(), other, params.frac_bits).fingerprint
+    with pytest.raises(artifacts.Unusable, match="fingerprint"):
+        artifacts.fetch_update(sent, model, params, store)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from abci_app import genesis, tensors
+from abci_app import copies, genesis, tensors
 from client import blobs
 from client.keys import Key
 from flchain.v1 import gateway_pb2 as gw
@@ -51,7 +51,10 @@ class ChainOfReferences:
         self.current = store.stored([1.5, 1.0])
         self.version = 2
         update_ref = store.stored([0.25, -0.25])
-        self.update = types_pb2.Update(round=3, proposer=proposer, num_samples=10, ref=update_ref)
+        fingerprint = copies.fingerprint_of([tensors.read(fixed([0.25, -0.25]))]).tolist()
+        self.update = types_pb2.Update(
+            round=3, proposer=proposer, num_samples=10, ref=update_ref, fingerprint=fingerprint
+        )
         self.rnd = types_pb2.Round(
             id=3,
             phase=types_pb2.PHASE_AGGREGATE,

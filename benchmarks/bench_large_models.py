@@ -36,17 +36,21 @@ COLUMNS = 1_000  # the model is one (size / COLUMNS, COLUMNS) matrix and a bias 
 
 @dataclass
 class SyntheticLearner:
-    """A target to move toward: a proposer steps 1% of the way, a voter's loss is the mean squared gap."""
+    """A target to move toward: a proposer steps 1% of the way plus a step of its own as large (what
+    its own data would add), a voter's loss is the mean squared gap. Two proposers' steps are at a
+    cosine of about 0.5, like honest updates; steps toward the target alone would all be alike, and
+    the copy rule condemns them as copies of each other."""
 
     target: Params
     seed: int
 
     def train(self, global_params: Params, round_id: int) -> tuple[Params, int]:
         rng = np.random.default_rng((self.seed, round_id))
-        step = [
-            (n, (0.01 * (t - g) + rng.normal(0, 1e-4, g.shape)).astype(np.float32))
-            for (n, g), (_, t) in zip(global_params, self.target)
-        ]
+        step = []
+        for (n, g), (_, t) in zip(global_params, self.target):
+            toward = 0.01 * (t - g)
+            own = rng.normal(0, float(np.std(toward)), g.shape)
+            step.append((n, (toward + own).astype(np.float32)))
         return step, 100
 
     def loss(self, params: Params) -> float:

@@ -95,10 +95,15 @@ def fixed_arrays(tensor_list: Sequence[types_pb2.Tensor]) -> list[np.ndarray]:
 
 
 def fetch_update(
-    update: types_pb2.Update, model: types_pb2.GlobalModel, params: types_pb2.Params, store: ObjectStore | None
+    update: types_pb2.Update,
+    model: types_pb2.GlobalModel,
+    params: types_pb2.Params,
+    store: ObjectStore | None,
+    check_fingerprint: bool = True,
 ) -> FixedUpdate:
     """A round's update as fixed point. By reference: fetched, verified and checked like an inline
-    update, or Unusable; StoreUnavailable (the store does not answer) is raised as is."""
+    update, or Unusable; StoreUnavailable (the store does not answer) is raised as is. An aggregator
+    need not check the fingerprint again: the voters did, and it only matters to the copy rule."""
     if not update.HasField("ref"):
         return FixedUpdate(update.num_samples, fixed_arrays(update.tensors), update.norm)
     try:
@@ -113,7 +118,7 @@ def fetch_update(
         squared = wire.check_norm(arrays, params.max_update_norm)
     except TxError as err:
         raise Unusable(err.message) from None
-    if copies.fingerprint_of(arrays).tolist() != list(update.fingerprint):
+    if check_fingerprint and copies.fingerprint_of(arrays).tolist() != list(update.fingerprint):
         raise Unusable("the fingerprint its proposer revealed is not the file's")
     return FixedUpdate(update.num_samples, arrays, norm_bound.root_up(squared))
 

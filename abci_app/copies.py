@@ -11,7 +11,10 @@ round"); a copy needs over 14% noise to fall below 0.99. So the chain keeps a
 fingerprint of every revealed update for Params.copy_window_rounds rounds and condemns an update
 whose cosine with another proposer's fingerprint reaches Params.copy_cosine_bps, whatever the
 ballots say. A proposer's own earlier updates are not compared: a participant drawn twice may send
-much the same step twice.
+much the same step twice. A condemned update's fingerprint is forgotten at its tally: a copy adds
+nothing its original does not, and a kept one would let a copier, condemned once, plant a trap for
+its victim (whose next step, much like its last, would then read as a copy of the copier's); by
+reference a false fingerprint could plant one without copying anything.
 
 By reference the chain cannot read an update, so its proposer reveals the update's fingerprint with
 it (MsgSubmitUpdate.fingerprint), and every voter, who fetches the file anyway, checks that it is the

@@ -344,6 +344,8 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     )
     updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:
+        if verdict.condemned:  # kept, it could only frame the one it copied (abci_app/copies.py)
+            ctx.state.forget_fingerprint(rnd.id, verdict.proposer)
         settlement.pay_proposer(ctx, rnd.id, verdict)
         fields = dataclasses.asdict(verdict)  # the Verdict message has the very same fields
         rnd.verdicts.append(types_pb2.Verdict(**fields))

@@ -154,6 +154,9 @@ class State:
     def set_fingerprint(self, fingerprint: types_pb2.Fingerprint) -> None:
         self._put(b"fp/" + _u64(fingerprint.round) + fingerprint.proposer, fingerprint)
 
+    def forget_fingerprint(self, round_id: int, proposer: bytes) -> None:
+        self.kv.delete(b"fp/" + _u64(round_id) + proposer)
+
     def forget_fingerprints_before(self, round_id: int) -> None:
         for key, _ in list(self.kv.items(b"fp/")):
             if struct.unpack(">Q", key[3:11])[0] >= round_id:

@@ -128,6 +128,10 @@ def test_an_update_copied_from_an_earlier_round_is_condemned_whatever_the_ballot
     copied = chain.events("update_copied")
     assert len(copied) == 1 and copied[0]["copy_of_round"] == str(first.id)
     assert int(copied[0]["cosine_bps"]) >= 9_900
+    # the copy's fingerprint is forgotten: the victim's next step, much like its last, cannot read
+    # as a copy of the copier's
+    kept = {(f.round, f.proposer) for f in chain.state().fingerprints()}
+    assert (second.id, copier) not in kept and {(first.id, victim), (second.id, other)} <= kept
 
 
 def test_fingerprints_are_kept_for_the_window_only():

@@ -506,6 +506,9 @@ def test_the_copy_rule_reads_the_fingerprints_proposers_reveal_by_reference():
     assert (verdicts[copier].condemned, verdicts[copier].included, verdicts[copier].copy_of) == (True, False, victim)
     assert verdicts[copier].copy_of_round == first.id
     assert (verdicts[other].condemned, verdicts[other].included) == (False, True)  # its own earlier step is no copy
+    assert {f.round for f in chain.state().fingerprints() if f.proposer == copier} == (
+        {first.id} if copier in first.submitted else set()
+    )  # a condemned update's fingerprint is forgotten
     assert stakes(chain)[copier] == before * (10_000 - chain.params.proposer_slash_bps) // 10_000
     state = chain.state()
     assert [e.reason for e in state.history(copier, state.must_participant(copier))][-1] == "update_copied"

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from abci_app import genesis
 from abci_app.codes import CODESPACE, Code
 from abci_app.messages import UNUSABLE_SCORE
@@ -41,6 +43,10 @@ from participant.params import Params
 
 log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
+# By reference a voter keeps the updates it judged, as int32, for its aggregate while they fit in
+# this many bytes (10M parameters: 40 MB an update): fetching the included ones again was about a
+# third of what a voter fetched a round. Beyond it (100M parameters), it fetches them again.
+HOLD_UPDATES_BYTES = 512 * 2**20
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
 _MISSED = {
     Code.WRONG_PHASE,
@@ -65,6 +71,20 @@ class _HeldModel:
 
 
 @dataclass
+class _JudgedUpdate:
+    """An update by reference a voter judged, kept for its round's aggregate (HOLD_UPDATES_BYTES)."""
+
+    round: int
+    digest: bytes
+    num_samples: int
+    arrays: list[np.ndarray]  # int32: fixed-point values fit it, at half the memory of int64
+    norm: int
+
+    def fixed(self) -> artifacts.FixedUpdate:
+        return artifacts.FixedUpdate(self.num_samples, [a.astype(np.int64) for a in self.arrays], self.norm)
+
+
+@dataclass
 class Participant:
     key: Key
     client: GatewayClient
@@ -72,6 +92,7 @@ class Participant:
     behaviour: Behaviour = field(default_factory=Honest)  # how it reports its evidence (experiments: lies)
     bond: int = genesis.STANDARD_BOND
     store: ObjectStore | None = None  # where updates and models by reference live (large models)
+    hold_updates_bytes: int = HOLD_UPDATES_BYTES
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.client, self.key)
@@ -83,6 +104,7 @@ class Participant:
         self._stopped = threading.Event()
         self._params: types_pb2.Params | None = None
         self._held: _HeldModel | None = None
+        self._judged: dict[bytes, _JudgedUpdate] = {}  # by reference: proposer -> its update this round
 
     @property
     def name(self) -> str:
@@ -245,6 +267,7 @@ class Participant:
         step = self._step(model)
         base = named_floats(artifacts.judged_model(model_tensors, step, self.params.server_momentum_bps), frac_bits)
         measured: dict[int, tuple[Params, int]] = {}  # each update held once, in float32 (large models)
+        self._judged, room = {}, self.hold_updates_bytes
         for i, update in enumerate(updates):
             try:
                 fixed = artifacts.fetch_update(update, model, self.params, self.store)
@@ -253,6 +276,13 @@ class Participant:
                 continue
             floats = [(name, to_float(values, frac_bits)) for (name, _), values in zip(base, fixed.arrays)]
             measured[i] = (floats, fixed.num_samples)
+            size = 4 * sum(a.size for a in fixed.arrays)
+            if update.HasField("ref") and size <= room:
+                arrays = [a.astype(np.int32) for a in fixed.arrays]
+                self._judged[update.proposer] = _JudgedUpdate(
+                    rnd.id, update.ref.digest, fixed.num_samples, arrays, fixed.norm
+                )
+                room -= size
         if measured:
             evidence = judge(self.learner.loss, base, list(measured.values()))
         else:
@@ -285,14 +315,12 @@ class Participant:
         included = {v.proposer for v in rnd.verdicts if v.included}
         model, model_tensors = self._model()
         try:
-            fixed = [
-                artifacts.fetch_update(u, model, self.params, self.store, check_fingerprint=False)
-                for u in self._round_updates(rnd)
-                if u.proposer in included
-            ]
+            fixed = [self._included_update(rnd, u, model) for u in self._round_updates(rnd) if u.proposer in included]
         except artifacts.Unusable as err:  # the stake majority saw it; this aggregator cannot
             log.error("%s: round %d: an included update is unusable here (%s); not aggregating", self.name, rnd.id, err)
             return None
+        finally:
+            self._judged = {}
         step = self._step(model)
         ref = artifacts.publish_aggregate(
             self.store, model_tensors, fixed, rnd.norm_bound, step, self.params.server_momentum_bps
@@ -300,6 +328,16 @@ class Participant:
         self.signer.send([txb.report_aggregate(rnd.id, ref.digest, ref.size, [u.norm for u in fixed])])
         log.info("%s reported round %d's aggregate %s", self.name, rnd.id, ref.digest.hex()[:12])
         return "aggregated"
+
+    def _included_update(
+        self, rnd: types_pb2.Round, update: types_pb2.Update, model: types_pb2.GlobalModel
+    ) -> artifacts.FixedUpdate:
+        """An included update as this voter judged it, or fetched again where it did not keep it (the
+        fingerprint need not be checked again: the voters did, and it only matters to the copy rule)."""
+        judged = self._judged.pop(update.proposer, None)
+        if judged is not None and (judged.round, judged.digest) == (rnd.id, update.ref.digest):
+            return judged.fixed()
+        return artifacts.fetch_update(update, model, self.params, self.store, check_fingerprint=False)
 
     # -- loop --------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from abci_app import copies, genesis, tensors
 from client import blobs
 from client.keys import Key
 from flchain.v1 import gateway_pb2 as gw
-from flchain.v1 import types_pb2
+from flchain.v1 import tx_pb2, types_pb2
 from participant.runtime import Participant
 from tests.chain import KeptFiles
 
@@ -97,12 +97,34 @@ def voter_on_a_chain() -> tuple[Participant, ChainOfReferences, CountingStore]:
     return Participant(voter, chain, ConstantLearner(), store=store), chain, store
 
 
-def test_judging_and_aggregating_a_round_read_each_model_file_once():
+def aggregate_digest(participant: Participant, chain: ChainOfReferences) -> bytes:
+    assert participant._aggregate(chain.rnd) == "aggregated"
+    body = tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(chain.sent[-1]).body_bytes)
+    return body.messages[0].report_aggregate.digest
+
+
+def test_judging_and_aggregating_a_round_read_each_file_once():
     participant, chain, store = voter_on_a_chain()
     participant._evidence(chain.rnd)
-    assert participant._aggregate(chain.rnd) == "aggregated" and len(chain.sent) == 1
+    digest = aggregate_digest(participant, chain)
     assert store.reads[chain.current.digest] == 1
     assert store.reads[chain.before.digest] == 1
+    assert store.reads[chain.update.ref.digest] == 1  # the update it judged is the one it aggregates
+
+    # beyond the room to keep them, updates are read again, and the aggregate is the same file
+    fetching, chain, store = voter_on_a_chain()
+    fetching.hold_updates_bytes = 0
+    fetching._evidence(chain.rnd)
+    assert aggregate_digest(fetching, chain) == digest
+    assert store.reads[chain.update.ref.digest] == 2
+
+
+def test_an_update_kept_from_another_round_or_file_is_not_aggregated():
+    participant, chain, store = voter_on_a_chain()
+    participant._evidence(chain.rnd)
+    chain.update.ref.CopyFrom(store.stored([0.5, -0.5]))  # not the file it judged
+    participant._aggregate(chain.rnd)
+    assert store.reads[chain.update.ref.digest] == 1  # read for the aggregate
 
 
 def test_a_new_model_version_is_read_anew():

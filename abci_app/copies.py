@@ -18,7 +18,7 @@ reference a false fingerprint could plant one without copying anything.
 
 By reference the chain cannot read an update, so its proposer reveals the update's fingerprint with
 it (MsgSubmitUpdate.fingerprint), and every voter, who fetches the file anyway, checks that it is the
-file's: a fingerprint that is not finds the update unusable, which condemns it like a missing file.
+file's: a voter that finds it is not scores the update unusable, which condemns it like a missing file.
 The fingerprint is not in the commitment: the file's digest is, and it decides the fingerprint.
 
 A fingerprint is the update itself up to SIZE values; a larger update is count-sketched into SIZE

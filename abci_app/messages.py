@@ -6,6 +6,7 @@ ProcessProposal all run it (through txs.verify_tx), so a block never carries a m
 fails it, and the handlers in staking.py, rounds.py and aggregate_reports.py never touch transport types.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -227,7 +228,7 @@ def reference_of(ref: types_pb2.BlobRef) -> Reference:
     return Reference(ref.digest, ref.size, tuple((t.name, tuple(t.shape), t.dtype) for t in ref.manifest))
 
 
-def _check_fingerprint(values) -> None:
+def _check_fingerprint(values: Sequence[int]) -> None:
     if not values:
         raise TxError(Code.BAD_FINGERPRINT, "an update by reference carries its fingerprint (abci_app/copies.py)")
     if len(values) > copies.SIZE:

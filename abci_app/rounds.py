@@ -139,7 +139,7 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
             else "this chain's model is inline: an update carries its tensors",
         )
     if msg.reference is not None:
-        update = _referenced_update(model, rnd.id, sender, msg, msg.reference)
+        update = _referenced_update(model, rnd.id, sender, msg.num_samples, msg.reference, msg.fingerprint)
     else:
         update = _inline_update(ctx, model, rnd.id, sender, msg)
     ctx.state.set_update(update)
@@ -170,7 +170,12 @@ def _inline_update(
 
 
 def _referenced_update(
-    model: types_pb2.GlobalModel, round_id: int, sender: bytes, msg: SubmitUpdate, reference: Reference
+    model: types_pb2.GlobalModel,
+    round_id: int,
+    sender: bytes,
+    num_samples: int,
+    reference: Reference,
+    fingerprint: tuple[int, ...],
 ) -> types_pb2.Update:
     """Only the form is checked here: the voters fetch the bytes and judge them, the fingerprint
     included (see MsgVote)."""
@@ -178,16 +183,12 @@ def _referenced_update(
     if reference.shapes() != expected:
         raise TxError(Code.BAD_SHAPE, f"referenced tensors {reference.shapes()} do not match the model {expected}")
     size = copies.size_for(sum(math.prod(shape) for _, shape in expected))
-    if len(msg.fingerprint) != size:
+    if len(fingerprint) != size:
         raise TxError(
-            Code.BAD_FINGERPRINT, f"this model's updates have fingerprints of {size} values, got {len(msg.fingerprint)}"
+            Code.BAD_FINGERPRINT, f"this model's updates have fingerprints of {size} values, got {len(fingerprint)}"
         )
     return types_pb2.Update(
-        round=round_id,
-        proposer=sender,
-        num_samples=msg.num_samples,
-        ref=reference.to_proto(),
-        fingerprint=msg.fingerprint,
+        round=round_id, proposer=sender, num_samples=num_samples, ref=reference.to_proto(), fingerprint=fingerprint
     )
 
 

@@ -332,8 +332,7 @@ class Participant:
     def _included_update(
         self, rnd: types_pb2.Round, update: types_pb2.Update, model: types_pb2.GlobalModel
     ) -> artifacts.FixedUpdate:
-        """An included update as this voter judged it, or fetched again where it did not keep it (the
-        fingerprint need not be checked again: the voters did, and it only matters to the copy rule)."""
+        """An included update as this voter judged it, or fetched again where it did not keep it."""
         judged = self._judged.pop(update.proposer, None)
         if judged is not None and (judged.round, judged.digest) == (rnd.id, update.ref.digest):
             return judged.fixed()

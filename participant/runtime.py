@@ -45,8 +45,9 @@ log = logging.getLogger("flchain.participant")
 BONDED = types_pb2.PARTICIPANT_STATUS_BONDED
 # By reference a voter keeps the updates it judged, as int32, for its aggregate while they fit in
 # this many bytes (10M parameters: 40 MB an update): fetching the included ones again was about a
-# third of what a voter fetched a round. Beyond it (100M parameters), it fetches them again.
-HOLD_UPDATES_BYTES = 512 * 2**20
+# third of what a voter fetched a round. A larger update (100M parameters: 400 MB) is fetched again:
+# a voter already holds the model, its step and its own float copies of the updates it judges.
+HOLD_UPDATES_BYTES = 256 * 2**20
 # Refusals that mean "too late or already done", not a fault: the round moved on without us.
 _MISSED = {
     Code.WRONG_PHASE,

@@ -49,8 +49,8 @@ class SyntheticLearner:
         step = []
         for (n, g), (_, t) in zip(global_params, self.target):
             toward = 0.01 * (t - g)
-            own = rng.normal(0, float(np.std(toward)), g.shape)
-            step.append((n, (toward + own).astype(np.float32)))
+            own = rng.standard_normal(g.shape, dtype=np.float32) * np.float32(np.std(toward))  # float32: 100M
+            step.append((n, toward + own))
         return step, 100
 
     def loss(self, params: Params) -> float:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from participant.params import Params, add
+from participant.params import Params
 
 
 @dataclass(frozen=True)
@@ -25,22 +25,24 @@ def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[t
     others exactly as the chain's FedAvg would; with a single update, leaving it out is the
     starting model itself. Loss is steadier than accuracy on a few dozen samples. The alignments cost
     no evaluation: they tell an honest update that overshot (it still points with the others) from
-    one that points against them (see abci_app.judgement)."""
+    one that points against them (see abci_app.judgement).
+
+    The weighted sum of the updates is held once in float64; everything else is computed a chunk
+    at a time (_CHUNK values), so a large model's voter holds one float64 copy, not four."""
     weights = [float(n) for _, n in updates]
     total = sum(weights)
-    # accumulated in place: a large model's updates are never all held again in float64
-    sums: Params = [(name, np.zeros(values.shape, np.float64)) for name, values in start]
+    sums = [np.zeros(values.size, np.float64) for _, values in start]  # flat, as the chunks read them
     for (update, _), w in zip(updates, weights):
-        for (_, acc), (_, values) in zip(sums, update):
-            acc += w * values.astype(np.float64)
-    loss = loss_of(add(start, _scaled(sums, 1 / total)))
+        for acc, (_, values) in zip(sums, update):
+            for i, chunk in _chunks(values):
+                acc[i : i + chunk.size] += w * chunk.astype(np.float64)
+    loss = loss_of(_moved(start, sums, None, 0.0, 1 / total))
     scores, alignments = [], []
     for (update, _), w in zip(updates, weights):
         if total == w:
             without, alignment = start, 0.0
         else:
-            rest = [(name, s - w * u.astype(np.float64)) for (name, s), (_, u) in zip(sums, update)]
-            without, alignment = add(start, _scaled(rest, 1 / (total - w))), _cosine(update, rest)
+            without, alignment = _moved(start, sums, update, w, 1 / (total - w)), _cosine_to_rest(update, sums, w)
         scores.append(loss_of(without) - loss)
         alignments.append(alignment)
     return Evidence(loss, scores, alignments)
@@ -49,21 +51,46 @@ def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[t
 _CHUNK = 1 << 20  # float64 copies of a chunk at a time, not of a large model's whole tensor
 
 
-def _cosine(a: Params, b: Params) -> float:
-    """Cosine between two parameter sets read as one vector each; 0 where either is all zeros.
-    One pass: each chunk is converted once and gives the dot product and both squared norms."""
+def _chunks(values: np.ndarray):
+    """(offset, chunk) over a tensor read as one flat vector."""
+    flat = values.ravel()
+    for i in range(0, flat.size, _CHUNK):
+        yield i, flat[i : i + _CHUNK]
+
+
+def _moved(start: Params, sums: list[np.ndarray], left_out: Params | None, weight: float, factor: float) -> Params:
+    """start + factor * (sums - weight * left_out), in float32: the starting model moved by the FedAvg
+    of the updates (of all of them where left_out is None)."""
+    moved = []
+    for k, (name, base) in enumerate(start):
+        out = np.empty(base.size, np.float32)
+        flat = base.ravel()
+        for i, rest in _rest_chunks(sums[k], left_out[k][1] if left_out is not None else None, weight):
+            out[i : i + rest.size] = flat[i : i + rest.size] + (factor * rest).astype(np.float32)
+        moved.append((name, out.reshape(base.shape)))
+    return moved
+
+
+def _rest_chunks(total: np.ndarray, left_out: np.ndarray | None, weight: float):
+    """(offset, chunk of total - weight * left_out) in float64, left_out read as one flat vector."""
+    if left_out is None:
+        for i in range(0, total.size, _CHUNK):
+            yield i, total[i : i + _CHUNK]
+        return
+    for i, chunk in _chunks(left_out):
+        yield i, total[i : i + chunk.size] - weight * chunk.astype(np.float64)
+
+
+def _cosine_to_rest(update: Params, sums: list[np.ndarray], weight: float) -> float:
+    """Cosine between an update and the weighted sum of the others (their FedAvg's direction), read as
+    one vector each; 0 where either is all zeros. One pass: each chunk gives the dot product and
+    both squared norms."""
     dot = a_squared = b_squared = 0.0
-    for (_, x), (_, y) in zip(a, b):
-        x, y = x.ravel(), y.ravel()
-        for i in range(0, x.size, _CHUNK):
-            xc = x[i : i + _CHUNK].astype(np.float64, copy=False)
-            yc = y[i : i + _CHUNK].astype(np.float64, copy=False)
+    for (_, values), total in zip(update, sums):
+        for (_, xc), (_, yc) in zip(_chunks(values), _rest_chunks(total, values, weight)):
+            xc = xc.astype(np.float64, copy=False)
             dot += float(xc @ yc)
             a_squared += float(xc @ xc)
             b_squared += float(yc @ yc)
     norms = float(np.sqrt(a_squared * b_squared))
     return dot / norms if norms > 0 else 0.0
-
-
-def _scaled(params: Params, factor: float) -> Params:
-    return [(name, (factor * values).astype(np.float32)) for name, values in params]

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from participant import behaviours
+from participant import behaviours, duties
 from participant.digits import DigitsLearner, make_update
 from participant.duties import judge
 from participant.ml import data, models
@@ -114,6 +114,31 @@ def test_alignments_are_cosines_with_the_fedavg_of_the_others():
     assert evidence.alignments == pytest.approx([1 / np.sqrt(10), -1 / np.sqrt(2), -4 / 5])
     assert judge(lambda p: 0.0, params(0.0, 0.0), [updates[0]]).alignments == [0.0]  # nothing to align with
     assert judge(lambda p: 0.0, params(0.0, 0.0), [(params(0.0, 0.0), 1), updates[1]]).alignments[0] == 0.0
+
+
+def test_a_large_models_evidence_read_a_chunk_at_a_time_is_the_whole_models():
+    """The voter's leave-one-out models and alignments, computed a chunk at a time, are the ones the
+    whole tensors give (float64 sums, float32 models)."""
+    rng = np.random.default_rng(5)
+    shapes = [(3, duties._CHUNK - 5), (7,)]  # the first spans three chunks and ends mid-chunk
+    start = [(f"t{i}", rng.normal(0, 0.1, s).astype(np.float32)) for i, s in enumerate(shapes)]
+    updates = [([(n, rng.normal(0, 0.01, v.shape).astype(np.float32)) for n, v in start], k) for k in (100, 37, 250)]
+    seen: list[list[np.ndarray]] = []
+    evidence = judge(lambda p: seen.append([v for _, v in p]) or 0.0, start, updates)
+
+    total = sum(k for _, k in updates)
+    sums = [sum(k * u[i][1].astype(np.float64) for u, k in updates) for i in range(len(shapes))]
+    expected = [[s + ((1 / total) * t).astype(np.float32) for (_, s), t in zip(start, sums)]]
+    for update, k in updates:
+        rest = [t - k * u.astype(np.float64) for t, (_, u) in zip(sums, update)]
+        expected.append([s + ((1 / (total - k)) * r).astype(np.float32) for (_, s), r in zip(start, rest)])
+        x = np.concatenate([u.ravel() for _, u in update]).astype(np.float64)
+        y = np.concatenate([r.ravel() for r in rest])
+        cosine = x @ y / np.sqrt((x @ x) * (y @ y))
+        assert evidence.alignments[len(expected) - 2] == pytest.approx(cosine, rel=1e-12)
+    assert len(seen) == len(expected)
+    for got, want in zip(seen, expected):
+        assert all(g.dtype == np.float32 and g.shape == w.shape and (g == w).all() for g, w in zip(got, want))
 
 
 def test_mlp_names_and_shapes_are_the_genesis_models():

@@ -74,8 +74,7 @@ def _moved(start: Params, sums: list[np.ndarray], left_out: Params | None, weigh
 def _rest_chunks(total: np.ndarray, left_out: np.ndarray | None, weight: float):
     """(offset, chunk of total - weight * left_out) in float64, left_out read as one flat vector."""
     if left_out is None:
-        for i in range(0, total.size, _CHUNK):
-            yield i, total[i : i + _CHUNK]
+        yield from _chunks(total)
         return
     for i, chunk in _chunks(left_out):
         yield i, total[i : i + chunk.size] - weight * chunk.astype(np.float64)

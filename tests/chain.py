@@ -24,8 +24,9 @@ class KeptFiles:
         self.files: dict[bytes, bytes] = {}
 
     def put(self, data: bytes) -> bytes:
-        self.files[hashlib.sha256(data).digest()] = data
-        return hashlib.sha256(data).digest()
+        digest = hashlib.sha256(data).digest()
+        self.files[digest] = data
+        return digest
 
     def get(self, digest: bytes, size: int | None = None) -> bytes:
         return self.files[digest]

@@ -33,9 +33,20 @@ Voters are charged against the evidence's consensus on each update (abci_app/set
 harmful when the update is left out or when at least half of the voting stake finds it harmful
 (although it joined), helpful otherwise. A voter agrees when its evidence clearly says the same
 (beyond harm_bps either way), and contradicts when its evidence clearly says the opposite of a
-consensus that two thirds of the voting stake back. A voter with unusual (non-IID) data that does
-not see an update's effect, or that differs on a close call, does not contradict; a liar who
-reverses its evidence against a clear consensus does.
+consensus that two thirds of the voting stake back: only that is charged. A voter with unusual
+(non-IID) data that does not see an update's effect, or that differs on a close call, does not
+contradict; a liar who reverses its evidence against a clear consensus does. A voter disputes a
+helpful verdict that only the median voter backs (it finds the update helpful beyond harm_bps,
+short of two thirds) when its evidence clearly says the opposite. Disputes go on the voter's record
+apart (abci_app/voter_record.py) and weigh its say only, not its stake. They matter when liars hold
+a third of the stake or more: the liars alone then keep every helpful verdict short of two thirds,
+so trashing honest updates never cost them their say, while the median stays on the honest side
+as long as they hold less than half (twenty-second round of the parameter study). Charged as
+contradictions, disputes also removed honest voters whose data differ from the median's (4 more
+cells missing the honest-removal bound on each seed set). A harmful verdict only the median backs
+is not read at all: on non-IID data liars and the honest voters who lack an honest update's data
+can pull the median below -harm_bps, and the honest voters who found that update helpful would
+then lose their say to the liars.
 Everything is integer arithmetic: the same on every validator.
 """
 
@@ -85,7 +96,8 @@ class UpdateVerdict:
 class VoterVerdict:
     voter: bytes
     agreement_bps: int  # share of the round's updates on which its evidence agrees with the consensus
-    contradiction_bps: int  # share on which it clearly contradicts a consensus two thirds back
+    contradiction_bps: int  # share on which it clearly contradicts a consensus two thirds back (charged)
+    disputed_bps: int  # share on which it clearly contradicts a helpful verdict only the median backs
 
 
 def relative_bps(score: int, loss: int) -> int:
@@ -139,7 +151,7 @@ def judge(
         weighted_median([(b.alignments[i] if b.alignments else -BPS, w) for b, w in zip(ballots, weights)])
         for i in range(len(submitted))
     ]
-    updates, clear, found_harmful = [], [], []
+    updates, backed, median_backed, found_harmful = [], [], [], []
     for i, proposer in enumerate(submitted):
         harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
         helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= bars.include_bps)
@@ -149,7 +161,8 @@ def judge(
         harmful_consensus = not included or 2 * harmful_stake >= total
         found_harmful.append(harmful_consensus)
         # two thirds of the stake back the consensus: contradicting it is not a matter of unusual data
-        clear.append(3 * (helpful_stake if harmful_consensus else harmful_stake) <= total)
+        backed.append(3 * (helpful_stake if harmful_consensus else harmful_stake) <= total)
+        median_backed.append(not harmful_consensus and contribution > harm_bps)
         updates.append(
             UpdateVerdict(
                 proposer=proposer,
@@ -166,9 +179,8 @@ def judge(
     for ballot, scores in zip(ballots, relative):
         # decisive evidence only: a score within +-harm_bps neither agrees nor contradicts
         agree = sum(r < -harm_bps if bad else r > harm_bps for r, bad in zip(scores, found_harmful))
-        against = sum(
-            is_clear and (r > harm_bps if bad else r < -harm_bps)
-            for r, bad, is_clear in zip(scores, found_harmful, clear)
-        )
-        voters.append(VoterVerdict(ballot.voter, agree * BPS // count, against * BPS // count))
+        opposed = [r > harm_bps if bad else r < -harm_bps for r, bad in zip(scores, found_harmful)]
+        against = sum(o and b for o, b in zip(opposed, backed))
+        disputed = sum(o and m and not b for o, b, m in zip(opposed, backed, median_backed))
+        voters.append(VoterVerdict(ballot.voter, agree * BPS // count, against * BPS // count, disputed * BPS // count))
     return updates, voters

@@ -26,11 +26,13 @@ def pay_voter(ctx: Context, round_id: int, verdict: judgement.VoterVerdict) -> N
     the matrix; seventeenth round of the study). Evidence that reverses the consensus costs stake
     every round, evidence that does not see an update's effect (unusual data) costs nothing, and a
     voter whose record is mostly agreement pays less for a contradiction (voter_record, as it
-    stood before this ballot joined it)."""
+    stood before this ballot joined it). Helpful verdicts that only the median backs, short of two
+    thirds, go on the record apart (judgement.VoterVerdict.disputed_bps): they weigh the voter's
+    say, not its stake, nor what it pays for a contradiction."""
     params = ctx.params
     voter = ctx.state.must_participant(verdict.voter)
     factor = voter_record.charge_factor_bps(voter)
-    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps)
+    voter_record.add_ballot(voter, verdict.agreement_bps, verdict.contradiction_bps, verdict.disputed_bps)
     ctx.state.set_participant(voter)  # before the charge, which reads the participant back
     charge = params.voter_slash_bps * verdict.contradiction_bps * factor // BPS
     net = (params.voter_reward_bps * verdict.agreement_bps - charge) // BPS

@@ -10,7 +10,10 @@ up to three times at a record of nothing but contradiction. What agreement offse
 A ballot weighs its voter's stake in full while at most 60% of the record contradicted (where the
 surcharge starts), and less beyond, down to nothing at 90%: lying attackers, whose mirrored scores
 at 30-45% keep attacks under the bar that leaves them out, lose their say as their record fills,
-and honest voters keep theirs.
+and honest voters keep theirs. For the weight the record also counts the voter's disputes: helpful
+verdicts that only the median voter backed, short of two thirds, which it clearly contradicted
+(judgement.py). At 45% liars keep most helpful verdicts short of two thirds by themselves, so
+their contradictions alone never filled their records; disputes do, and cost no stake.
 Integer arithmetic only: the same on every validator.
 """
 
@@ -46,15 +49,27 @@ def charge_factor_bps(participant: types_pb2.Participant) -> int:
     return min(BPS, 2 * share) + SURCHARGE_SLOPE * max(0, share - SURCHARGE_FROM_BPS)
 
 
+def disputing_share_bps(participant: types_pb2.Participant) -> int:
+    """The contradicting share with the helpful verdicts that only the median backed counted in: at
+    45% liars keep most helpful verdicts short of two thirds, and this is what they then fill."""
+    agreed = participant.evidence_agreed_bps
+    against = participant.evidence_contradicted_bps + participant.evidence_disputed_bps
+    return (PRIOR_BPS + against) * BPS // (2 * PRIOR_BPS + agreed + against)
+
+
 def ballot_weight(participant: types_pb2.Participant) -> int:
     """What the voter's ballot weighs in the verdicts: its stake, scaled down as its record of
-    contradiction goes past WEIGHT_FULL_UP_TO_BPS (every newcomer, at one half, weighs its stake in full)."""
-    share = contradicting_share_bps(participant)
+    contradiction, disputes included, goes past WEIGHT_FULL_UP_TO_BPS (every newcomer, at one half,
+    weighs its stake in full)."""
+    share = disputing_share_bps(participant)
     span = WEIGHT_NONE_FROM_BPS - WEIGHT_FULL_UP_TO_BPS
     factor = max(0, min(BPS, (WEIGHT_NONE_FROM_BPS - share) * BPS // span))
     return participant.stake * factor // BPS
 
 
-def add_ballot(participant: types_pb2.Participant, agreement_bps: int, contradiction_bps: int) -> None:
+def add_ballot(
+    participant: types_pb2.Participant, agreement_bps: int, contradiction_bps: int, disputed_bps: int = 0
+) -> None:
     participant.evidence_agreed_bps += agreement_bps
     participant.evidence_contradicted_bps += contradiction_bps
+    participant.evidence_disputed_bps += disputed_bps

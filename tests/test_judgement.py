@@ -119,12 +119,16 @@ def test_a_one_sided_update_joins_while_a_poisoned_one_or_a_deep_harm_stays_out(
 def test_liars_that_pull_a_harmful_update_in_are_not_paid_for_it():
     # Four honest voters find update 0 harmful; three liars call it helpful, which keeps the harmful
     # stake under two thirds: it joins (its median harm is modest), but the consensus on it is
-    # harmful, so the honest voters are paid for it and the liars are not.
+    # harmful, so the honest voters agree on it and the liars, short of two thirds against them,
+    # do not contradict it. Update 1 the median finds clearly helpful: the liars dispute it, which
+    # weighs their say, and nobody is charged for it.
     honest, liar = [-700, 2_000], [700, -2_000]
     bs = ballots(honest, honest, honest, liar, liar, liar, honest)
     updates, voters = judgement.judge(P[:2], bs, {}, BARS)
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (True, False)]
-    assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 0)] * 3 + [(10_000, 0)]
+    assert [(v.agreement_bps, v.contradiction_bps, v.disputed_bps) for v in voters] == (
+        [(10_000, 0, 0)] * 3 + [(0, 0, 5_000)] * 3 + [(10_000, 0, 0)]
+    )
 
 
 def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
@@ -132,6 +136,35 @@ def test_liars_below_a_third_of_the_stake_contradict_clear_verdicts():
     updates, voters = judgement.judge(P[:2], ballots(honest, honest, honest, liar), {}, BARS)
     assert [(u.included, u.condemned) for u in updates] == [(True, False), (False, True)]
     assert [(v.agreement_bps, v.contradiction_bps) for v in voters] == [(10_000, 0)] * 3 + [(0, 10_000)]
+    assert [v.disputed_bps for v in voters] == [0] * 4  # two thirds back both verdicts
+
+
+def test_liars_above_a_third_dispute_a_helpful_verdict_the_median_backs():
+    # Four liars of nine (44%) trash an update that five honest voters find helpful: no two thirds
+    # back the helpful verdict, but the median voter is honest and finds it helpful beyond harm_bps.
+    # The liars dispute it: that weighs their say, and is not charged (their stake).
+    honest, liar = [1_500], [-3_000]
+    bs = ballots(honest, liar, honest, liar, honest, liar, honest, liar, honest)
+    updates, voters = judgement.judge(P[:1], bs, {}, BARS)
+    assert (updates[0].included, updates[0].contribution_bps) == (True, 1_500)
+    assert [v.disputed_bps for v in voters] == [0, 10_000] * 4 + [0]
+    assert [v.contradiction_bps for v in voters] == [0] * 9
+    # At a median of just harm_bps the helpful verdict is not clear, and nobody disputes it.
+    honest = [BARS.harm_bps]
+    bs = ballots(honest, liar, honest, liar, honest, liar, honest, liar, honest)
+    assert [v.disputed_bps for v in judgement.judge(P[:1], bs, {}, BARS)[1]] == [0] * 9
+
+
+def test_honest_voters_do_not_contradict_a_harmful_verdict_only_the_median_backs():
+    # Non-IID data: four liars and one honest voter without the update's data find an honest update
+    # harmful, four honest voters who share its data find it helpful. It joins (its median harm is
+    # modest), but the consensus is harmful; short of two thirds that verdict is not clear, and those
+    # who found the update helpful neither contradict nor dispute it.
+    liar, lacking, sharing = [-3_000], [-800], [2_000]
+    bs = ballots(liar, sharing, liar, sharing, liar, sharing, liar, sharing, lacking)
+    updates, voters = judgement.judge(P[:1], bs, {}, BARS)
+    assert (updates[0].included, updates[0].contribution_bps) == (True, -800)
+    assert [(v.contradiction_bps, v.disputed_bps) for v in voters] == [(0, 0)] * 9
 
 
 @given(
@@ -149,6 +182,6 @@ def test_verdict_invariants(rows, stake_list):
         assert u.included <= (3 * u.harmful_bps < 2 * 10_000 and u.contribution_bps >= -BARS.exclude_bps)
         assert 0 <= u.harmful_bps <= 10_000
     for v in voters:
-        assert 0 <= v.agreement_bps + v.contradiction_bps <= 10_000
+        assert 0 <= v.agreement_bps + v.contradiction_bps + v.disputed_bps <= 10_000  # one reading per update
     # the same ballots in another order give the same verdicts
     assert judgement.judge(P, list(reversed(bs)), stakes, BARS)[0] == updates

@@ -454,6 +454,30 @@ def test_a_voter_contradicting_most_clear_verdicts_is_slashed():
     assert reasons == {"update_condemned", "voter_contradicted"}
 
 
+def test_liars_above_a_third_lose_their_say_not_their_stake_against_a_helpful_median():
+    chain = Chain(participants=10, params=make_params(num_voters=7))
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    # three liars of seven (43%) trash both updates: no two thirds back the helpful verdicts, but
+    # the median voter is honest and finds each 10% helpful
+    vote_all(chain, rnd, [[GOOD, GOOD]] * 4 + [[BAD, BAD]] * 3)
+    honest, liars = rnd.voters[:4], rnd.voters[4:]
+    finished = chain.state().round_by_id(rnd.id)
+    assert [(v.included, v.condemned, v.contribution_bps) for v in finished.verdicts] == [(True, False, GOOD)] * 2
+    after = stakes(chain)
+    assert all(after[v] == before[v] for v in rnd.voters)  # nobody is charged short of two thirds
+    records = {
+        p.address: (p.evidence_agreed_bps, p.evidence_contradicted_bps, p.evidence_disputed_bps)
+        for p in chain.state().participants()
+    }
+    assert [records[v] for v in honest] == [(10_000, 0, 0)] * 4
+    assert [records[v] for v in liars] == [(0, 0, 10_000)] * 3  # their records count it as disputed
+    liar = chain.state().participant(liars[0])
+    assert voter_record.charge_factor_bps(liar) == 10_000  # what a contradiction costs: a newcomer's
+    assert voter_record.ballot_weight(liar) < liar.stake  # what its ballot weighs: less
+
+
 def test_agreement_offsets_a_contradictions_charge_in_the_same_round():
     chain = Chain(participants=8)
     rnd = chain.start_round()

@@ -9,8 +9,10 @@ from flchain.v1 import types_pb2
 BPS = 10_000
 
 
-def record(agreed: int, contradicted: int) -> types_pb2.Participant:
-    return types_pb2.Participant(evidence_agreed_bps=agreed, evidence_contradicted_bps=contradicted)
+def record(agreed: int, contradicted: int, disputed: int = 0) -> types_pb2.Participant:
+    return types_pb2.Participant(
+        evidence_agreed_bps=agreed, evidence_contradicted_bps=contradicted, evidence_disputed_bps=disputed
+    )
 
 
 def test_a_newcomer_pays_in_full_and_a_liar_more():
@@ -34,8 +36,17 @@ def test_a_record_of_agreement_lowers_the_charge():
 def test_add_ballot_sums_the_shares():
     p = record(0, 0)
     voter_record.add_ballot(p, 6_666, 3_333)
-    voter_record.add_ballot(p, 10_000, 0)
-    assert (p.evidence_agreed_bps, p.evidence_contradicted_bps) == (16_666, 3_333)
+    voter_record.add_ballot(p, 5_000, 0, 5_000)
+    assert (p.evidence_agreed_bps, p.evidence_contradicted_bps, p.evidence_disputed_bps) == (11_666, 3_333, 5_000)
+
+
+def test_disputes_weigh_the_say_not_the_charge():
+    # 1 ballot agreeing, 3 disputing helpful verdicts only the median backed: (5000 + 30000) / 50000
+    p = record(10_000, 0, 30_000)
+    p.stake = 9_000
+    assert voter_record.disputing_share_bps(p) == 7_000
+    assert voter_record.ballot_weight(p) == 9_000 * 6_666 // BPS  # as a 70% record of contradiction
+    assert voter_record.charge_factor_bps(p) == voter_record.charge_factor_bps(record(10_000, 0))  # untouched
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, BPS))

@@ -79,3 +79,6 @@ def test_the_weight_is_bounded_by_the_stake_and_falls_with_contradiction(agreed,
     assert 0 <= weight <= stake
     p.evidence_contradicted_bps += more
     assert voter_record.ballot_weight(p) <= weight
+    factor, weight = voter_record.charge_factor_bps(p), voter_record.ballot_weight(p)
+    p.evidence_disputed_bps += more  # a dispute never raises the weight, and never touches the charge
+    assert voter_record.ballot_weight(p) <= weight and voter_record.charge_factor_bps(p) == factor

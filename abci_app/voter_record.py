@@ -34,10 +34,14 @@ WEIGHT_FULL_UP_TO_BPS = SURCHARGE_FROM_BPS
 WEIGHT_NONE_FROM_BPS = 9_000
 
 
+def _share_against(agreed: int, against: int) -> int:
+    """The share of decisive evidence against the verdicts, with half a ballot of each as a prior."""
+    return (PRIOR_BPS + against) * BPS // (2 * PRIOR_BPS + agreed + against)
+
+
 def contradicting_share_bps(participant: types_pb2.Participant) -> int:
     """The share of the voter's decisive evidence that contradicted the verdicts, prior included."""
-    agreed, contradicted = participant.evidence_agreed_bps, participant.evidence_contradicted_bps
-    return (PRIOR_BPS + contradicted) * BPS // (2 * PRIOR_BPS + agreed + contradicted)
+    return _share_against(participant.evidence_agreed_bps, participant.evidence_contradicted_bps)
 
 
 def charge_factor_bps(participant: types_pb2.Participant) -> int:
@@ -52,9 +56,8 @@ def charge_factor_bps(participant: types_pb2.Participant) -> int:
 def disputing_share_bps(participant: types_pb2.Participant) -> int:
     """The contradicting share with the helpful verdicts that only the median backed counted in: at
     45% liars keep most helpful verdicts short of two thirds, and this is what they then fill."""
-    agreed = participant.evidence_agreed_bps
     against = participant.evidence_contradicted_bps + participant.evidence_disputed_bps
-    return (PRIOR_BPS + against) * BPS // (2 * PRIOR_BPS + agreed + against)
+    return _share_against(participant.evidence_agreed_bps, against)
 
 
 def ballot_weight(participant: types_pb2.Participant) -> int:
@@ -68,7 +71,7 @@ def ballot_weight(participant: types_pb2.Participant) -> int:
 
 
 def add_ballot(
-    participant: types_pb2.Participant, agreement_bps: int, contradiction_bps: int, disputed_bps: int = 0
+    participant: types_pb2.Participant, agreement_bps: int, contradiction_bps: int, disputed_bps: int
 ) -> None:
     participant.evidence_agreed_bps += agreement_bps
     participant.evidence_contradicted_bps += contradiction_bps

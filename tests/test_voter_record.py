@@ -35,7 +35,7 @@ def test_a_record_of_agreement_lowers_the_charge():
 
 def test_add_ballot_sums_the_shares():
     p = record(0, 0)
-    voter_record.add_ballot(p, 6_666, 3_333)
+    voter_record.add_ballot(p, 6_666, 3_333, 0)
     voter_record.add_ballot(p, 5_000, 0, 5_000)
     assert (p.evidence_agreed_bps, p.evidence_contradicted_bps, p.evidence_disputed_bps) == (11_666, 3_333, 5_000)
 

@@ -37,6 +37,8 @@ def bond(ctx: Context, sender: bytes, msg: Bond) -> None:
             )
         p = p or types_pb2.Participant(address=sender)
         p.status, p.bonded_height = BONDED, ctx.height
+        # Join the draw's current pass: with no turns it would propose every round until level.
+        p.proposer_turns = min((q.proposer_turns for q in ctx.state.participants() if q.status == BONDED), default=0)
     account.balance -= msg.amount
     p.stake += msg.amount
     ctx.state.set_account(account)

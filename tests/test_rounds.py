@@ -44,14 +44,22 @@ def stakes(chain: Chain) -> dict[bytes, int]:
 
 
 def test_draw_is_deterministic_disjoint_and_seed_dependent():
-    eligible = [bytes([i]) * 20 for i in range(10)]
+    turns = {bytes([i]) * 20: 0 for i in range(10)}
     seed = rounds.draw_seed(b"\x01" * 32, 1)
-    p1, v1 = rounds.draw(eligible, seed, 3, 5)
-    assert (p1, v1) == rounds.draw(list(reversed(eligible)), seed, 3, 5)
+    p1, v1 = rounds.draw(turns, seed, 3, 5)
+    assert (p1, v1) == rounds.draw(dict(reversed(turns.items())), seed, 3, 5)
     assert len(p1) == 3 and len(v1) == 5 and not set(p1) & set(v1)
-    assert set(p1) | set(v1) <= set(eligible)
-    draws = {tuple(rounds.draw(eligible, rounds.draw_seed(b"\x01" * 32, r), 3, 5)[0]) for r in range(20)}
+    assert set(p1) | set(v1) <= set(turns)
+    draws = {tuple(rounds.draw(turns, rounds.draw_seed(b"\x01" * 32, r), 3, 5)[0]) for r in range(20)}
     assert len(draws) > 5  # a new round id gives a new draw
+
+
+def test_draw_seats_the_fewest_proposer_turns_first():
+    turns = {bytes([i]) * 20: 1 if i < 8 else 0 for i in range(10)}  # two have not proposed in this pass
+    for r in range(20):
+        proposers, voters = rounds.draw(turns, rounds.draw_seed(b"\x02" * 32, r), 3, 5)
+        assert {bytes([8]) * 20, bytes([9]) * 20} < set(proposers)  # both, and one drawn among the rest
+        assert len(voters) == 5 and not set(proposers) & set(voters)
 
 
 @pytest.mark.parametrize(
@@ -66,9 +74,38 @@ def test_draw_is_deterministic_disjoint_and_seed_dependent():
     ],
 )
 def test_draw_keeps_ratio_with_few_participants(eligible, seats, split):
-    addresses = [bytes([i]) * 20 for i in range(eligible)]
-    proposers, voters = rounds.draw(addresses, b"s" * 32, *seats)
+    turns = {bytes([i]) * 20: 0 for i in range(eligible)}
+    proposers, voters = rounds.draw(turns, b"s" * 32, *seats)
     assert (len(proposers), len(voters)) == split
+
+
+def test_every_participant_proposes_once_per_pass_in_an_order_drawn_afresh():
+    chain = Chain(participants=5)  # 2 proposers a round: two passes over the five in five rounds
+    drawn = [list(chain.start_round().proposers)]
+    while len(drawn) < 5:  # each tally draws the next round
+        rnd = chain.round()
+        submit_all(chain, rnd)
+        vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+        drawn.append(list(chain.start_round().proposers))
+    participants = list(chain.state().participants())
+    assert [p.rounds_proposed for p in participants] == [2] * 5
+    assert [p.proposer_turns for p in participants] == [2] * 5
+    # the first pass ends in round 3 beside the second's first proposer: never one already seated
+    assert len(set(drawn[0] + drawn[1] + drawn[2])) == 5
+    assert drawn[:3] != drawn[3:] + [drawn[0]]  # the second pass is not the first one replayed
+
+
+def test_a_participant_who_bonds_joins_the_current_pass():
+    chain = Chain(participants=4, extra_accounts=1)
+    for _ in range(2):
+        rnd = chain.start_round()
+        submit_all(chain, rnd)
+        vote_all(chain, rnd, [[GOOD] * len(rnd.proposers)] * len(rnd.voters))
+    fewest = min(p.proposer_turns for p in chain.state().participants())
+    assert fewest >= 1
+    chain.block(chain.tx(chain.keys[4], txb.bond(chain.params.min_stake)))
+    newcomer = chain.state().must_participant(chain.keys[4].address)
+    assert newcomer.proposer_turns == fewest and newcomer.rounds_proposed == 0
 
 
 def test_round_waits_in_select_until_enough_participants():
@@ -521,8 +558,8 @@ def test_a_voter_with_a_record_of_agreement_pays_less_for_a_contradiction():
         factor = voter_record.charge_factor_bps(record)
         assert factor < 10_000  # two ballots of agreement against half a ballot each of prior
         after = chain.state().must_participant(dissenter)
-        charge = chain.params.voter_slash_bps * factor // 10_000
-        assert after.stake == record.stake - record.stake * charge // 10_000
+        charge_bps = -(-chain.params.voter_slash_bps * factor // 10_000)  # rounded up, against the voter
+        assert after.stake == record.stake - record.stake * charge_bps // 10_000
         assert after.evidence_contradicted_bps == record.evidence_contradicted_bps + 10_000
         return
     pytest.fail("no voter with two ballots of agreement was drawn beside heavier ones")

@@ -10,7 +10,7 @@ from chain import MODEL_SHAPES, Chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app import aggregate_reports, aggregation, copies, sealing, tensors, wire
+from abci_app import aggregate_reports, aggregation, copies, rounds, sealing, tensors, wire
 from abci_app.machine import StateMachine
 from abci_app.store import SqliteStore
 from client import tx as txb
@@ -39,6 +39,18 @@ def test_fedavg_is_exact_and_order_independent(ups, rnd):
     shuffled = list(ups)
     rnd.shuffle(shuffled)
     assert (aggregation.fedavg(shuffled)[0] == result).all()
+
+
+@given(
+    st.dictionaries(st.binary(min_size=20, max_size=20), st.integers(0, 4), min_size=1, max_size=30),
+    st.binary(min_size=32, max_size=32),
+)
+def test_the_draw_never_seats_a_proposer_with_more_turns_than_one_left_out(turns, seed):
+    proposers, voters = rounds.draw(turns, seed, 3, 13)
+    left_out = set(turns) - set(proposers)
+    assert proposers
+    assert not left_out or max(turns[a] for a in proposers) <= min(turns[a] for a in left_out)
+    assert not set(proposers) & set(voters) and set(proposers) | set(voters) <= set(turns)
 
 
 @given(st.lists(int32s, max_size=50))

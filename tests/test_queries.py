@@ -27,7 +27,7 @@ def test_every_path():
     assert chain.query("/round/99").code == Code.NOT_FOUND
 
     info = query_pb2.ParticipantInfo.FromString(chain.query(f"/participant/{key.bech32}").value)
-    assert info.participant.stake == 2_000 and info.participant.rounds_proposed == 1
+    assert info.participant.stake == 2_000 and info.participant.rounds_proposed == info.participant.proposer_turns == 1
     assert [e.kind for e in info.history] == ["bonded"]
     listing = query_pb2.ParticipantList.FromString(chain.query("/participants").value)
     assert len(listing.participants) == 6

@@ -82,18 +82,15 @@ def draw(
     proposers' share rounded to the nearest (at least one proposer, the rest voters): rounding down
     would leave a federation that lost a few members with a proposer fewer than it can afford.
     """
-
-    def rank(address: bytes) -> bytes:
-        return hashlib.sha256(seed + address).digest()
-
-    by_turns = sorted(proposer_turns, key=lambda a: (proposer_turns[a], rank(a)))
+    rank = {a: hashlib.sha256(seed + a).digest() for a in proposer_turns}  # once per address, for both orders
+    by_turns = sorted(proposer_turns, key=lambda a: (proposer_turns[a], rank[a]))
     seats = num_proposers + num_voters
     if len(by_turns) >= seats:
         p, v = num_proposers, num_voters
     else:
         p = max(1, (2 * len(by_turns) * num_proposers + seats) // (2 * seats))
         v = len(by_turns) - p
-    voters = sorted(by_turns[p:], key=rank)[:v]
+    voters = sorted(by_turns[p:], key=rank.__getitem__)[:v]
     return sorted(by_turns[:p]), sorted(voters)
 
 

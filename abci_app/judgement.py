@@ -47,6 +47,24 @@ cells missing the honest-removal bound on each seed set). A harmful verdict only
 is not read at all: on non-IID data liars and the honest voters who lack an honest update's data
 can pull the median below -harm_bps, and the honest voters who found that update helpful would
 then lose their say to the liars.
+The round's updates are also judged together (round_gain): leave-one-out judges each update against
+its peers, so when most of a round's updates push the same wrong way (two or three sign flips among
+three proposers), each looks like its peers, scores about zero and joins. Each ballot therefore also
+carries the voter's loss where the round's step starts, before any update; a voter's gain is the
+relative improvement from there to its loss with every update. The round is harmful when the
+stake-weighted median gain is below -harm_bps and below -SPREAD_MARGIN times the voters' spread on
+it. Honest voters on IID data agree closely on how a round moves their loss (in a probe of IID 45%
+sign flips, rounds with attackers harmed the median honest voter by 7-72% with a spread of 1-5
+points); on non-IID data they disagree widely, since one-sided updates help the voters who share
+their classes and harm the others (honest Dirichlet 0.1 rounds: a median gain of -14% is common,
+down to -50%, but with a spread as wide), so a bar on the median alone would reject honest non-IID
+rounds. The spread is twice the narrower half of the voters' middle half around the median: voters
+with less than half of the stake can widen one half but not both, so liars cannot hide a harmful
+round behind a wide spread. A harmful round leaves out every update but those the ballots find
+clearly helpful (contribution above harm_bps: in a round of two sign flips and one honest update,
+leaving the honest one out leaves only the flips, and every voter sees it). Nobody is slashed or
+charged for it: the evidence says that the round harms, not which update (twenty-fourth round of
+the parameter study).
 Everything is integer arithmetic: the same on every validator.
 """
 
@@ -90,6 +108,16 @@ class UpdateVerdict:
     alignment_bps: int  # stake-weighted median alignment with the others (a ballot without any: -BPS)
     copy_of: bytes = b""  # set by the copy rule (abci_app/copies.py), not by the ballots
     copy_of_round: int = 0
+    left_out_with_round: bool = False  # the ballots let it in, but the round's updates together harm
+
+
+@dataclass(frozen=True)
+class RoundGain:
+    """The round's updates taken together (the RoundGain message has the same fields)."""
+
+    gain_bps: int  # stake-weighted median relative improvement from the start to every update
+    spread_bps: int  # twice the narrower half of the middle half around that median
+    harmful: bool
 
 
 @dataclass(frozen=True)
@@ -128,19 +156,38 @@ def weighted_spread(values: Sequence[tuple[int, int]]) -> int:
     return weighted_quantile(values, 3 * BPS // 4) - weighted_quantile(values, BPS // 4)
 
 
+def _weights(ballots: Sequence[types_pb2.Ballot], ballot_weights: Mapping[bytes, int]) -> list[int]:
+    """What each ballot weighs: what ballot_weights gives its voter, and at least 1 so that a round
+    whose voters were all slashed to nothing, or all lost their say by their records, still decides."""
+    return [max(1, ballot_weights.get(b.voter, 0)) for b in ballots]
+
+
+def round_gain(ballots: Sequence[types_pb2.Ballot], ballot_weights: Mapping[bytes, int], bars: Bars) -> RoundGain:
+    """Whether the round's updates, taken together, clearly harm the voters (see the module's doc)."""
+    gains = [
+        (relative_bps(b.start_loss - b.loss, b.loss), w) for b, w in zip(ballots, _weights(ballots, ballot_weights))
+    ]
+    median = weighted_median(gains)
+    lower = median - weighted_quantile(gains, BPS // 4)
+    upper = weighted_quantile(gains, 3 * BPS // 4) - median
+    spread = 2 * min(lower, upper)
+    return RoundGain(median, spread, median < -bars.harm_bps and median < -SPREAD_MARGIN * spread)
+
+
 def judge(
     submitted: Sequence[bytes],
     ballots: Sequence[types_pb2.Ballot],
     ballot_weights: Mapping[bytes, int],
     bars: Bars,
+    gain: RoundGain | None = None,
 ) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
     """Verdicts on every submitted update and on every voter who cast a ballot.
 
-    Ballots carry one score per submitted update (the chain refused any other). A ballot weighs what
-    ballot_weights gives its voter, and at least 1 so that a round whose voters were all slashed to
-    nothing, or all lost their say by their records, still decides."""
+    Ballots carry one score per submitted update (the chain refused any other); a ballot weighs as
+    _weights says. A harmful gain (round_gain) leaves out the updates that do not clearly help;
+    what the voters are charged against stays the ballots' verdict on each update."""
     harm_bps = bars.harm_bps
-    weights = [max(1, ballot_weights.get(b.voter, 0)) for b in ballots]
+    weights = _weights(ballots, ballot_weights)
     total = sum(weights)
     relative = [[relative_bps(s, b.loss) for s in b.scores] for b in ballots]
     harmful = [[r < -harm_bps for r in row] for row in relative]
@@ -158,6 +205,7 @@ def judge(
         contribution, alignment = contributions[i], alignments[i]
         beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and alignment < bars.aligned_bps
         included = 3 * harmful_stake < 2 * total and contribution >= -bars.exclude_bps
+        with_round = included and gain is not None and gain.harmful and contribution <= harm_bps
         harmful_consensus = not included or 2 * harmful_stake >= total
         found_harmful.append(harmful_consensus)
         # two thirds of the stake back the consensus: contradicting it is not a matter of unusual data
@@ -166,11 +214,12 @@ def judge(
         updates.append(
             UpdateVerdict(
                 proposer=proposer,
-                included=included,
+                included=included and not with_round,
                 condemned=3 * harmful_stake >= 2 * total and (contribution < -bars.condemn_bps or beyond_spread),
                 harmful_bps=harmful_stake * BPS // total,
                 contribution_bps=contribution,
                 alignment_bps=alignment,
+                left_out_with_round=with_round,
             )
         )
 

@@ -106,10 +106,11 @@ class Vote:
     action: ClassVar[str] = "vote"
     round: int
     loss: int  # held-out loss with every update, 1e-4 nats
+    start_loss: int  # held-out loss where the round's step starts (no update), 1e-4 nats
     scores: tuple[int, ...]  # per update: loss without it minus `loss`, 1e-4 nats
     alignments: tuple[int, ...]  # per update (or none): cosine with the FedAvg of the others, bps
     salt: bytes
-    digest: bytes  # sealing.ballot_digest of loss, scores and alignments
+    digest: bytes  # sealing.ballot_digest of the losses, scores and alignments
 
 
 Message = Bond | Unbond | CommitUpdate | CommitBallot | SubmitUpdate | Vote | ReportAggregate
@@ -173,8 +174,10 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
         )
     if kind == "vote":
         vote = msg.vote
-        if vote.loss == 0 or vote.loss > MAX_LOSS:
-            raise TxError(Code.BAD_BALLOT, f"a ballot's loss must be in 1..{MAX_LOSS} (1e-4 nats), got {vote.loss}")
+        for name in ("loss", "start_loss"):  # a ballot without its start loss (an older client) is refused
+            value = getattr(vote, name)
+            if value == 0 or value > MAX_LOSS:
+                raise TxError(Code.BAD_BALLOT, f"a ballot's {name} must be in 1..{MAX_LOSS} (1e-4 nats), got {value}")
         if len(vote.scores) > params.num_proposers:
             raise TxError(
                 Code.BAD_BALLOT, f"a ballot scores at most {params.num_proposers} updates, got {len(vote.scores)}"
@@ -190,8 +193,8 @@ def validate_basic(msg: tx_pb2.Msg, params: types_pb2.Params) -> Message:
             raise TxError(Code.BAD_BALLOT, f"an alignment is a cosine in basis points, within +-{BPS}")
         _check_salt(vote.salt)
         scores, alignments = tuple(vote.scores), tuple(vote.alignments)
-        digest = sealing.ballot_digest(vote.loss, scores, alignments)
-        return Vote(vote.round, vote.loss, scores, alignments, vote.salt, digest)
+        digest = sealing.ballot_digest(vote.loss, vote.start_loss, scores, alignments)
+        return Vote(vote.round, vote.loss, vote.start_loss, scores, alignments, vote.salt, digest)
     if kind == "report_aggregate":
         report = msg.report_aggregate
         if len(report.digest) != sealing.DIGEST_BYTES or report.size == 0:

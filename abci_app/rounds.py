@@ -217,12 +217,24 @@ def vote(ctx: Context, sender: bytes, msg: Vote) -> None:
             Code.BAD_BALLOT,
             f"round {rnd.id} has {len(rnd.submitted)} updates under vote; the ballot scores {len(msg.scores)}",
         )
-    rnd.ballots.append(
-        types_pb2.Ballot(voter=sender, loss=msg.loss, scores=msg.scores, alignments=msg.alignments, height=ctx.height)
+    ballot = types_pb2.Ballot(
+        voter=sender,
+        loss=msg.loss,
+        start_loss=msg.start_loss,
+        scores=msg.scores,
+        alignments=msg.alignments,
+        height=ctx.height,
     )
+    rnd.ballots.append(ballot)
     ctx.state.set_round(rnd)
     ctx.emit(
-        "vote_cast", round=rnd.id, voter=sender, loss=msg.loss, scores=list(msg.scores), alignments=list(msg.alignments)
+        "vote_cast",
+        round=rnd.id,
+        voter=sender,
+        loss=msg.loss,
+        start_loss=msg.start_loss,
+        scores=list(msg.scores),
+        alignments=list(msg.alignments),
     )
 
 
@@ -355,12 +367,11 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         return
     # the records as they stood before this round's ballots join them (settlement adds them)
     weights = {b.voter: voter_record.ballot_weight(ctx.state.must_participant(b.voter)) for b in rnd.ballots}
-    updates, voters = judgement.judge(
-        list(rnd.submitted),
-        list(rnd.ballots),
-        weights,
-        judgement.Bars.of(params),
-    )
+    bars = judgement.Bars.of(params)
+    gain = judgement.round_gain(rnd.ballots, weights, bars)
+    rnd.gain.CopyFrom(types_pb2.RoundGain(**dataclasses.asdict(gain)))
+    ctx.emit("round_gain", round=rnd.id, **dataclasses.asdict(gain))
+    updates, voters = judgement.judge(list(rnd.submitted), list(rnd.ballots), weights, bars, gain)
     updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:
         if verdict.condemned:  # kept, it could only frame the one it copied (abci_app/copies.py)

@@ -41,9 +41,9 @@ def reference_digest(
     return h.digest()
 
 
-def ballot_digest(loss: int, scores: Sequence[int], alignments: Sequence[int] = ()) -> bytes:
-    """sha256 of a ballot: its loss, its scores and its alignments, each list after its length."""
-    h = hashlib.sha256(struct.pack(f">QI{len(scores)}q", loss, len(scores), *scores))
+def ballot_digest(loss: int, start_loss: int, scores: Sequence[int], alignments: Sequence[int] = ()) -> bytes:
+    """sha256 of a ballot: its two losses, its scores and its alignments, each list after its length."""
+    h = hashlib.sha256(struct.pack(f">QQI{len(scores)}q", loss, start_loss, len(scores), *scores))
     h.update(struct.pack(f">I{len(alignments)}i", len(alignments), *alignments))
     return h.digest()
 

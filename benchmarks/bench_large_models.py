@@ -27,6 +27,7 @@ from client.object_store import ObjectStore
 from flchain.v1 import types_pb2
 from localnet import launch
 from localnet.genesis import participant_keys
+from participant.learner import Part
 from participant.params import Params
 from participant.runtime import Crew, Participant
 
@@ -53,7 +54,7 @@ class SyntheticLearner:
             step.append((n, toward + own))
         return step, 100
 
-    def loss(self, params: Params) -> float:
+    def loss(self, params: Params, part: Part | None = None) -> float:  # synthetic: no samples to split
         return float(np.mean([np.mean((p - t) ** 2, dtype=np.float64) for (_, p), (_, t) in zip(params, self.target)]))
 
     def describe(self) -> str:

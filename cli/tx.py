@@ -44,7 +44,9 @@ def tx_message(args: argparse.Namespace, key: Key, chain_id: str) -> tx_pb2.Msg:
         sealed = txb.sealed_update(key.address, args.round, load_update(Path(args.update)), args.num_samples, salt)
     else:
         salt = txb.derive_salt(key, chain_id, args.round, b"ballot")
-        sealed = txb.sealed_ballot(key.address, args.round, args.loss, args.scores, salt, args.alignments)
+        sealed = txb.sealed_ballot(
+            key.address, args.round, args.loss, args.scores, salt, args.alignments, start_loss=args.start_loss
+        )
     return sealed.commit if args.commit else sealed.reveal
 
 
@@ -102,6 +104,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     v.add_argument("round", type=int)
     v.add_argument("--loss", type=int, required=True, help="the voter's loss with every update, in 1e-4 nats")
+    v.add_argument(
+        "--start-loss",
+        type=int,
+        required=True,
+        help="the voter's loss where the round's step starts (no update), in 1e-4 nats",
+    )
     v.add_argument(
         "--scores",
         type=_ints,

@@ -77,11 +77,16 @@ def report_aggregate(round_id: int, digest: bytes, size: int, norms: Sequence[in
     return tx_pb2.Msg(report_aggregate=tx_pb2.MsgReportAggregate(round=round_id, digest=digest, size=size, norms=norms))
 
 
-def vote(round_id: int, loss: int, scores: Sequence[int], salt: bytes, alignments: Sequence[int] = ()) -> tx_pb2.Msg:
-    """A voter's evidence: held-out loss with every update, and per update (in Round.submitted order)
-    the loss without it minus that loss; both in 1e-4 nats (see evidence_units). Alignments, when
-    given, are per update too (see alignment_units). The reveal of a commitment made with the same salt."""
-    msg = tx_pb2.MsgVote(round=round_id, loss=loss, scores=list(scores), salt=salt, alignments=list(alignments))
+def vote(
+    round_id: int, loss: int, scores: Sequence[int], salt: bytes, alignments: Sequence[int] = (), *, start_loss: int
+) -> tx_pb2.Msg:
+    """A voter's evidence: held-out loss with every update, its loss where the round's step starts
+    (no update), and per update (in Round.submitted order) the loss without it minus `loss`; all in
+    1e-4 nats (see evidence_units and loss_units). Alignments, when given, are per update too (see
+    alignment_units). The reveal of a commitment made with the same salt."""
+    msg = tx_pb2.MsgVote(
+        round=round_id, loss=loss, start_loss=start_loss, scores=list(scores), salt=salt, alignments=list(alignments)
+    )
     return tx_pb2.Msg(vote=msg)
 
 
@@ -116,12 +121,19 @@ def sealed_reference(
 
 
 def sealed_ballot(
-    sender: bytes, round_id: int, loss: int, scores: Sequence[int], salt: bytes, alignments: Sequence[int] = ()
+    sender: bytes,
+    round_id: int,
+    loss: int,
+    scores: Sequence[int],
+    salt: bytes,
+    alignments: Sequence[int] = (),
+    *,
+    start_loss: int,
 ) -> Sealed:
-    digest = sealing.ballot_digest(loss, scores, alignments)
+    digest = sealing.ballot_digest(loss, start_loss, scores, alignments)
     return Sealed(
         commit_ballot(round_id, sealing.commitment(sealing.BALLOT, round_id, sender, salt, digest)),
-        vote(round_id, loss, scores, salt, alignments),
+        vote(round_id, loss, scores, salt, alignments, start_loss=start_loss),
     )
 
 

@@ -71,7 +71,7 @@ class Simulation:
         self.verdicts: list[tuple[bool, bool]] = []
         # the work earlier rounds revealed: what a lazy attacker can copy
         self.seen_updates: list[tuple[bytes, list[tuple[str, np.ndarray]]]] = []  # (proposer, update)
-        self.seen_ballots: list[tuple[int, list[int], list[int]]] = []
+        self.seen_ballots: list[behaviours.SeenBallot] = []
         self._sent: dict[int, dict[bytes, list[tuple[str, np.ndarray]]]] = {}  # round -> proposer -> update
         # net stake each participant gained as a proposer and as a voter
         self.role_earnings = {"update": [0] * config.participants, "ballot": [0] * config.participants}
@@ -161,7 +161,7 @@ class Simulation:
     def _remember(self, finished: types_pb2.Round) -> None:
         """What this round revealed becomes visible to everyone (updates are gone from state after the
         tally, but every node has seen their txs)."""
-        self.seen_ballots.extend((b.loss, list(b.scores), list(b.alignments)) for b in finished.ballots)
+        self.seen_ballots.extend((b.loss, b.start_loss, list(b.scores), list(b.alignments)) for b in finished.ballots)
         sent = self._sent.pop(finished.id, {})
         self.seen_updates.extend((a, sent[a]) for a in finished.submitted)
 
@@ -192,7 +192,7 @@ class Simulation:
             i = self.index[voter]
             behaviour = self.behaviours[i]
             if isinstance(behaviour, behaviours.CopyBallot):
-                loss_units, scores_units, aligned_units = behaviour.copy(self.seen_ballots, len(updates))
+                loss_units, start_units, scores_units, aligned_units = behaviour.copy(self.seen_ballots, len(updates))
             else:
                 evidence = self._evidence(i, round_id, judged_model, named, corrupt)
                 if not self.malicious[i]:
@@ -200,10 +200,13 @@ class Simulation:
                     self.verdicts.extend((bad, s < harm) for bad, s in zip(corrupt, evidence.scores))
                 reported = behaviour.report(evidence.loss, evidence.scores, accomplices)
                 aligned = behaviour.align(evidence.alignments, accomplices)
+                start_loss = behaviour.report_start(evidence.loss, evidence.start_loss, accomplices)
                 loss_units, scores_units = txb.loss_units(evidence.loss), [txb.evidence_units(s) for s in reported]
-                aligned_units = [txb.alignment_units(a) for a in aligned]
+                start_units, aligned_units = txb.loss_units(start_loss), [txb.alignment_units(a) for a in aligned]
             salt = self._salt(voter, round_id, b"ballot")
-            ballots[voter] = txb.sealed_ballot(voter, round_id, loss_units, scores_units, salt, aligned_units)
+            ballots[voter] = txb.sealed_ballot(
+                voter, round_id, loss_units, scores_units, salt, aligned_units, start_loss=start_units
+            )
         return ballots
 
     def _evidence(self, i: int, round_id: int, global_model, updates, corrupt) -> Evidence:
@@ -211,14 +214,14 @@ class Simulation:
         update looks harmful with probability p_detect, a clean one harmless with p_accept; no
         alignment is drawn, as harm beyond condemn_bps condemns whatever the direction)."""
         if self.learner is not None:
-            return self.learner.judge(i, global_model, updates)
+            return self.learner.judge(i, round_id, global_model, updates)
         rng = np.random.default_rng([self.config.seed, round_id, i])
         # decisive evidence either way: a corrupting update clearly worth condemning, a clean one clearly helping
         harmful = -(self.params.condemn_bps + self.params.harm_bps) / BPS
         helpful = 2 * self.params.harm_bps / BPS
         chances = [self.config.p_detect if bad else 1 - self.config.p_accept for bad in corrupt]
         scores = [harmful if rng.random() < chance else helpful for chance in chances]
-        return Evidence(1.0, scores, [0.0] * len(scores))
+        return Evidence(1.0, scores, [0.0] * len(scores), 1.0)  # no gain: the round-level test never fires
 
     def _record(self, index: int, rnd: types_pb2.Round) -> RoundRecord:
         state = self.state()
@@ -309,11 +312,12 @@ class _TorchLearner:
         )
         return update, len(self.shards[i].train)
 
-    def judge(self, i: int, global_model, updates):
-        from participant.duties import judge
+    def judge(self, i: int, round_id: int, global_model, updates):
+        from participant.digits import measured_on
+        from participant.duties import judge, part_for
         from participant.ml.training import evaluate
 
-        own = self.shards[i].everything  # as DigitsLearner.loss measures
+        own = measured_on(self.shards[i].everything, part_for(len(updates), round_id))  # as DigitsLearner.loss measures
         return judge(lambda params: evaluate(self.config.model, params, own)[1], global_model, updates)
 
     def global_score(self, model) -> tuple[float, float]:

@@ -43,6 +43,11 @@ class Behaviour:
         """The per-update alignments put in the ballot (cosines, see participant.duties.Evidence)."""
         return [-a for a in alignments] if self.lies else list(alignments)
 
+    def report_start(self, loss: float, start_loss: float, accomplices: Sequence[bool]) -> float:
+        """The starting model's loss put in the ballot: a liar mirrors the round's gain (start_loss -
+        loss) around `loss`, so a round that harms it looks as helpful."""
+        return max(0.0, 2 * loss - start_loss) if self.lies else start_loss
+
 
 class Honest(Behaviour):
     pass
@@ -157,6 +162,11 @@ class Colluding(SignFlip):
         """Fully aligned for an accomplice's update (the spread alone cannot condemn it), opposed otherwise."""
         return [1.0 if mine else -1.0 for mine in accomplices]
 
+    def report_start(self, loss: float, start_loss: float, accomplices: Sequence[bool]) -> float:
+        """A round with an accomplice's update helps beyond measure (the start's loss three times
+        `loss`), one without harms as much as a ballot can say (a start at no loss at all)."""
+        return 3 * loss if any(accomplices) else 0.0
+
 
 @dataclass(frozen=True)
 class LyingVoter(Behaviour):
@@ -184,23 +194,24 @@ class CopyUpdate(Behaviour):
         return [(n, (u * (1 + rng.normal(0.0, self.noise, u.shape))).astype(np.float32)) for n, u in seen[-1]]
 
 
-SeenBallot = tuple[int, Sequence[int], Sequence[int]]  # loss, scores, alignments
+SeenBallot = tuple[int, int, Sequence[int], Sequence[int]]  # loss, start loss, scores, alignments
 
 
 @dataclass(frozen=True)
 class CopyBallot(Behaviour):
     """A lazy voter: trains honestly but measures nothing when it votes, and copies the latest ballot
-    it can see (its loss, and its scores and alignments cycled to this round's number of updates)."""
+    it can see (its losses, and its scores and alignments cycled to this round's number of updates)."""
 
     name: ClassVar[str] = "copy_ballot"
     malicious: ClassVar[bool] = True
 
-    def copy(self, seen: Sequence[SeenBallot], count: int) -> tuple[int, list[int], list[int]]:
-        """seen: (loss, scores, alignments) of ballots already revealed, oldest first; with none, no opinion."""
-        if not seen or not seen[-1][1]:
-            return 10_000, [0] * count, []
-        loss, scores, alignments = seen[-1]
-        return loss, _cycled(scores, count), _cycled(alignments, count) if alignments else []
+    def copy(self, seen: Sequence[SeenBallot], count: int) -> SeenBallot:
+        """seen: (loss, start loss, scores, alignments) of ballots already revealed, oldest first;
+        with none, no opinion."""
+        if not seen or not seen[-1][2]:
+            return 10_000, 10_000, [0] * count, []
+        loss, start_loss, scores, alignments = seen[-1]
+        return loss, start_loss, _cycled(scores, count), _cycled(alignments, count) if alignments else []
 
 
 def _cycled(values: Sequence[int], count: int) -> list[int]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from participant.behaviours import Behaviour, Honest
+from participant.learner import Part
 from participant.ml.config import TrainConfig, training_seed
-from participant.ml.data import ClientData
+from participant.ml.data import ClientData, Split
 from participant.ml.training import evaluate, train
 from participant.params import Params, delta
 
@@ -25,6 +26,14 @@ def make_update(
     return behaviour.transform(honest, np.random.default_rng(seed))
 
 
+def measured_on(data: Split, part: Part | None) -> Split:
+    """The samples of `data` a voter measures on: all of them, or the part given."""
+    if part is None:
+        return data
+    kept = part.indices(len(data))
+    return Split(data.x[kept], data.y[kept])
+
+
 @dataclass
 class DigitsLearner:
     data: ClientData
@@ -37,10 +46,11 @@ class DigitsLearner:
         seed = training_seed(self.seed, round_id)  # a restarted participant trains the same update
         return make_update(self.behaviour, self.kind, global_params, self.data, self.config, seed), len(self.data.train)
 
-    def loss(self, params: Params) -> float:
-        """Loss on every local sample: a voter judges other participants' updates, which none of its
-        data trained, and a few dozen samples give steadier evidence than the held-out few."""
-        return evaluate(self.kind, params, self.data.everything)[1]
+    def loss(self, params: Params, part: Part | None = None) -> float:
+        """Loss on every local sample (or the part given): a voter judges other participants'
+        updates, which none of its data trained, and a few dozen samples give steadier evidence than
+        the held-out few."""
+        return evaluate(self.kind, params, measured_on(self.data.everything, part))[1]
 
     def describe(self) -> str:
         return f"{self.kind} on {len(self.data.train)} digits ({len(self.data.test)} held out), {self.behaviour.name}"

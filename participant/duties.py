@@ -5,27 +5,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from participant.learner import Part
 from participant.params import Params
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a voter measures on its own data: proposers + 1 evaluations."""
+    """What a voter measures on its own data: the starting model, every update, and each left out."""
 
     loss: float  # loss of the round's starting model plus the FedAvg of every update
     scores: list[float]  # per update: the loss without it (FedAvg of the others) minus `loss`
     alignments: list[float]  # per update: cosine between it and the FedAvg of the others (0 alone)
+    start_loss: float  # loss of the starting model itself: whether the updates together help
+
+
+def part_for(count: int, round_id: int) -> Part | None:
+    """The part of its data a voter measures a round of `count` updates on, so that its work stays
+    count + 1 measures of all of it: with two updates or more it measures count + 2 models (the
+    start, every update, each left out), each on all but every (count + 2)-th sample, a different
+    slice left out each round; with one, the start is that update left out, and all data is used."""
+    return Part(count + 2, round_id % (count + 2)) if count >= 2 else None
 
 
 def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[tuple[Params, int]]) -> Evidence:
-    """Leave-one-out evidence on each update, from the voter's own data (loss_of measures a model).
-    start: where the round's step starts, the global model plus the server momentum.
+    """Leave-one-out evidence on each update, from the voter's own data (loss_of measures a model,
+    on the part part_for gives). start: where the round's step starts, the global model plus the
+    server momentum.
 
     updates: (update, num_samples) in Round.submitted order. Leaving an update out reweights the
     others exactly as the chain's FedAvg would; with a single update, leaving it out is the
-    starting model itself. Loss is steadier than accuracy on a few dozen samples. The alignments cost
-    no evaluation: they tell an honest update that overshot (it still points with the others) from
-    one that points against them (see abci_app.judgement).
+    starting model itself. Loss is steadier than accuracy on a few dozen samples. The start's own
+    loss tells whether the updates together help, which leaving one out cannot: when most of a
+    round's updates push the same wrong way, each looks like the others (see abci_app.judgement).
+    The alignments cost no evaluation: they tell an honest update that overshot (it still points
+    with the others) from one that points against them.
 
     The weighted sum of the updates is held once in float64; everything else is computed a chunk
     at a time (_CHUNK values), so a large model's voter holds one float64 copy, not four."""
@@ -36,16 +49,18 @@ def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[t
         for acc, (_, values) in zip(sums, update):
             for i, chunk in _chunks(values):
                 acc[i : i + chunk.size] += w * chunk.astype(np.float64)
+    start_loss = loss_of(start)
     loss = loss_of(_moved(start, sums, None, 0.0, 1 / total))
     scores, alignments = [], []
     for (update, _), w in zip(updates, weights):
-        if total == w:
-            without, alignment = start, 0.0
-        else:
-            without, alignment = _moved(start, sums, update, w, 1 / (total - w)), _cosine_to_rest(update, sums, w)
+        if total == w:  # alone: leaving it out is the start, already measured
+            scores.append(start_loss - loss)
+            alignments.append(0.0)
+            continue
+        without = _moved(start, sums, update, w, 1 / (total - w))
         scores.append(loss_of(without) - loss)
-        alignments.append(alignment)
-    return Evidence(loss, scores, alignments)
+        alignments.append(_cosine_to_rest(update, sums, w))
+    return Evidence(loss, scores, alignments, start_loss)
 
 
 _CHUNK = 1 << 20  # float64 copies of a chunk at a time, not of a large model's whole tensor

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from participant.learner import Part
 from participant.params import Params
 
 Config = dict[str, bool | bytes | float | int | str]  # Flower's config: scalars by name
@@ -59,8 +60,14 @@ class FlowerLearner:
             raise ClientError(f"fit reported {num_examples} examples; FedAvg weighs an update by them")
         return [(name, n - g) for (name, g), n in zip(global_params, new)], int(num_examples)
 
-    def loss(self, params: Params) -> float:
-        loss, _, _ = self.client.evaluate(arrays(params), dict(self.config))
+    def loss(self, params: Params, part: Part | None = None) -> float:
+        """The client's evaluate loss. A part is passed in the config (flchain_part_period,
+        flchain_part_phase: leave out every period-th evaluation sample, from phase); a client that
+        ignores it measures all its data, which costs more but judges the same way."""
+        config = dict(self.config)
+        if part is not None:
+            config.update(flchain_part_period=part.period, flchain_part_phase=part.phase)
+        loss, _, _ = self.client.evaluate(arrays(params), config)
         if not np.isfinite(loss):
             raise ClientError(f"evaluate returned a loss of {loss}")
         return float(loss)

@@ -6,9 +6,30 @@ NumPyClient (`participant.flower.FlowerLearner`), or the built-in digits models 
 behaviours of the experiments (`participant.digits.DigitsLearner`).
 """
 
+from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from participant.params import Params
+
+
+@dataclass(frozen=True)
+class Part:
+    """The samples a voter measures a round's models on: all but every `period`-th, from `phase`.
+    A voter measures one model more than the round has updates plus one (the starting model, see
+    participant.duties), each on (period - 1) / period of its data, so that its work stays what
+    updates + 1 measures of all its data cost."""
+
+    period: int
+    phase: int
+
+    def indices(self, count: int) -> np.ndarray:
+        """The kept positions among `count` samples: (period - 1) / period of them, rounded down, so
+        that `period` measures cost no more than period - 1 of all (all of them where that is none)."""
+        every = np.arange(count)
+        kept = every[every % self.period != self.phase][: count * (self.period - 1) // self.period]
+        return kept if kept.size else every
 
 
 class Learner(Protocol):
@@ -17,8 +38,9 @@ class Learner(Protocol):
         samples trained them (FedAvg's weight)."""
         ...
 
-    def loss(self, params: Params) -> float:
-        """Mean loss of a model on this participant's own data (lower is better)."""
+    def loss(self, params: Params, part: Part | None = None) -> float:
+        """Mean loss of a model on this participant's own data (lower is better), on the given part
+        of it where one is given (every model of a round's judgement is measured on the same part)."""
         ...
 
     def describe(self) -> str:

@@ -37,7 +37,7 @@ from client.signer import Signer
 from flchain.v1 import gateway_pb2 as gw
 from flchain.v1 import types_pb2
 from participant.behaviours import Behaviour, Honest
-from participant.duties import Evidence, judge
+from participant.duties import Evidence, judge, part_for
 from participant.learner import Learner
 from participant.params import Params
 
@@ -217,9 +217,9 @@ class Participant:
         current = self.client.round()
 
         def measure() -> txb.Sealed:
-            loss, scores, alignments = self._evidence(rnd)
+            loss, start_loss, scores, alignments = self._evidence(rnd)
             salt = txb.derive_salt(self.key, self.client.chain_id, rnd.id, b"ballot")
-            return txb.sealed_ballot(self.key.address, rnd.id, loss, scores, salt, alignments)
+            return txb.sealed_ballot(self.key.address, rnd.id, loss, scores, salt, alignments, start_loss=start_loss)
 
         done = any(b.voter == self.key.address for b in current.ballots)
         return self._sealed_duty(rnd, "ballot", current.ballot_commitments, done, measure)
@@ -258,10 +258,10 @@ class Participant:
         log.info("%s revealed its %s for round %d", self.name, kind, rnd.id)
         return "submitted" if kind == "update" else "voted"
 
-    def _evidence(self, rnd: types_pb2.Round) -> tuple[int, list[int], list[int]]:
-        """Leave-one-out evidence and alignments on every usable update; an unusable one (by
-        reference: missing, not as referenced, out of bounds) scores UNUSABLE_SCORE, aligns 0 and
-        joins no aggregate."""
+    def _evidence(self, rnd: types_pb2.Round) -> tuple[int, int, list[int], list[int]]:
+        """The losses with every usable update and at the start, leave-one-out evidence and
+        alignments on every usable update; an unusable one (by reference: missing, not as
+        referenced, out of bounds) scores UNUSABLE_SCORE, aligns 0 and joins no aggregate."""
         updates = self._round_updates(rnd)
         model, model_tensors = self._model()
         frac_bits = self.params.frac_bits
@@ -285,21 +285,25 @@ class Participant:
                 )
                 room -= size
         if measured:
-            evidence = judge(self.learner.loss, base, list(measured.values()))
+            part = part_for(len(measured), rnd.id)
+            evidence = judge(lambda params: self.learner.loss(params, part), base, list(measured.values()))
         else:
-            evidence = Evidence(self.learner.loss(base), [], [])
+            start_loss = self.learner.loss(base)
+            evidence = Evidence(start_loss, [], [], start_loss)
         reported = iter(self.behaviour.report(evidence.loss, evidence.scores, [False] * len(measured)))
         aligned = iter(self.behaviour.align(evidence.alignments, [False] * len(measured)))
+        start_loss = self.behaviour.report_start(evidence.loss, evidence.start_loss, [False] * len(measured))
         log.info(
-            "%s measured round %d's %d updates (loss %.3f with all of them)",
+            "%s measured round %d's %d updates (loss %.3f with all of them, %.3f without any)",
             self.name,
             rnd.id,
             len(measured),
             evidence.loss,
+            evidence.start_loss,
         )
         scores = [txb.evidence_units(next(reported)) if i in measured else UNUSABLE_SCORE for i in range(len(updates))]
         alignments = [txb.alignment_units(next(aligned)) if i in measured else 0 for i in range(len(updates))]
-        return txb.loss_units(evidence.loss), scores, alignments
+        return txb.loss_units(evidence.loss), txb.loss_units(start_loss), scores, alignments
 
     def _round_updates(self, rnd: types_pb2.Round) -> list[types_pb2.Update]:
         updates = self.client.updates()

@@ -115,8 +115,11 @@ class Chain(InProcessChain):
     def sealed_update(self, rnd, address: bytes, update, samples: int) -> txb.Sealed:
         return txb.sealed_update(address, rnd.id, update, samples, self.salt(address, rnd.id))
 
-    def sealed_ballot(self, rnd, address: bytes, loss: int, scores, alignments=()) -> txb.Sealed:
-        return txb.sealed_ballot(address, rnd.id, loss, scores, self.salt(address, rnd.id, b"ballot"), alignments)
+    def sealed_ballot(self, rnd, address: bytes, loss: int, scores, alignments=(), start_loss=None) -> txb.Sealed:
+        """A ballot; its start loss is its loss unless given (a round that neither helps nor harms)."""
+        salt = self.salt(address, rnd.id, b"ballot")
+        start = loss if start_loss is None else start_loss
+        return txb.sealed_ballot(address, rnd.id, loss, scores, salt, alignments, start_loss=start)
 
     def commit(self, sealed: dict[bytes, txb.Sealed], until: int) -> None:
         """Every commitment in one block (all accepted), then blocks until the round reaches `until`."""
@@ -133,9 +136,10 @@ class Chain(InProcessChain):
         self.commit(sealed, types_pb2.PHASE_REVEAL_UPDATES)
         return self.reveal(sealed)
 
-    def cast(self, rnd, ballots: dict[bytes, tuple[int, list[int]]]) -> BlockOutcome:
-        """Commit then reveal each voter's (loss, scores); the reveal block's outcome."""
-        sealed = {a: self.sealed_ballot(rnd, a, loss, scores) for a, (loss, scores) in ballots.items()}
+    def cast(self, rnd, ballots: dict[bytes, tuple[int, list[int]]], start_loss: int | None = None) -> BlockOutcome:
+        """Commit then reveal each voter's (loss, scores), each from the start loss given (its loss
+        if none); the reveal block's outcome."""
+        sealed = {a: self.sealed_ballot(rnd, a, loss, scores, (), start_loss) for a, (loss, scores) in ballots.items()}
         self.commit(sealed, types_pb2.PHASE_REVEAL_BALLOTS)
         return self.reveal(sealed)
 

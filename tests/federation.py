@@ -114,7 +114,7 @@ class ScriptedFederation:
                 key = self.keys.get(address)
                 if key and (rnd.id, rnd.phase, address) not in self.done:
                     salt = txb.derive_salt(key, self.chain_id, rnd.id, b"ballot")
-                    sealed = txb.sealed_ballot(address, rnd.id, LOSS, scores, salt)
+                    sealed = txb.sealed_ballot(address, rnd.id, LOSS, scores, salt, start_loss=LOSS + LOSS // 10)
                     msg = sealed.commit if rnd.phase == P.PHASE_VOTE else sealed.reveal
                     if self.send(key, msg, late_ok=True):
                         self.done.add((rnd.id, rnd.phase, address))

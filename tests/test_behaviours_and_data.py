@@ -8,6 +8,7 @@ import pytest
 from participant import behaviours, duties
 from participant.digits import DigitsLearner, make_update
 from participant.duties import judge
+from participant.learner import Part
 from participant.ml import data, models
 from participant.ml.training import TrainConfig, evaluate
 
@@ -49,6 +50,12 @@ def test_reports_truthful_or_lying():
     assert behaviours.make("sign_flip", lies=True).report(1.0, [0.1], [False]) == [-0.1]
     assert behaviours.make("sign_flip", lies=False).report(1.0, [0.1], [False]) == [0.1]
     assert {b.malicious for b in map(behaviours.make, behaviours.ATTACKS)} == {True}
+    # the start's loss: a liar mirrors the round's gain, a colluder claims what serves its accomplices
+    assert behaviours.Honest().report_start(1.0, 1.3, [False]) == 1.3
+    assert behaviours.LyingVoter().report_start(1.0, 1.3, [False]) == pytest.approx(0.7)
+    assert behaviours.LyingVoter().report_start(1.0, 2.5, [False]) == 0.0
+    assert behaviours.make("colluding").report_start(1.0, 0.8, [True, False]) == 3.0
+    assert behaviours.make("colluding").report_start(1.0, 1.3, [False, False]) == 0.0
 
 
 def test_iid_partition_is_disjoint_and_complete():
@@ -68,6 +75,35 @@ def test_a_voter_measures_on_every_sample_it_holds():
     learner = DigitsLearner(client)
     assert learner.loss(params) == evaluate("mlp", params, client.everything)[1]
     assert learner.loss(params) != evaluate("mlp", params, client.test)[1]
+    part = Part(5, 2)  # every sample but every fifth, from the third
+    kept = [i for i in range(len(client.everything)) if i % 5 != 2][: len(client.everything) * 4 // 5]
+    subset = data.Split(client.everything.x[kept], client.everything.y[kept])
+    assert learner.loss(params, part) == evaluate("mlp", params, subset)[1]
+
+
+def test_a_part_leaves_out_every_period_th_sample_but_never_all():
+    assert Part(5, 2).indices(12).tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]  # 9 of 12: four fifths, rounded down
+    assert Part(5, 0).indices(1).tolist() == [0]  # a single sample, which the part would leave out: kept
+    assert duties.part_for(1, round_id=9) is None  # one update: the start is its leave-one-out model
+    assert duties.part_for(3, round_id=9) == Part(5, 4)
+    assert duties.part_for(3, round_id=10) == Part(5, 0)  # a different slice left out each round
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_a_voters_work_stays_updates_plus_one_measures_of_its_data(count):
+    """The start, every update together and each left out: count + 2 models (count + 1 with one
+    update), each on the part part_for gives, no more samples than count + 1 measures of them all."""
+    samples = 37
+    start = [("w", np.zeros(3, np.float32))]
+    updates = [([("w", np.full(3, i + 1.0, np.float32))], 10) for i in range(count)]
+    part = duties.part_for(count, round_id=4)
+    measured = []
+    evidence = judge(
+        lambda p: measured.append(samples if part is None else part.indices(samples).size) or 1.0, start, updates
+    )
+    assert len(measured) == count + (2 if count > 1 else 1)
+    assert sum(measured) <= (count + 1) * samples
+    assert evidence.start_loss == 1.0 and len(evidence.scores) == count
 
 
 def test_dirichlet_partition_is_skewed():
@@ -128,14 +164,14 @@ def test_a_large_models_evidence_read_a_chunk_at_a_time_is_the_whole_models():
 
     total = sum(k for _, k in updates)
     sums = [sum(k * u[i][1].astype(np.float64) for u, k in updates) for i in range(len(shapes))]
-    expected = [[s + ((1 / total) * t).astype(np.float32) for (_, s), t in zip(start, sums)]]
+    expected = [[v for _, v in start], [s + ((1 / total) * t).astype(np.float32) for (_, s), t in zip(start, sums)]]
     for update, k in updates:
         rest = [t - k * u.astype(np.float64) for t, (_, u) in zip(sums, update)]
         expected.append([s + ((1 / (total - k)) * r).astype(np.float32) for (_, s), r in zip(start, rest)])
         x = np.concatenate([u.ravel() for _, u in update]).astype(np.float64)
         y = np.concatenate([r.ravel() for r in rest])
         cosine = x @ y / np.sqrt((x @ x) * (y @ y))
-        assert evidence.alignments[len(expected) - 2] == pytest.approx(cosine, rel=1e-12)
+        assert evidence.alignments[len(expected) - 3] == pytest.approx(cosine, rel=1e-12)
     assert len(seen) == len(expected)
     for got, want in zip(seen, expected):
         assert all(g.dtype == np.float32 and g.shape == w.shape and (g == w).all() for g, w in zip(got, want))

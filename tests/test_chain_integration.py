@@ -76,7 +76,9 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
             Code.WRONG_CHAIN_ID: txb.sign_tx(key, "another-chain", 0, [txb.bond(BOND)]),
             Code.UNKNOWN_ACCOUNT: txb.sign_tx(stranger, net.chain_id, 0, [txb.bond(BOND)]),
             Code.BOND_BELOW_THRESHOLD: txb.sign_tx(key, net.chain_id, 0, [txb.bond(10)]),
-            Code.WRONG_PHASE: txb.sign_tx(key, net.chain_id, 0, [txb.vote(1, 10_000, [], b"s" * 32)]),
+            Code.WRONG_PHASE: txb.sign_tx(
+                key, net.chain_id, 0, [txb.vote(1, 10_000, [], b"s" * 32, start_loss=10_000)]
+            ),
         }
         height = rpc.latest_height()
         for code, raw in bad.items():
@@ -192,14 +194,14 @@ def test_sealed_ballots_under_cometbft(localnet4):
 
     def sealed(key):
         salt = txb.derive_salt(key, net.chain_id, rnd.id, b"ballot")
-        return txb.sealed_ballot(key.address, rnd.id, LOSS, scores, salt, alignments)
+        return txb.sealed_ballot(key.address, rnd.id, LOSS, scores, salt, alignments, start_loss=LOSS + LOSS // 10)
 
     ballots = {key.address: sealed(key) for key in (owner, *others)}
     assert fed.send(owner, ballots[owner.address].commit)
     assert fed.send(copier, ballots[owner.address].commit)  # replayed from the mempool: accepted, never revealable
     early = check(owner, ballots[owner.address].reveal)
     assert early.code == Code.WRONG_PHASE and "early reveal" in early.log
-    uneven = check(owner, txb.vote(rnd.id, LOSS, scores, bytes(32), alignments + [0]))
+    uneven = check(owner, txb.vote(rnd.id, LOSS, scores, bytes(32), alignments + [0], start_loss=LOSS))
     assert uneven.code == Code.BAD_BALLOT and "one alignment per score or none" in uneven.log
     for key in others:
         assert fed.send(key, ballots[key.address].commit)

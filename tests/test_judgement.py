@@ -42,6 +42,63 @@ def test_weighted_quantiles_and_spread_follow_stake():
     assert judgement.weighted_spread([(-50, 3), (10, 1), (90, 3)]) == 140
 
 
+def gained(*gains_bps, loss=10_000):
+    """One ballot per voter whose loss fell by that share of `loss` from the start (negative: rose)."""
+    return [
+        types_pb2.Ballot(voter=bytes([100 + v]) * 20, loss=loss, start_loss=loss + loss * g // BPS, scores=[0])
+        for v, g in enumerate(gains_bps)
+    ]
+
+
+def test_a_round_every_voter_finds_harmful_alike_is_harmful():
+    # IID voters under a round of sign flips: every loss rises 10-12% from the start
+    gain = judgement.round_gain(gained(-1_200, -1_150, -1_100, -1_050, -1_000), {}, BARS)
+    assert gain == judgement.RoundGain(gain_bps=-1_100, spread_bps=100, harmful=True)
+    # a harm under harm_bps is not read, however alike; nor is a round that helps
+    assert not judgement.round_gain(gained(-400, -410, -420), {}, BARS).harmful
+    assert not judgement.round_gain(gained(1_000, 1_100, 1_200), {}, BARS).harmful
+
+
+def test_a_round_voters_disagree_on_is_not_harmful():
+    # non-IID voters under an honest round of one-sided updates: those who share their classes gain,
+    # the others lose; the median loses 14%, within three spreads of what the voters disagree by
+    gain = judgement.round_gain(gained(-5_000, -2_500, -1_400, 1_000, 4_000), {}, BARS)
+    assert (gain.gain_bps, gain.spread_bps, gain.harmful) == (-1_400, 2_200, False)
+
+
+def test_voters_with_less_than_half_the_stake_cannot_hide_a_harmful_round():
+    honest = [-1_100, -1_050, -1_000]
+    for lies in ([3_000, 3_100], [-9_000, 9_000]):  # all on one side, or one on each
+        gain = judgement.round_gain(gained(*honest, *lies), {}, BARS)
+        assert gain.harmful and gain.spread_bps == 100
+    # the interquartile range would have: three spreads of it reach past the median
+    gains = [(g, 1) for g in [*honest, 3_000, 3_100]]
+    assert judgement.weighted_median(gains) > -judgement.SPREAD_MARGIN * judgement.weighted_spread(gains)
+    # with half of the stake or more, liars hold the median itself
+    assert not judgement.round_gain(
+        gained(*honest, 3_000, 3_100), {bytes([103]) * 20: 5, bytes([104]) * 20: 5}, BARS
+    ).harmful
+
+
+def test_a_harmful_round_keeps_only_what_clearly_helps_and_charges_as_the_ballots_say():
+    # leave-one-out: update 0 clearly helps, update 1 about nothing (it looks like its peer), update
+    # 2 harms a little; all three join on the ballots alone
+    rows = [[900, 100, -200], [800, 100, -200], [800, 600, -200], [700, 100, -200], [900, 100, -200]]
+    plain, plain_voters = judgement.judge(P, ballots(*rows), {}, BARS)
+    assert [u.included for u in plain] == [True, True, True]
+    harmful = judgement.RoundGain(gain_bps=-1_100, spread_bps=100, harmful=True)
+    updates, voters = judgement.judge(P, ballots(*rows), {}, BARS, harmful)
+    assert [(u.included, u.condemned, u.left_out_with_round) for u in updates] == [
+        (True, False, False),
+        (False, False, True),
+        (False, False, True),
+    ]
+    assert [replace(u, included=True, left_out_with_round=False) for u in updates] == plain
+    assert voters == plain_voters  # a voter that found update 1 helpful is not charged for the round
+    calm = replace(harmful, harmful=False)
+    assert judgement.judge(P, ballots(*rows), {}, BARS, calm) == (plain, plain_voters)
+
+
 def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does_not():
     # Each update raises the median voter's loss by 9%, below condemn_bps. Update 0 harms every voter
     # alike (spread 2.5%: the harm is 3.6 spreads), a poisoned update at an honest update's size;
@@ -185,3 +242,25 @@ def test_verdict_invariants(rows, stake_list):
         assert 0 <= v.agreement_bps + v.contradiction_bps + v.disputed_bps <= 10_000  # one reading per update
     # the same ballots in another order give the same verdicts
     assert judgement.judge(P, list(reversed(bs)), stakes, BARS)[0] == updates
+
+
+@given(
+    st.lists(st.integers(-9_999, 20_000), min_size=1, max_size=9),  # a loss can only fall to nothing
+    st.lists(st.integers(0, 5_000), min_size=9, max_size=9),
+)
+def test_round_gain_invariants(gains, stake_list):
+    bs = gained(*gains)
+    stakes = {b.voter: s for b, s in zip(bs, stake_list)}
+    gain = judgement.round_gain(bs, stakes, BARS)
+    assert gain.spread_bps >= 0 and min(gains) <= gain.gain_bps <= max(gains)
+    assert gain.harmful <= (gain.gain_bps < -BARS.harm_bps)
+    assert judgement.round_gain(list(reversed(bs)), stakes, BARS) == gain  # order does not matter
+    # a harmful round only ever leaves updates out, and never condemns or charges for it
+    rows = [[g, -g, 0] for g in gains]
+    plain = judgement.judge(P, ballots(*rows), stakes, BARS)
+    judged = judgement.judge(P, ballots(*rows), stakes, BARS, replace(gain, harmful=True))
+    assert judged[1] == plain[1]
+    for u, v in zip(judged[0], plain[0]):
+        assert (u.condemned, u.contribution_bps) == (v.condemned, v.contribution_bps)
+        assert u.included == (v.included and u.contribution_bps > BARS.harm_bps)
+        assert u.left_out_with_round == (v.included and not u.included)

@@ -87,8 +87,8 @@ def messages(draw, round_hint: int, sender: bytes):
     commit = draw(st.booleans())
     if kind == "ballot":
         scores = draw(st.lists(st.sampled_from([-30_000, 0, 500]), max_size=3))  # right or wrong count
-        loss = draw(st.sampled_from([0, 1, 10_000, 10**9 + 1]))
-        sealed = txb.sealed_ballot(sender, round_id, loss, scores, SALT)
+        loss, start_loss = (draw(st.sampled_from([0, 1, 10_000, 10**9 + 1])) for _ in range(2))
+        sealed = txb.sealed_ballot(sender, round_id, loss, scores, SALT, start_loss=start_loss)
         return sealed.commit if commit else sealed.reveal
     scale = draw(st.sampled_from([0.0, 0.01, -1.0, 80.0, float("nan"), float("inf"), 1e9]))
     update = [(name, np.full(shape, scale, dtype=np.float32)) for name, shape in MODEL_SHAPES]
@@ -220,14 +220,17 @@ def test_a_commitment_binds_kind_round_sender_salt_and_content(round_id, sender,
     assert sealing.commitment(*changed) != digest
 
 
-@given(st.integers(1, 10**9), st.lists(st.integers(-(10**9), 10**9), max_size=4), st.data())
-def test_a_ballot_digest_changes_with_any_score_or_its_order(loss, scores, data):
-    digest = sealing.ballot_digest(loss, scores)
-    assert sealing.ballot_digest(loss + 1, scores) != digest
+@given(st.integers(1, 10**9), st.integers(1, 10**9), st.lists(st.integers(-(10**9), 10**9), max_size=4), st.data())
+def test_a_ballot_digest_changes_with_any_loss_score_or_its_order(loss, start, scores, data):
+    digest = sealing.ballot_digest(loss, start, scores)
+    assert sealing.ballot_digest(loss + 1, start, scores) != digest
+    assert sealing.ballot_digest(loss, start + 1, scores) != digest
+    if loss != start:  # the two losses are not interchangeable
+        assert sealing.ballot_digest(start, loss, scores) != digest
     if scores:
         i = data.draw(st.integers(0, len(scores) - 1))
-        assert sealing.ballot_digest(loss, scores[:i] + [scores[i] + 1] + scores[i + 1 :]) != digest
-        assert sealing.ballot_digest(loss, scores[:-1]) != digest
+        assert sealing.ballot_digest(loss, start, scores[:i] + [scores[i] + 1] + scores[i + 1 :]) != digest
+        assert sealing.ballot_digest(loss, start, scores[:-1]) != digest
 
 
 @given(

@@ -29,9 +29,10 @@ LOSS = 10_000  # every test voter's held-out loss with all updates: 1 nat, in 1e
 GOOD, BAD = 1_000, -7_000  # leave-one-out scores: 10% of the loss better with the update, 70% worse
 
 
-def vote_all(chain: Chain, rnd, evidence):
-    """One ballot per listed voter (in rnd.voters order): its scores, one per submitted update."""
-    out = chain.cast(rnd, {a: (LOSS, scores) for a, scores in zip(rnd.voters, evidence)})
+def vote_all(chain: Chain, rnd, evidence, start_loss=LOSS):
+    """One ballot per listed voter (in rnd.voters order): its scores, one per submitted update; every
+    voter's loss at the start of the round is start_loss (by default the updates neither help nor harm)."""
+    out = chain.cast(rnd, {a: (LOSS, scores) for a, scores in zip(rnd.voters, evidence)}, start_loss)
     assert [r.code for r in out.tx_results] == [Code.OK] * len(evidence)
     chain.blocks_until(lambda s: s.round().id != rnd.id)
 
@@ -364,12 +365,17 @@ def test_ballot_rules():
     refused = submit(chain, chain.key(third), short.reveal)
     assert refused.code == Code.BAD_BALLOT and "has 2 updates under vote" in refused.log
     salt = chain.salt(voter, rnd.id, b"ballot")
-    assert submit(chain, chain.key(voter), txb.vote(rnd.id, 0, [GOOD, BAD], salt)).code == Code.BAD_BALLOT
+    for loss, start_loss in ((0, LOSS), (LOSS, 0)):  # a ballot without its start loss: an older client's
+        refused = submit(chain, chain.key(voter), txb.vote(rnd.id, loss, [GOOD, BAD], salt, start_loss=start_loss))
+        name = "loss" if loss == 0 else "start_loss"
+        assert refused.code == Code.BAD_BALLOT and f"a ballot's {name} must be in 1..1000000000" in refused.log
     for alignments, says in (([6_000], "one alignment per score or none"), ([6_000, -10_001], "within +-10000")):
-        refused = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, [GOOD, BAD], salt, alignments))
+        refused = submit(
+            chain, chain.key(voter), txb.vote(rnd.id, LOSS, [GOOD, BAD], salt, alignments, start_loss=LOSS)
+        )
         assert refused.code == Code.BAD_BALLOT and says in refused.log
     for scores, alignments in (([GOOD, GOOD], [6_000, -8_000]), ([GOOD, BAD], [6_000, 8_000]), ([GOOD, BAD], [])):
-        changed = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, scores, salt, alignments))
+        changed = submit(chain, chain.key(voter), txb.vote(rnd.id, LOSS, scores, salt, alignments, start_loss=LOSS))
         assert changed.code == Code.COMMITMENT_MISMATCH  # another ballot than the one committed
     assert submit(chain, chain.key(voter), sealed.reveal).code == Code.OK
     assert submit(chain, chain.key(voter), sealed.reveal).code == Code.ALREADY_VOTED
@@ -447,6 +453,43 @@ def test_included_updates_move_the_model_and_earn_by_contribution():
     ]
     assert chain.round().id == rnd.id + 1 and chain.round().model_version == 1
     assert chain.state().candidate() is None
+
+
+def test_a_round_whose_updates_together_harm_every_voter_keeps_only_what_clearly_helps():
+    chain = Chain()
+    rnd = chain.start_round()
+    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    helpful, neutral = rnd.proposers  # submitted in this order
+    kept = [tensors.read(t) for t in chain.state().must_update(rnd.id, helpful).tensors]
+    # leaving the first out costs every voter 10% of its loss, the second about nothing (it looks
+    # like its peer), yet every voter's loss rose 12% from the start: the round's updates together harm
+    vote_all(chain, rnd, [[GOOD, 100]] * 3, start_loss=LOSS - 1_200)
+    finished = chain.state().round_by_id(rnd.id)
+    assert (finished.gain.gain_bps, finished.gain.spread_bps, finished.gain.harmful) == (-1_200, 0, True)
+    assert [(v.included, v.condemned, v.left_out_with_round) for v in finished.verdicts] == [
+        (True, False, False),
+        (False, False, True),
+    ]
+    model = [tensors.read(t) for t in chain.state().model().tensors]
+    assert all((m == e).all() for m, e in zip(model, aggregation.apply_delta(model_before, kept)))
+    after, p = stakes(chain), chain.params
+    assert after[helpful] == before[helpful] + before[helpful] * p.proposer_reward_bps // 10_000
+    assert after[neutral] == before[neutral]  # left out, neither paid nor slashed: the round harms, not it
+    assert all(after[v] == before[v] for v in rnd.voters)  # charged as on the ballots' verdict alone
+    gains = [dict(e.attributes) for e in chain.last.events if e.type == "round_gain"]
+    assert gains == [{"round": str(rnd.id), "gain_bps": "-1200", "spread_bps": "0", "harmful": "true"}]
+
+
+def test_a_round_that_helps_keeps_every_update_its_ballots_let_in():
+    chain = Chain()
+    rnd = chain.start_round()
+    submit_all(chain, rnd)
+    vote_all(chain, rnd, [[GOOD, 100]] * 3, start_loss=LOSS + 1_200)  # every voter's loss fell 12% with the round
+    finished = chain.state().round_by_id(rnd.id)
+    assert (finished.gain.gain_bps, finished.gain.harmful) == (1_200, False)
+    assert [(v.included, v.left_out_with_round) for v in finished.verdicts] == [(True, False), (True, False)]
 
 
 def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():

@@ -152,7 +152,7 @@ SALT = b"s" * 32
         (txb.submit_update(1, [("fc.bias", np.full(4, np.nan, np.float32))], 10, SALT), Code.NON_FINITE),
         (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 0, SALT), Code.BAD_NUM_SAMPLES),
         (txb.submit_update(1, [("fc.bias", np.ones(4, np.float32))], 10, b"short"), Code.BAD_SALT),
-        (txb.vote(1, 10_000, [1], b""), Code.BAD_SALT),
+        (txb.vote(1, 10_000, [1], b"", start_loss=10_000), Code.BAD_SALT),
         (txb.commit_update(1, b"\x00" * 31), Code.BAD_COMMITMENT),
         (txb.commit_ballot(1, b""), Code.BAD_COMMITMENT),
     ],
@@ -194,7 +194,7 @@ def test_a_recheck_skips_only_the_signature(chain):
 def test_the_in_process_client_reads_its_next_nonce_back_after_every_block(chain):
     key = chain.keys[-1]
     # refused by the stateless check (a ballot's loss of 0): the nonce is not spent
-    malformed = chain.tx(key, txb.vote(1, 0, [1], bytes(32)))
+    malformed = chain.tx(key, txb.vote(1, 0, [1], bytes(32), start_loss=10_000))
     assert chain.block(malformed).tx_results[0].code == Code.BAD_BALLOT
     assert chain.state().account(key.address).nonce == 0
     accepted = chain.tx(key, txb.bond(1_500))  # signed after it: nonce 0 again, not 1

@@ -45,7 +45,7 @@ class MeasuringLearner:
     def __init__(self) -> None:
         self.measured: list[np.ndarray] = []
 
-    def loss(self, params) -> float:
+    def loss(self, params, part=None) -> float:
         ((_, values),) = params
         self.measured.append(values.copy())
         return float(np.abs(values).sum())
@@ -61,13 +61,13 @@ def evaluated(momentum_bps: int) -> list[np.ndarray]:
 
 
 def test_a_voter_judges_from_the_model_plus_the_momentum():
-    with_all, without_it = evaluated(5_000)  # a lone update: leaving it out is the starting model
+    without_it, with_all = evaluated(5_000)  # a lone update: leaving it out is the starting model
     start = MODEL + 0.5 * STEP
     assert np.allclose(without_it, start, atol=2**-FRAC_BITS)
     assert np.allclose(with_all, start + UPDATE, atol=2**-FRAC_BITS)
 
 
 def test_without_momentum_a_voter_judges_from_the_model():
-    with_all, without_it = evaluated(0)
+    without_it, with_all = evaluated(0)
     assert np.allclose(without_it, MODEL, atol=2**-FRAC_BITS)
     assert np.allclose(with_all, MODEL + UPDATE, atol=2**-FRAC_BITS)

@@ -254,6 +254,8 @@ def test_cli_tx_and_query(node, tmp_path, capsys):
                 "1",
                 "--loss",
                 "10000",
+                "--start-loss",
+                "11000",
                 "--scores",
                 "100",
                 "--from",
@@ -377,7 +379,21 @@ def test_the_app_and_cometbft_export_metrics_and_status_shows_them(node, capsys)
     net, keys, client = node
     keyring = str(launch.keys_dir(net.home))
     # a vote out of turn: refused in CheckTx, counted by code
-    vote = ["tx", "vote", "1", "--loss", "1", "--scores", "1", "--from", keys[-1].name, "--keyring-dir", keyring]
+    vote = [
+        "tx",
+        "vote",
+        "1",
+        "--loss",
+        "1",
+        "--start-loss",
+        "1",
+        "--scores",
+        "1",
+        "--from",
+        keys[-1].name,
+        "--keyring-dir",
+        keyring,
+    ]
     assert flchain([*vote, "--gateway", net.ports(0).gateway_address]) == 2
     ports = net.ports(0)
     app = scrape(ports.app_metrics_url)

@@ -315,7 +315,7 @@ def _seal_ballots(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     """End of VOTE: every ballot commitment is in; too few for a quorum ends the round here."""
     committed = [c.sender for c in rnd.ballot_commitments]
     slash_silent(ctx, rnd, rnd.voters, committed, "liveness_voter")
-    if len(committed) * BPS < ctx.params.quorum_bps * len(rnd.voters):
+    if not committed or len(committed) * BPS < ctx.params.quorum_bps * len(rnd.voters):  # none: even at quorum 0
         finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=0)
         return
     rnd.phase = REVEAL_BALLOTS
@@ -362,7 +362,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         ctx, rnd, [c.sender for c in rnd.ballot_commitments], [b.voter for b in rnd.ballots], "unrevealed_ballot"
     )
     cast = len(rnd.ballots)
-    if cast * BPS < params.quorum_bps * len(rnd.voters):
+    if not cast or cast * BPS < params.quorum_bps * len(rnd.voters):  # no ballot judges nothing, even at quorum 0
         finish(ctx, rnd, types_pb2.OUTCOME_NO_QUORUM, ballots=cast)
         return
     # the records as they stood before this round's ballots join them (settlement adds them)

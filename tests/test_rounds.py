@@ -710,6 +710,24 @@ def test_no_quorum_keeps_model_and_spares_proposers():
     assert stakes(chain)[silent] == before[silent] - before[silent] * chain.params.liveness_slash_bps // 10_000
 
 
+def test_without_a_quorum_bar_a_round_nobody_voted_in_ends_without_a_quorum():
+    params = make_params()
+    params.quorum_bps = 0  # set apart: MergeFrom skips a 0
+    chain = Chain(params=params)
+    rnd = chain.start_round()
+    before = stakes(chain)
+    submit_all(chain, rnd)
+    chain.blocks_until(lambda s: s.round().id != rnd.id)  # every voter silent: the deadlines end the round
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_QUORUM
+    assert all(stakes(chain)[a] == before[a] for a in rnd.proposers)
+    rnd = chain.start_round()  # a voter commits, but no ballot is ever revealed
+    submit_all(chain, rnd)
+    voter = rnd.voters[0]
+    chain.block(chain.tx(chain.key(voter), chain.sealed_ballot(rnd, voter, LOSS, [GOOD, GOOD]).commit))
+    chain.blocks_until(lambda s: s.round().id != rnd.id)
+    assert chain.state().round_by_id(rnd.id).outcome == types_pb2.OUTCOME_NO_QUORUM
+
+
 def test_liveness_slashing_of_silent_proposer():
     chain = Chain()
     rnd = chain.start_round()

@@ -58,9 +58,10 @@ sign flips, every round with an attacker's update harmed the median honest voter
 and the middle half of the honest voters' gains spanned 0.4 to 6 points); on non-IID data they
 disagree widely, since one-sided updates help the voters who share their classes and harm the
 others (honest Dirichlet 0.1 rounds: a median gain of -14% is common, down to -50%, but with a
-spread as wide), so a bar on the median alone would reject honest non-IID rounds. The spread is twice the narrower half of the voters' middle half around the median: voters
-with less than half of the stake can widen one half but not both, so liars cannot hide a harmful
-round behind a wide spread. A harmful round leaves out every update but those the ballots find
+spread as wide), so a bar on the median alone would reject honest non-IID rounds. The spread is
+twice the narrower half of the voters' middle half around the median: voters with less than half
+of the stake can widen one half but not both, so liars cannot hide a harmful round behind a wide
+spread. A harmful round leaves out every update but those the ballots find
 clearly helpful (contribution above harm_bps: in a round of two sign flips and one honest update,
 leaving the honest one out leaves only the flips, and every voter sees it). Nobody is slashed or
 charged for it: the evidence says that the round harms, not which update (twenty-fourth round of

@@ -29,10 +29,6 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             the FedAvg of the others, is below aligned_bps): near convergence an honest update that
             overfits its shard can harm every voter alike, yet it still points with the others,
             while a sign flip points against them. Beyond condemn_bps, direction is no excuse.
-            An update alone in its round (its round-mates never revealed, e.g. free riders whose
-            zeros the chain refused) has no others to point with, so the spread alone never
-            condemns it: near convergence a lone honest update harmed every voter by 33-38% and
-            was condemned twice, removing its proposer (twenty-fourth round of the study).
 Voters are charged against the evidence's consensus on each update (abci_app/settlement.py):
 harmful when the update is left out or when at least half of the voting stake finds it harmful
 (although it joined), helpful otherwise. A voter agrees when its evidence clearly says the same
@@ -208,8 +204,7 @@ def judge(
         harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
         helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= bars.include_bps)
         contribution, alignment = contributions[i], alignments[i]
-        pointed_away = len(submitted) > 1 and alignment < bars.aligned_bps  # alone, it points nowhere
-        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and pointed_away
+        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and alignment < bars.aligned_bps
         included = 3 * harmful_stake < 2 * total and contribution >= -bars.exclude_bps
         with_round = included and gain is not None and gain.harmful and contribution <= harm_bps
         harmful_consensus = not included or 2 * harmful_stake >= total

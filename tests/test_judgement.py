@@ -132,20 +132,6 @@ def test_the_spread_spares_an_update_at_a_low_positive_cosine_but_not_a_random_d
     assert [u.condemned for u in updates] == [False, True]
 
 
-def test_the_spread_alone_does_not_condemn_an_update_alone_in_its_round():
-    # every voter finds it harmful by 10-15%, alike: beyond three spreads, short of condemn_bps (20% here)
-    rows = [[-1_500], [-1_400], [-1_300], [-1_200], [-1_100], [-1_000]]
-    alone, _ = judgement.judge(P[:1], ballots(*rows, alignments=[0]), {}, BARS)
-    assert (alone[0].included, alone[0].condemned) == (False, False)  # left out, its proposer not slashed
-    # with a round-mate it points away from, the same harm condemns
-    paired = [row + [500] for row in rows]
-    together, _ = judgement.judge(P[:2], ballots(*paired, alignments=[-6_000, -6_000]), {}, BARS)
-    assert (together[0].included, together[0].condemned) == (False, True)
-    # beyond condemn_bps direction is no excuse, alone or not
-    deep, _ = judgement.judge(P[:1], ballots(*[[-7_000]] * 6, alignments=[0]), {}, BARS)
-    assert deep[0].condemned
-
-
 def test_the_alignment_bar_is_the_chains_param():
     rows = [[-950, -950], [-900, -900], [-900, -900], [-1_000, -1_000]]
     bs = ballots(*rows, alignments=[1_000, 200])

@@ -369,8 +369,9 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     weights = {b.voter: voter_record.ballot_weight(ctx.state.must_participant(b.voter)) for b in rnd.ballots}
     bars = judgement.Bars.of(params)
     gain = judgement.round_gain(rnd.ballots, weights, bars)
-    rnd.gain.CopyFrom(types_pb2.RoundGain(**dataclasses.asdict(gain)))
-    ctx.emit("round_gain", round=rnd.id, **dataclasses.asdict(gain))
+    reading = dataclasses.asdict(gain)  # the RoundGain message has the very same fields
+    rnd.gain.CopyFrom(types_pb2.RoundGain(**reading))
+    ctx.emit("round_gain", round=rnd.id, **reading)
     updates, voters = judgement.judge(list(rnd.submitted), list(rnd.ballots), weights, bars, gain)
     updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:

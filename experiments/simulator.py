@@ -313,12 +313,11 @@ class _TorchLearner:
         return update, len(self.shards[i].train)
 
     def judge(self, i: int, round_id: int, global_model, updates):
-        from participant.digits import measured_on
+        from participant.digits import DigitsLearner
         from participant.duties import judge, part_for
-        from participant.ml.training import evaluate
 
-        own = measured_on(self.shards[i].everything, part_for(len(updates), round_id))  # as DigitsLearner.loss measures
-        return judge(lambda params: evaluate(self.config.model, params, own)[1], global_model, updates)
+        voter, part = DigitsLearner(self.shards[i], kind=self.config.model), part_for(len(updates), round_id)
+        return judge(lambda params: voter.loss(params, part), global_model, updates)
 
     def global_score(self, model) -> tuple[float, float]:
         from participant.ml.training import evaluate

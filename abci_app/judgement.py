@@ -29,6 +29,12 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             the FedAvg of the others, is below aligned_bps): near convergence an honest update that
             overfits its shard can harm every voter alike, yet it still points with the others,
             while a sign flip points against them. Beyond condemn_bps, direction is no excuse.
+            An update left alone because its drawn round-mates never revealed (free riders whose
+            zeros the chain refused, say) has nothing to point with or away from, so the spread
+            alone never condemns it: near convergence such a lone honest update harmed every voter
+            by 33-38% and was condemned twice, removing its proposer. A round drawn with one
+            proposer (a federation under 14 members) is judged as before: there every update is
+            alone, and the spread is the only evidence short of condemn_bps (twenty-fifth round).
 Voters are charged against the evidence's consensus on each update (abci_app/settlement.py):
 harmful when the update is left out or when at least half of the voting stake finds it harmful
 (although it joined), helpful otherwise. A voter agrees when its evidence clearly says the same
@@ -181,12 +187,16 @@ def judge(
     ballot_weights: Mapping[bytes, int],
     bars: Bars,
     gain: RoundGain | None = None,
+    drawn: int = 0,
 ) -> tuple[list[UpdateVerdict], list[VoterVerdict]]:
     """Verdicts on every submitted update and on every voter who cast a ballot.
 
     Ballots carry one score per submitted update (the chain refused any other); a ballot weighs as
     _weights says. A harmful gain (round_gain) leaves out the updates that do not clearly help;
-    what the voters are charged against stays the ballots' verdict on each update."""
+    what the voters are charged against stays the ballots' verdict on each update. drawn is how many
+    proposers the round seated (0: as many as submitted)."""
+    # alone only because its round-mates never revealed: it has no direction to be judged by
+    deserted = len(submitted) == 1 and drawn > 1
     harm_bps = bars.harm_bps
     weights = _weights(ballots, ballot_weights)
     total = sum(weights)
@@ -204,7 +214,8 @@ def judge(
         harmful_stake = sum(w for w, row in zip(weights, harmful) if row[i])
         helpful_stake = sum(w for w, row in zip(weights, relative) if row[i] >= bars.include_bps)
         contribution, alignment = contributions[i], alignments[i]
-        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and alignment < bars.aligned_bps
+        pointed_away = alignment < bars.aligned_bps and not deserted
+        beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and pointed_away
         included = 3 * harmful_stake < 2 * total and contribution >= -bars.exclude_bps
         with_round = included and gain is not None and gain.harmful and contribution <= harm_bps
         harmful_consensus = not included or 2 * harmful_stake >= total

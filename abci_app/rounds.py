@@ -372,7 +372,7 @@ def _tally(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     reading = dataclasses.asdict(gain)  # the RoundGain message has the very same fields
     rnd.gain.CopyFrom(types_pb2.RoundGain(**reading))
     ctx.emit("round_gain", round=rnd.id, **reading)
-    updates, voters = judgement.judge(list(rnd.submitted), list(rnd.ballots), weights, bars, gain)
+    updates, voters = judgement.judge(list(rnd.submitted), list(rnd.ballots), weights, bars, gain, len(rnd.proposers))
     updates = _condemn_copies(ctx, rnd, updates)
     for verdict in updates:
         if verdict.condemned:  # kept, it could only frame the one it copied (abci_app/copies.py)

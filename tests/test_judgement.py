@@ -132,6 +132,23 @@ def test_the_spread_spares_an_update_at_a_low_positive_cosine_but_not_a_random_d
     assert [u.condemned for u in updates] == [False, True]
 
 
+def test_the_spread_alone_does_not_condemn_an_update_whose_drawn_round_mates_never_revealed():
+    # every voter finds it harmful by 10-15%, alike: beyond three spreads, short of condemn_bps (20% here)
+    rows = [[-1_500], [-1_400], [-1_300], [-1_200], [-1_100], [-1_000]]
+    deserted, _ = judgement.judge(P[:1], ballots(*rows, alignments=[0]), {}, BARS, drawn=3)
+    assert (deserted[0].included, deserted[0].condemned) == (False, False)  # left out, its proposer not slashed
+    # a round drawn with one proposer (a small federation) has only the spread: it condemns as before
+    for drawn in (0, 1):
+        assert judgement.judge(P[:1], ballots(*rows, alignments=[0]), {}, BARS, drawn=drawn)[0][0].condemned
+    # with a round-mate it points away from, the same harm condemns
+    paired = [row + [500] for row in rows]
+    together, _ = judgement.judge(P[:2], ballots(*paired, alignments=[-6_000, -6_000]), {}, BARS, drawn=3)
+    assert (together[0].included, together[0].condemned) == (False, True)
+    # beyond condemn_bps absence is no excuse
+    deep, _ = judgement.judge(P[:1], ballots(*[[-7_000]] * 6, alignments=[0]), {}, BARS, drawn=3)
+    assert deep[0].condemned
+
+
 def test_the_alignment_bar_is_the_chains_param():
     rows = [[-950, -950], [-900, -900], [-900, -900], [-1_000, -1_000]]
     bs = ballots(*rows, alignments=[1_000, 200])

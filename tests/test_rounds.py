@@ -742,6 +742,28 @@ def test_liveness_slashing_of_silent_proposer():
     assert list(chain.state().candidate().contributors) == [rnd.proposers[0]]
 
 
+@pytest.mark.parametrize("drawn", [2, 1])
+def test_the_spread_alone_condemns_a_lone_update_only_where_the_draw_seated_it_alone(drawn):
+    chain = Chain(params=make_params(num_proposers=drawn))
+    rnd = chain.start_round()
+    lone, *deserters = rnd.proposers
+    assert len(deserters) == drawn - 1
+    sealed = {a: chain.sealed_update(rnd, a, chain.honest_update(), 10) for a in rnd.proposers}
+    chain.commit(sealed, REVEAL_UPDATES)
+    chain.block(chain.tx(chain.key(lone), sealed[lone].reveal))  # its round-mate never reveals
+    chain.blocks_until(lambda s: s.round().phase == VOTE)
+    before = stakes(chain)
+    # every voter finds it harmful by 11-15%, alike: beyond three spreads, short of condemn_bps
+    vote_all(chain, rnd, [[-1_500], [-1_300], [-1_100]])
+    verdict = chain.state().round_by_id(rnd.id).verdicts[0]
+    assert (verdict.proposer, verdict.included, verdict.contribution_bps) == (lone, False, -1_300)
+    slash = before[lone] * chain.params.proposer_slash_bps // 10_000
+    if deserters:  # nothing to point with or away from: left out, not condemned
+        assert not verdict.condemned and stakes(chain)[lone] == before[lone]
+    else:  # the draw seats one proposer a round: the spread is all the evidence there is
+        assert verdict.condemned and stakes(chain)[lone] == before[lone] - slash
+
+
 def test_round_without_updates_restarts():
     chain = Chain()
     rnd = chain.start_round()

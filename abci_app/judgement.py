@@ -17,7 +17,8 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             its median harm passes exclude_bps.
   condemned at least two thirds of the voting stake finds it harmful and the contribution is below
             -condemn_bps (clear harm, beyond what an honest update from one-sided data does: those
-            harmed the median voter by up to 40% in the parameter study's probe), or below
+            harmed the median voter by up to 40% in the parameter study's probe) while two thirds
+            of the stake find it harmful beyond half of that, or the contribution is below
             three times the voters' spread on it (their scores' stake-weighted interquartile
             range): its proposer is slashed. Voters with skewed (non-IID) data disagree widely
             about an honest update from one-sided data (those who share its data gain, the others
@@ -29,6 +30,11 @@ less for a voter whose record is mostly contradiction (voter_record.ballot_weigh
             the FedAvg of the others, is below aligned_bps): near convergence an honest update that
             overfits its shard can harm every voter alike, yet it still points with the others,
             while a sign flip points against them. Beyond condemn_bps, direction is no excuse.
+            The second bar on the size of the harm is one a coalition short of two thirds cannot
+            set: at 45% colluders hold the median of a round none of them proposes in, and claim
+            what harm they like; with the few honest voters who lack an honest update's data (and
+            find it harmful by 5-30%) they reached two thirds "harmful" and condemned it, removing
+            6 honest participants over three seeds (twenty-fifth round of the parameter study).
             An update left alone because its drawn round-mates never revealed (free riders whose
             zeros the chain refused, say) has nothing to point with or away from, so the spread
             alone never condemns it: near convergence such a lone honest update harmed every voter
@@ -216,6 +222,9 @@ def judge(
         contribution, alignment = contributions[i], alignments[i]
         pointed_away = alignment < bars.aligned_bps and not deserted
         beyond_spread = contribution < -SPREAD_MARGIN * weighted_spread(per_update[i]) and pointed_away
+        # the score two thirds of the voting stake reach: a coalition short of two thirds cannot set it
+        two_thirds = weighted_quantile(per_update[i], 2 * BPS // 3)
+        beyond_condemn = contribution < -bars.condemn_bps and two_thirds < -bars.condemn_bps // 2
         included = 3 * harmful_stake < 2 * total and contribution >= -bars.exclude_bps
         with_round = included and gain is not None and gain.harmful and contribution <= harm_bps
         harmful_consensus = not included or 2 * harmful_stake >= total
@@ -227,7 +236,7 @@ def judge(
             UpdateVerdict(
                 proposer=proposer,
                 included=included and not with_round,
-                condemned=3 * harmful_stake >= 2 * total and (contribution < -bars.condemn_bps or beyond_spread),
+                condemned=3 * harmful_stake >= 2 * total and (beyond_condemn or beyond_spread),
                 harmful_bps=harmful_stake * BPS // total,
                 contribution_bps=contribution,
                 alignment_bps=alignment,

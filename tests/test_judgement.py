@@ -111,6 +111,22 @@ def test_a_modest_harm_every_voter_sees_condemns_and_one_voters_disagree_on_does
     assert [(u.included, u.condemned) for u in updates] == [(False, True), (False, False), (False, False)]
 
 
+def test_a_coalition_short_of_two_thirds_cannot_condemn_by_the_size_of_its_claims():
+    # 9 of 17 voters (a 45% coalition, none of whose members proposes) claim an honest update harms
+    # them by 200%, 3 honest voters who lack its data find it harmful by 8%, 5 find it helpful: two
+    # thirds find it harmful and the median is the coalition's claim, far past condemn_bps (20%)
+    colluders, helped = [[-20_000]] * 9, [[1_000]] * 5
+    framed, _ = judgement.judge(P[:1], ballots(*colluders, *[[-800]] * 3, *helped), {}, BARS)
+    assert (framed[0].contribution_bps, framed[0].harmful_bps) == (-20_000, 7_058)
+    assert (framed[0].included, framed[0].condemned) == (False, False)  # left out, its proposer not slashed
+    # what two thirds of the stake find decides: honest voters harmed beyond half of condemn_bps complete it
+    harmed, _ = judgement.judge(P[:1], ballots(*colluders, *[[-1_100]] * 3, *helped), {}, BARS)
+    assert harmed[0].condemned
+    # a poisoned update two thirds of the voters find harmful beyond condemn_bps, against 5 liars
+    poisoned, _ = judgement.judge(P[:1], ballots(*[[-4_000]] * 12, *helped), {}, BARS)
+    assert poisoned[0].condemned
+
+
 def test_the_spread_alone_does_not_condemn_an_update_that_points_with_the_others():
     # Every voter finds each update harmful by 9-10% (below condemn_bps, beyond three spreads). Update
     # 0 points with the round's other updates (an honest step that overfit its shard near convergence),

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abci_app import judgement
@@ -275,6 +275,28 @@ def test_verdict_invariants(rows, stake_list):
         assert 0 <= v.agreement_bps + v.contradiction_bps + v.disputed_bps <= 10_000  # one reading per update
     # the same ballots in another order give the same verdicts
     assert judgement.judge(P, list(reversed(bs)), stakes, BARS)[0] == updates
+
+
+@given(
+    st.lists(st.integers(-judgement.RELATIVE_CAP, -BARS.harm_bps - 1), min_size=1, max_size=9),  # claims of harm
+    st.lists(st.integers(-BARS.condemn_bps // 2, 2 * BARS.harm_bps), min_size=1, max_size=9),
+    st.integers(0, 9),
+    st.lists(st.integers(1, 5_000), min_size=27, max_size=27),
+)
+@settings(max_examples=400)  # a coalition between a half and two thirds is a narrow band of the draws
+def test_a_coalition_short_of_two_thirds_never_condemns_by_size_what_no_honest_voter_finds_that_harmful(
+    claims, honest, harmed, stake_list
+):
+    # the coalition claims any harm; honest voters find a harm short of half of condemn_bps, or none
+    # (`harmed` of them are harmed beyond harm_bps: the few who lack an honest update's data)
+    honest = [-BARS.condemn_bps // 2] * harmed + honest
+    bs = ballots(*[[c] for c in claims], *[[h] for h in honest])
+    stakes = {b.voter: w for b, w in zip(bs, stake_list)}
+    coalition = sum(stakes[b.voter] for b in bs[: len(claims)])
+    if 3 * coalition >= 2 * sum(stakes.values()):
+        return  # two thirds decide, whoever they are
+    by_size_only = replace(BARS, aligned_bps=-BPS - 1)  # no alignment is below it: the spread rule never fires
+    assert not judgement.judge(P[:1], bs, stakes, by_size_only)[0][0].condemned
 
 
 @given(

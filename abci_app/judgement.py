@@ -119,6 +119,7 @@ class UpdateVerdict:
     harmful_bps: int  # share of the voting stake that found it harmful
     contribution_bps: int  # stake-weighted median relative improvement (positive: it helps)
     alignment_bps: int  # stake-weighted median alignment with the others (a ballot without any: -BPS)
+    two_thirds_bps: int  # the relative score two thirds of the voting stake reach or fall below
     copy_of: bytes = b""  # set by the copy rule (abci_app/copies.py), not by the ballots
     copy_of_round: int = 0
     left_out_with_round: bool = False  # the ballots let it in, but the round's updates together harm
@@ -240,6 +241,7 @@ def judge(
                 harmful_bps=harmful_stake * BPS // total,
                 contribution_bps=contribution,
                 alignment_bps=alignment,
+                two_thirds_bps=two_thirds,
                 left_out_with_round=with_round,
             )
         )

@@ -78,7 +78,13 @@ def test_a_copy_is_found_among_other_proposers_updates_only():
     assert list(found) == [b"b" * 20] and found[b"b" * 20].of == b"a" * 20 and found[b"b" * 20].round == 1
     assert copies.find([earlier, again], 2, 0) == {}  # the rule off
     verdict = UpdateVerdict(
-        b"b" * 20, included=True, condemned=False, harmful_bps=0, contribution_bps=900, alignment_bps=0
+        b"b" * 20,
+        included=True,
+        condemned=False,
+        harmful_bps=0,
+        contribution_bps=900,
+        alignment_bps=0,
+        two_thirds_bps=400,
     )
     condemned = copies.condemn(verdict, found[b"b" * 20])
     assert (condemned.included, condemned.condemned, condemned.copy_of) == (False, True, b"a" * 20)

@@ -117,7 +117,7 @@ def test_a_coalition_short_of_two_thirds_cannot_condemn_by_the_size_of_its_claim
     # thirds find it harmful and the median is the coalition's claim, far past condemn_bps (20%)
     colluders, helped = [[-20_000]] * 9, [[1_000]] * 5
     framed, _ = judgement.judge(P[:1], ballots(*colluders, *[[-800]] * 3, *helped), {}, BARS)
-    assert (framed[0].contribution_bps, framed[0].harmful_bps) == (-20_000, 7_058)
+    assert (framed[0].contribution_bps, framed[0].harmful_bps, framed[0].two_thirds_bps) == (-20_000, 7_058, -800)
     assert (framed[0].included, framed[0].condemned) == (False, False)  # left out, its proposer not slashed
     # what two thirds of the stake find decides: honest voters harmed beyond half of condemn_bps complete it
     harmed, _ = judgement.judge(P[:1], ballots(*colluders, *[[-1_100]] * 3, *helped), {}, BARS)

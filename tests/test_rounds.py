@@ -509,10 +509,12 @@ def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():
     assert all((m == e).all() for m, e in zip(model, aggregation.apply_delta(model_before, kept)))
     finished = chain.state().round_by_id(rnd.id)
     assert finished.outcome == types_pb2.OUTCOME_ACCEPTED
-    assert [(v.proposer, v.included, v.condemned, v.harmful_bps) for v in finished.verdicts] == [
-        (bad, False, True, 6_666),
-        (good, True, False, 0),
+    assert [(v.proposer, v.included, v.condemned, v.harmful_bps, v.two_thirds_bps) for v in finished.verdicts] == [
+        (bad, False, True, 6_666, BAD),  # two of three voters reach -70%: the size of the harm is backed
+        (good, True, False, 0, GOOD),
     ]
+    judged = chain.events("update_judged")
+    assert [int(e["two_thirds_bps"]) for e in judged] == [BAD, GOOD]  # what the chain keeps, it tells
     unusual = rnd.voters[2]
     assert after[unusual] == before[unusual]  # agreed on one, contradicted none: nothing either way
     slashed = [dict(e.attributes) for e in chain.last.events if e.type == "slashed"]

@@ -37,6 +37,11 @@ def vote_all(chain: Chain, rnd, evidence, start_loss=LOSS):
     chain.blocks_until(lambda s: s.round().id != rnd.id)
 
 
+def model_values(chain: Chain) -> list[np.ndarray]:
+    """The global model's tensors as the chain holds them (fixed point)."""
+    return [tensors.read(t) for t in chain.state().model().tensors]
+
+
 def stakes(chain: Chain) -> dict[bytes, int]:
     return {p.address: p.stake for p in chain.state().participants()}
 
@@ -427,7 +432,7 @@ def test_an_unrevealed_ballot_is_a_missed_vote():
 def test_included_updates_move_the_model_and_earn_by_contribution():
     chain = Chain()
     rnd = chain.start_round()
-    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    model_before = model_values(chain)
     before = stakes(chain)
     submit_all(chain, rnd)
     delta = [tensors.read(t) for t in chain.state().candidate().delta]  # both included: the candidate
@@ -458,7 +463,7 @@ def test_included_updates_move_the_model_and_earn_by_contribution():
 def test_a_round_whose_updates_together_harm_every_voter_keeps_only_what_clearly_helps():
     chain = Chain()
     rnd = chain.start_round()
-    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    model_before = model_values(chain)
     before = stakes(chain)
     submit_all(chain, rnd)
     helpful, neutral = rnd.proposers  # submitted in this order
@@ -472,7 +477,7 @@ def test_a_round_whose_updates_together_harm_every_voter_keeps_only_what_clearly
         (True, False, False),
         (False, False, True),
     ]
-    model = [tensors.read(t) for t in chain.state().model().tensors]
+    model = model_values(chain)
     assert all((m == e).all() for m, e in zip(model, aggregation.apply_delta(model_before, kept)))
     after, p = stakes(chain), chain.params
     assert after[helpful] == before[helpful] + before[helpful] * p.proposer_reward_bps // 10_000
@@ -495,7 +500,7 @@ def test_a_round_that_helps_keeps_every_update_its_ballots_let_in():
 def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():
     chain = Chain(participants=8)
     rnd = chain.start_round()
-    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    model_before = model_values(chain)
     before = stakes(chain)
     submit_all(chain, rnd)
     bad, good = rnd.proposers  # submitted in this order
@@ -505,7 +510,7 @@ def test_a_condemned_update_is_left_out_and_only_its_proposer_slashed():
     after, p = stakes(chain), chain.params
     assert after[bad] == before[bad] - before[bad] * p.proposer_slash_bps // 10_000
     assert after[good] == before[good] + before[good] * p.proposer_reward_bps // 10_000
-    model = [tensors.read(t) for t in chain.state().model().tensors]
+    model = model_values(chain)
     assert all((m == e).all() for m, e in zip(model, aggregation.apply_delta(model_before, kept)))
     finished = chain.state().round_by_id(rnd.id)
     assert finished.outcome == types_pb2.OUTCOME_ACCEPTED
@@ -803,7 +808,7 @@ def test_an_included_update_above_the_round_norm_bound_joins_the_fedavg_clipped_
     # a share (twice, by default) of the lower median of round 1's two norms
     assert len(norms) == 2 and rnd.norm_bound == norms[0] * chain.params.norm_bound_bps // 10_000
     assert chain.events("round_started")[0]["norm_bound"] == str(rnd.norm_bound)
-    model_before = [tensors.read(t) for t in chain.state().model().tensors]
+    model_before = model_values(chain)
     step_before = [tensors.read(t) for t in chain.state().model().step]
     first, second = rnd.proposers
     chain.propose(rnd, {first: (chain.honest_update(0.01), 100), second: (chain.honest_update(0.08), 100)})
@@ -820,7 +825,7 @@ def test_an_included_update_above_the_round_norm_bound_joins_the_fedavg_clipped_
     # the momentum (a share of round 1's move) is added whole: the bound limits the updates
     beta = chain.params.server_momentum_bps
     expected = aggregation.next_model(model_before, [(100, sent[0]), (100, clipped)], step_before, beta)
-    assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))
+    assert all((v == m).all() for v, m in zip(model_values(chain), expected))
     assert [e["proposer"] for e in chain.events("update_clipped")] == [chain.key(second).bech32]
 
 
@@ -829,12 +834,12 @@ def test_with_the_norm_bound_off_an_included_update_joins_whole():
     for _ in range(2):
         rnd = chain.start_round()
         assert rnd.norm_bound == 0
-        model_before = [tensors.read(t) for t in chain.state().model().tensors]
+        model_before = model_values(chain)
         submit_all(chain, rnd, samples=(100, 300))
         delta = [tensors.read(t) for t in chain.state().candidate().delta]
         vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
         expected = aggregation.apply_delta(model_before, delta)
-        assert all((tensors.read(t) == m).all() for t, m in zip(chain.state().model().tensors, expected))
+        assert all((v == m).all() for v, m in zip(model_values(chain), expected))
 
 
 # --- server momentum ---------------------------------------------------------------------------
@@ -851,7 +856,7 @@ def test_the_model_moves_by_the_fedavg_plus_a_share_of_its_last_move():
     for _ in range(2):
         rnd = chain.start_round()
         assert len(chain.state().model().step) == (1 if moves else 0) * len(MODEL_SHAPES)
-        before = [tensors.read(t) for t in chain.state().model().tensors]
+        before = model_values(chain)
         submit_all(chain, rnd, samples=(100, 300))
         fedavg = [tensors.read(t) for t in chain.state().candidate().delta]
         vote_all(chain, rnd, [[GOOD, GOOD]] * 3)

@@ -58,7 +58,11 @@ def default_params() -> types_pb2.Params:
         aggregate_timeout_ms=300_000,  # fetch the included updates, add them up, store the model
         aggregator_slash_bps=2_000,
         norm_bound_bps=20_000,  # twice the median recent norm (parameter study, seventh round)
-        norm_window_rounds=10,
+        norm_window_rounds=10,  # and the sample bound's, besides the round's own claims
+        # Nobody outweighs the median participant by what it claims: at twice or four times the
+        # median, sign flips claiming a hundred times their shard still wrecked 30% cells; honest
+        # shards above the median weigh the median (no cost without attackers; twenty-sixth round)
+        sample_bound_bps=10_000,
         server_momentum_bps=5_000,  # FedAvgM: copies of a stale step add little (nineteenth round)
         # honest updates reached a cosine of 0.95 with another proposer's of the last 10 rounds (two
         # participants of a Dirichlet 0.1 federation with much the same classes; a bar of 0.95
@@ -136,6 +140,11 @@ def validate(genesis: genesis_pb2.GenesisState) -> None:
         (
             p.norm_bound_bps == 0 or 1 <= p.norm_window_rounds <= 100,
             "norm_window_rounds must be in [1, 100] when norm_bound_bps is set",
+        ),
+        (p.sample_bound_bps <= 100_000, "sample_bound_bps must be at most 100000 (ten times the median)"),
+        (
+            p.sample_bound_bps == 0 or p.norm_window_rounds <= 100,
+            "norm_window_rounds must be at most 100 when sample_bound_bps is set",
         ),
         (
             p.max_inline_model_bytes < p.max_tx_bytes,

@@ -30,7 +30,10 @@ momentum, FedAvgM: Params.server_momentum_bps), which voters add to the model th
 
 An included update joins the FedAvg at most at its round's norm bound (abci_app/norm_bound.py), a
 share of the median norm of recent rounds' updates: no minority can take the model further. By
-reference the aggregators clip, and the norms they agree on feed the next rounds' bounds.
+reference the aggregators clip, and the norms they agree on feed the next rounds' bounds. It
+weighs at most its round's sample bound (abci_app/sample_bound.py), a share of the median sample
+count claimed by this and recent rounds' updates, set when VOTE begins: no minority can outweigh
+the others by what it claims.
 """
 
 import dataclasses
@@ -45,6 +48,7 @@ from abci_app import (
     copies,
     judgement,
     norm_bound,
+    sample_bound,
     sealing,
     settlement,
     staking,
@@ -155,6 +159,9 @@ def submit_update(ctx: Context, sender: bytes, msg: SubmitUpdate) -> None:
     else:
         update = _inline_update(ctx, model, rnd.id, sender, msg)
     ctx.state.set_update(update)
+    claims = ctx.state.sample_history()  # what this round's sample bound is the median of
+    sample_bound.remember(claims, rnd.id, msg.num_samples, ctx.params.norm_window_rounds)
+    ctx.state.set_sample_history(claims)
     rnd.submitted.append(sender)
     ctx.state.set_round(rnd)
     ctx.emit("update_submitted", round=rnd.id, proposer=sender, num_samples=msg.num_samples)
@@ -330,6 +337,7 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
         finish(ctx, rnd, types_pb2.OUTCOME_NO_UPDATES)
         return
     updates = [ctx.state.must_update(rnd.id, a) for a in rnd.submitted]
+    _weigh(ctx, rnd, updates)
     if not ctx.state.model().HasField("ref"):  # by reference, each voter forms the FedAvg itself
         _store_candidate(ctx, rnd, updates)
     if ctx.params.copy_cosine_bps:  # the copy rule compares them at the tally, and later rounds' with them
@@ -338,18 +346,41 @@ def _close_proposals(ctx: Context, rnd: types_pb2.Round, time_ms: int) -> None:
     rnd.phase, rnd.vote_height = VOTE, ctx.height
     rnd.vote_deadline_ms = time_ms + ctx.params.vote_timeout_ms
     ctx.state.set_round(rnd)
-    ctx.emit("candidate_ready", round=rnd.id, contributors=list(rnd.submitted), vote_deadline_ms=rnd.vote_deadline_ms)
+    ctx.emit(
+        "candidate_ready",
+        round=rnd.id,
+        contributors=list(rnd.submitted),
+        vote_deadline_ms=rnd.vote_deadline_ms,
+        sample_bound=rnd.sample_bound,
+    )
+
+
+def _weigh(ctx: Context, rnd: types_pb2.Round, updates: list[types_pb2.Update]) -> None:
+    """Each revealed update's weight in the round's FedAvg: its claimed samples, at most the round's
+    sample bound (known now that every claim of the round is in, before anyone votes)."""
+    rnd.sample_bound = sample_bound.bound(ctx.state.sample_history(), ctx.params.sample_bound_bps)
+    for update in updates:
+        update.weight = sample_bound.weight(update.num_samples, rnd.sample_bound)
+        ctx.state.set_update(update)
+        if update.weight < update.num_samples:
+            ctx.emit(
+                "claim_capped",
+                round=rnd.id,
+                proposer=update.proposer,
+                num_samples=update.num_samples,
+                bound=rnd.sample_bound,
+            )
 
 
 def _store_candidate(ctx: Context, rnd: types_pb2.Round, updates: list[types_pb2.Update]) -> None:
     """The FedAvg of every revealed update, which voters compare each leave-one-out aggregate to."""
-    delta = aggregation.fedavg([(u.num_samples, [tensors.read(t) for t in u.tensors]) for u in updates])
+    delta = aggregation.fedavg([(u.weight, [tensors.read(t) for t in u.tensors]) for u in updates])
     names = [t.name for t in updates[0].tensors]
     ctx.state.set_candidate(
         types_pb2.Candidate(
             round=rnd.id,
             base_version=rnd.model_version,
-            total_samples=sum(u.num_samples for u in updates),
+            total_samples=sum(u.weight for u in updates),
             contributors=list(rnd.submitted),
             delta=[tensors.encode(n, d) for n, d in zip(names, delta)],
         )
@@ -427,7 +458,7 @@ def _apply(ctx: Context, rnd: types_pb2.Round, included: list[bytes]) -> None:
         if norm_bound.exceeds(update.norm, rnd.norm_bound):
             values = norm_bound.clip(values, update.norm, rnd.norm_bound)
             ctx.emit("update_clipped", round=rnd.id, proposer=update.proposer, norm=update.norm, bound=rnd.norm_bound)
-        weighted.append((update.num_samples, values))
+        weighted.append((update.weight, values))
     model = ctx.state.model()
     current = [tensors.read(t) for t in model.tensors]
     step = [tensors.read(t) for t in model.step]

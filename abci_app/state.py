@@ -146,6 +146,13 @@ class State:
     def set_norm_history(self, history: types_pb2.NormHistory) -> None:
         self._put(b"norms", history)
 
+    # --- sample counts recent updates claimed (abci_app/sample_bound.py) --------------------------
+    def sample_history(self) -> types_pb2.SampleHistory:
+        return self._get(b"claims", types_pb2.SampleHistory) or types_pb2.SampleHistory()
+
+    def set_sample_history(self, history: types_pb2.SampleHistory) -> None:
+        self._put(b"claims", history)
+
     # --- fingerprints of recent rounds' updates (abci_app/copies.py) -----------------------------
     def fingerprints(self) -> list[types_pb2.Fingerprint]:
         """Oldest round first, then by proposer."""

@@ -40,7 +40,7 @@ class NoStore(RuntimeError):
 class FixedUpdate:
     """An update as the chain's FedAvg reads it: int64 fixed-point arrays, in model order."""
 
-    num_samples: int
+    weight: int  # in the round's FedAvg (Update.weight: its claimed samples, at most the sample bound)
     arrays: list[np.ndarray]
     norm: int  # L2 norm in fixed point, rounded up (abci_app/norm_bound.norm)
 
@@ -105,7 +105,7 @@ def fetch_update(
     update, or Unusable; StoreUnavailable (the store does not answer) is raised as is. An aggregator
     need not check the fingerprint again: the voters did, and it only matters to the copy rule."""
     if not update.HasField("ref"):
-        return FixedUpdate(update.num_samples, fixed_arrays(update.tensors), update.norm)
+        return FixedUpdate(update.weight, fixed_arrays(update.tensors), update.norm)
     try:
         sent = blobs.decode(_require(store).get(update.ref.digest, update.ref.size), update.ref)
     except (BlobMissing, blobs.BlobInvalid) as err:
@@ -120,7 +120,7 @@ def fetch_update(
         raise Unusable(err.message) from None
     if check_fingerprint and copies.fingerprint_of(arrays).tolist() != list(update.fingerprint):
         raise Unusable("the fingerprint its proposer revealed is not the file's")
-    return FixedUpdate(update.num_samples, arrays, norm_bound.root_up(squared))
+    return FixedUpdate(update.weight, arrays, norm_bound.root_up(squared))
 
 
 def publish_update(store: ObjectStore | None, update: Sequence[tuple[str, np.ndarray]], frac_bits: int) -> Published:
@@ -143,7 +143,7 @@ def publish_aggregate(
     each scaled down to the round's norm bound as the chain does inline, plus beta times the last
     step; bit-exact), stored; the reference whose digest and size it reports. Every honest
     aggregator gets the same bytes."""
-    weighted = [(u.num_samples, norm_bound.clip(u.arrays, u.norm, bound)) for u in included]
+    weighted = [(u.weight, norm_bound.clip(u.arrays, u.norm, bound)) for u in included]
     new = aggregation.next_model(fixed_arrays(model), weighted, step, beta_bps)
     fixed = [tensors.encode(t.name, values) for t, values in zip(model, new)]
     data, ref = blobs.file_of(fixed)

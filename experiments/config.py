@@ -42,6 +42,7 @@ class SimConfig:
     full_credit_bps: int = CHAIN_DEFAULTS.full_credit_bps
     norm_bound_bps: int = CHAIN_DEFAULTS.norm_bound_bps
     norm_window_rounds: int = CHAIN_DEFAULTS.norm_window_rounds
+    sample_bound_bps: int = CHAIN_DEFAULTS.sample_bound_bps
     server_momentum_bps: int = CHAIN_DEFAULTS.server_momentum_bps
     copy_cosine_bps: int = CHAIN_DEFAULTS.copy_cosine_bps
     copy_window_rounds: int = CHAIN_DEFAULTS.copy_window_rounds

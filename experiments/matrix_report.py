@@ -72,6 +72,7 @@ def compare(folders: Sequence[Path]) -> str:
         settings.setdefault("server_momentum_bps", 0)  # and those before server momentum, plain FedAvg
         settings.setdefault("copy_cosine_bps", 0)  # and those before the copy rule had none
         settings.setdefault("copy_window_rounds", CHAIN_DEFAULTS.copy_window_rounds)
+        settings.setdefault("sample_bound_bps", 0)  # and those before the sample bound weighed every claim
         changed = ", ".join(f"{k}={v}" for k, v in settings.items() if defaults.get(k) != v) or "defaults"
         cells = mx.summarize(mx.read_rows(folder / "runs.csv"), mx.read_rows(folder / "references.csv"))
         missed = [c["missed"].split(",") for c in cells]

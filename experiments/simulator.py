@@ -34,7 +34,16 @@ from participant.ml.config import training_seed
 CHAIN_ID = "flchain-sim"
 FAST_UPDATE = 2.0**-10  # fast mode's stand-in update: any non-zero step the chain accepts
 # attacks that spoil the aggregate (fast mode treats an intermittent attacker as attacking every round)
-CORRUPTING = {"label_flip", "sign_flip", "gaussian_noise", "scaled", "intermittent", "stealthy", "colluding"}
+CORRUPTING = {
+    "label_flip",
+    "sign_flip",
+    "gaussian_noise",
+    "scaled",
+    "intermittent",
+    "stealthy",
+    "colluding",
+    "inflated_claim",
+}
 # where a participant's stake moves as a proposer, and as a voter (the reasons of staking events)
 UPDATE_REASONS = {"update_included", "update_condemned", "update_copied", "liveness_proposer", "unrevealed_update"}
 BALLOT_REASONS = {"voter_contradicted", "liveness_voter", "unrevealed_ballot"}
@@ -172,6 +181,7 @@ class Simulation:
         else:
             update, samples = self.learner.update(i, self.behaviours[i], global_model, round_id)
         behaviour = self.behaviours[i]
+        samples = behaviour.claim(samples)
         if isinstance(behaviour, behaviours.CopyUpdate):
             rng = np.random.default_rng([self.config.seed, round_id, i])
             update = behaviour.copy([u for a, u in self.seen_updates if a != address], update, rng)
@@ -186,7 +196,7 @@ class Simulation:
         updates = [state.must_update(round_id, a) for a in rnd.submitted]
         corrupt = [self.behaviours[self.index[a]].name in CORRUPTING for a in rnd.submitted]
         accomplices = [self.malicious[self.index[a]] for a in rnd.submitted]
-        named = [(tensors.named_floats(u.tensors, self.params.frac_bits), u.num_samples) for u in updates]
+        named = [(tensors.named_floats(u.tensors, self.params.frac_bits), u.weight) for u in updates]
         ballots = {}
         for voter in rnd.voters:
             i = self.index[voter]

@@ -1,10 +1,11 @@
 """How a participant behaves: honest, or one of the attacks an open federation must survive.
 
-A behaviour decides three things: which labels it trains on, how it turns its honest update
-into the one it submits, and whether it tells the truth when it votes. Each is small and named
-so that experiments (the simulator, the demo) can mix them. Three attacks adapt: they behave
-honestly part of the time, keep their poison at an honest update's size, or coordinate their
-votes with their accomplices. The last two are lazy: they copy the work they can see instead of
+A behaviour decides four things: which labels it trains on, how it turns its honest update
+into the one it submits, how many samples it claims to have trained on (FedAvg's weight), and
+whether it tells the truth when it votes. Each is small and named so that experiments (the
+simulator, the demo) can mix them. Four attacks adapt: they behave honestly part of the time,
+keep their poison at an honest update's size, claim more samples than they have, or coordinate
+their votes with their accomplices. The last two are lazy: they copy the work they can see instead of
 doing their own (the chain seals each round's work until every commitment is in, so what they can
 see is earlier rounds' work).
 """
@@ -33,6 +34,10 @@ class Behaviour:
 
     def transform(self, update: Params, rng: np.random.Generator) -> Params:
         return update
+
+    def claim(self, num_samples: int) -> int:
+        """The sample count it sends with its update (FedAvg weighs the update by it; nobody can check it)."""
+        return num_samples
 
     def report(self, loss: float, scores: Sequence[float], accomplices: Sequence[bool]) -> list[float]:
         """The per-update scores put in the ballot (see participant.duties.Evidence); accomplices
@@ -169,6 +174,18 @@ class Colluding(SignFlip):
 
 
 @dataclass(frozen=True)
+class InflatedClaim(Stealthy):
+    """A sign flip at an honest update's size (under any norm bound) that claims a hundred times
+    the samples it has, so that FedAvg weighs it above every honest update of its round."""
+
+    name: ClassVar[str] = "inflated_claim"
+    inflation: int = 100
+
+    def claim(self, num_samples: int) -> int:
+        return self.inflation * num_samples
+
+
+@dataclass(frozen=True)
 class LyingVoter(Behaviour):
     """Trains honestly but always reports the opposite of what it measured."""
 
@@ -235,6 +252,7 @@ ATTACKS: dict[str, type[Behaviour]] = {
         Intermittent,
         Stealthy,
         Colluding,
+        InflatedClaim,
         CopyUpdate,
         CopyBallot,
     )

@@ -44,7 +44,8 @@ class DigitsLearner:
 
     def train(self, global_params: Params, round_id: int) -> tuple[Params, int]:
         seed = training_seed(self.seed, round_id)  # a restarted participant trains the same update
-        return make_update(self.behaviour, self.kind, global_params, self.data, self.config, seed), len(self.data.train)
+        update = make_update(self.behaviour, self.kind, global_params, self.data, self.config, seed)
+        return update, self.behaviour.claim(len(self.data.train))
 
     def loss(self, params: Params, part: Part | None = None) -> float:
         """Loss on every local sample (or the part given): a voter judges other participants'

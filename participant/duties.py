@@ -32,8 +32,9 @@ def judge(loss_of: Callable[[Params], float], start: Params, updates: Sequence[t
     on the part part_for gives). start: where the round's step starts, the global model plus the
     server momentum.
 
-    updates: (update, num_samples) in Round.submitted order. Leaving an update out reweights the
-    others exactly as the chain's FedAvg would; with a single update, leaving it out is the
+    updates: (update, weight) in Round.submitted order, each weighing what the chain gives it
+    (Update.weight: its claimed samples, at most the round's sample bound). Leaving an update out
+    reweights the others exactly as the chain's FedAvg would; with a single update, leaving it out is the
     starting model itself. Loss is steadier than accuracy on a few dozen samples. The start's own
     loss tells whether the updates together help, which leaving one out cannot: when most of a
     round's updates push the same wrong way, each looks like the others (see abci_app.judgement).

@@ -77,12 +77,12 @@ class _JudgedUpdate:
 
     round: int
     digest: bytes
-    num_samples: int
+    weight: int
     arrays: list[np.ndarray]  # int32: fixed-point values fit it, at half the memory of int64
     norm: int
 
     def fixed(self) -> artifacts.FixedUpdate:
-        return artifacts.FixedUpdate(self.num_samples, [a.astype(np.int64) for a in self.arrays], self.norm)
+        return artifacts.FixedUpdate(self.weight, [a.astype(np.int64) for a in self.arrays], self.norm)
 
 
 @dataclass
@@ -276,12 +276,12 @@ class Participant:
                 log.warning("%s: round %d: update %d is unusable: %s", self.name, rnd.id, i, err)
                 continue
             floats = [(name, to_float(values, frac_bits)) for (name, _), values in zip(base, fixed.arrays)]
-            measured[i] = (floats, fixed.num_samples)
+            measured[i] = (floats, fixed.weight)
             size = 4 * sum(a.size for a in fixed.arrays)
             if update.HasField("ref") and size <= room:
                 arrays = [a.astype(np.int32) for a in fixed.arrays]
                 self._judged[update.proposer] = _JudgedUpdate(
-                    rnd.id, update.ref.digest, fixed.num_samples, arrays, fixed.norm
+                    rnd.id, update.ref.digest, fixed.weight, arrays, fixed.norm
                 )
                 room -= size
         if measured:

@@ -36,6 +36,19 @@ def test_adaptive_attacks_and_the_hidden_free_rider():
     colluder = behaviours.make("colluding", lies=False)
     assert colluder.report(1.0, [-0.3, 0.2], [True, False]) == [2.3, -2.2]  # praise the accomplice, damn the rest
     assert colluder.transform(UPDATE, RNG(0))[0][1].tolist() == [-4.0, 8.0, -12.0]
+    inflated = behaviours.make("inflated_claim", lies=True)
+    assert inflated.transform(UPDATE, RNG(0))[0][1].tolist() == [-1.0, 2.0, -3.0]  # at an honest update's size
+    assert inflated.claim(54) == 5_400 and behaviours.Honest().claim(54) == 54
+    assert inflated.report(1.0, [0.1], [False]) == [-0.1]
+
+
+def test_a_learner_sends_the_claim_its_behaviour_makes():
+    shard = data.partition(4, seed=0)[0][0]
+    honest = DigitsLearner(shard)
+    inflated = DigitsLearner(shard, behaviour=behaviours.InflatedClaim())
+    start = models.initial_params("mlp", 0)
+    assert honest.train(start, 1)[1] == len(shard.train)
+    assert inflated.train(start, 1)[1] == 100 * len(shard.train)
 
 
 def test_label_flip_changes_only_labels():

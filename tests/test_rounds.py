@@ -5,6 +5,7 @@ import pytest
 from chain import MODEL_SHAPES, Chain, initial_model, make_params
 
 from abci_app import aggregation, genesis, norm_bound, rounds, tensors, voter_record
+from abci_app.address import to_bech32
 from abci_app.codes import Code
 from client import tx as txb
 from flchain.v1 import query_pb2, types_pb2
@@ -339,17 +340,65 @@ def test_check_tx_sees_phase_and_role(proposing):
 
 
 def test_candidate_is_exact_weighted_fedavg():
-    chain = Chain()
+    chain = Chain(params=make_params(sample_bound_bps=0))  # every claim weighed in full
     rnd = chain.start_round()
-    submit_all(chain, rnd, samples=(100, 300))
+    submit_all(chain, rnd, samples=(100, 150))
     cand = chain.state().candidate()
-    assert cand.round == rnd.id and cand.total_samples == 400 and list(cand.contributors) == list(rnd.proposers)
+    assert cand.round == rnd.id and cand.total_samples == 250 and list(cand.contributors) == list(rnd.proposers)
     scale = 1 << chain.params.frac_bits
-    expected = round((100 * round(0.01 * scale) + 300 * round(0.02 * scale)) / 400)
+    expected = round((100 * round(0.01 * scale) + 150 * round(0.02 * scale)) / 250)
     delta = tensors.read(cand.delta[0])
     assert delta.shape == MODEL_SHAPES[0][1] and (delta == expected).all()
     assert chain.round().phase == VOTE
     assert chain.query("/candidate").code == Code.OK
+
+
+def test_an_inflated_claim_weighs_at_most_the_sample_bound():
+    chain = Chain()
+    rnd = chain.start_round()
+    submit_all(chain, rnd, samples=(100, 1_000_000))  # the second claims ten thousand times the first
+    bound = 100 * chain.params.sample_bound_bps // 10_000  # a share of the lower median of the round's claims
+    assert chain.round().sample_bound == bound == 100
+    weights = [chain.state().must_update(rnd.id, a).weight for a in rnd.proposers]
+    assert weights == [100, bound]
+    assert chain.events("claim_capped") == [
+        {"round": str(rnd.id), "proposer": to_bech32(rnd.proposers[1]), "num_samples": "1000000", "bound": "100"}
+    ]
+    assert chain.events("candidate_ready")[0]["sample_bound"] == "100"
+    cand = chain.state().candidate()
+    scale = 1 << chain.params.frac_bits
+    expected = round((100 * round(0.01 * scale) + bound * round(0.02 * scale)) / (100 + bound))
+    assert cand.total_samples == 100 + bound and (tensors.read(cand.delta[0]) == expected).all()
+    # both join (every voter finds both helpful): the model moves by the bounded FedAvg as well
+    model_before = model_values(chain)
+    vote_all(chain, rnd, [[GOOD, GOOD]] * 3)
+    assert [v.included for v in chain.state().round_by_id(rnd.id).verdicts] == [True, True]
+    moved = aggregation.apply_delta(model_before, [tensors.read(t) for t in cand.delta])
+    assert all((m == e).all() for m, e in zip(model_values(chain), moved))
+
+
+def test_the_sample_bound_reads_earlier_rounds_claims():
+    """A later round's bound is the median of its own and the window's earlier claims: two inflated
+    claims in one round cannot move it once earlier rounds have claimed honestly."""
+    chain = Chain(params=make_params(vote_timeout_ms=12_000, reveal_timeout_ms=12_000))
+    for claims in ((100, 120), (110, 90)):
+        rnd = chain.start_round()
+        submit_all(chain, rnd, samples=claims)
+        chain.blocks_until(lambda s, r=rnd.id: s.round().id > r)  # no ballots: the round ends without them
+    rnd = chain.start_round()
+    submit_all(chain, rnd, samples=(1_000_000, 1_000_000))
+    bound = 110 * chain.params.sample_bound_bps // 10_000  # the lower median of 90, 100, 110, 120 and the two
+    assert chain.round().sample_bound == bound
+    assert [chain.state().must_update(rnd.id, a).weight for a in rnd.proposers] == [bound, bound]
+
+
+def test_without_a_sample_bound_every_claim_counts_in_full():
+    chain = Chain(params=make_params(sample_bound_bps=0))
+    rnd = chain.start_round()
+    submit_all(chain, rnd, samples=(100, 1_000_000))
+    assert chain.round().sample_bound == 0
+    assert [chain.state().must_update(rnd.id, a).weight for a in rnd.proposers] == [100, 1_000_000]
+    assert chain.events("claim_capped") == []
 
 
 def test_ballot_rules():

@@ -53,7 +53,7 @@ class ChainOfReferences:
         update_ref = store.stored([0.25, -0.25])
         fingerprint = copies.fingerprint_of([tensors.read(fixed([0.25, -0.25]))]).tolist()
         self.update = types_pb2.Update(
-            round=3, proposer=proposer, num_samples=10, ref=update_ref, fingerprint=fingerprint
+            round=3, proposer=proposer, num_samples=10, weight=10, ref=update_ref, fingerprint=fingerprint
         )
         self.rnd = types_pb2.Round(
             id=3,

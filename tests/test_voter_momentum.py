@@ -27,7 +27,7 @@ class OneUpdateChain:
         self.params_ = genesis.default_params()
         self.params_.server_momentum_bps = momentum_bps
         self.rnd = types_pb2.Round(id=2, phase=types_pb2.PHASE_VOTE, voters=[voter], submitted=[proposer])
-        self.update = types_pb2.Update(round=2, proposer=proposer, num_samples=10, tensors=[fixed(UPDATE)])
+        self.update = types_pb2.Update(round=2, proposer=proposer, num_samples=10, weight=10, tensors=[fixed(UPDATE)])
 
     def params(self) -> types_pb2.Params:
         return self.params_

@@ -99,6 +99,9 @@ def test_single_node_rounds_and_bad_input(tmp_path, cometbft_bin, port_base):
         later = [fed.query(f"/round/{i}", types_pb2.Round) for i in sorted(outcomes)[1:]]
         assert all(r.norm_bound > 0 for r in later)
         params = fed.query("/params", types_pb2.Params)
+        # every round, the first too, weighs its updates at most the median claim (each claims 50)
+        bounds = [fed.query(f"/round/{i}", types_pb2.Round).sample_bound for i in sorted(outcomes)]
+        assert bounds == [50 * params.sample_bound_bps // 10_000] * 3 and params.sample_bound_bps > 0
         for address in poisoned.proposers:
             info = fed.query(f"/participant/{fed.keys[address].bech32}", query_pb2.ParticipantInfo)
             slashes = [e for e in info.history if e.reason == "update_condemned"]

@@ -12,7 +12,7 @@ scaling. By reference the chain holds no bytes: the aggregators clip (the same f
 report the included updates' norms, and the norms of the adopted report enter the history.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from math import isqrt
 
 import numpy as np
@@ -36,10 +36,16 @@ def root_up(squared: int) -> int:
 def bound(history: types_pb2.NormHistory, share_bps: int) -> int:
     """share_bps of the lower median of every norm in the history; 0 (no bound) when the rule is
     off or nothing has been revealed yet."""
-    norms = sorted(n for r in history.rounds for n in r.norms)
-    if share_bps == 0 or not norms:
+    return share_of_median([n for r in history.rounds for n in r.norms], share_bps)
+
+
+def share_of_median(values: Iterable[int], share_bps: int) -> int:
+    """share_bps of the lower median of `values`, at least 1; 0 (no bound) when share_bps is 0 or
+    there are no values. A minority of values cannot move it (the sample bound reads it too)."""
+    ordered = sorted(values)
+    if share_bps == 0 or not ordered:
         return 0
-    return max(1, norms[(len(norms) - 1) // 2] * share_bps // BPS)
+    return max(1, ordered[(len(ordered) - 1) // 2] * share_bps // BPS)
 
 
 def remember(history: types_pb2.NormHistory, round_id: int, proposed: int, window: int) -> None:

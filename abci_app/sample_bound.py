@@ -11,10 +11,11 @@ they are known before anyone votes: the first round has no history, and one infl
 three cannot move their median. An honest participant with a large shard keeps its weight up to
 the bound.
 
-Claims are integers, and the bound is an integer share of one: the same on every validator.
+Claims are integers, and the bound is an integer share of one, taken as the norm bound takes its
+own (norm_bound.share_of_median): the same on every validator.
 """
 
-from abci_app.units import BPS
+from abci_app import norm_bound
 from flchain.v1 import types_pb2
 
 
@@ -29,10 +30,7 @@ def remember(history: types_pb2.SampleHistory, round_id: int, claim: int, window
 def bound(history: types_pb2.SampleHistory, share_bps: int) -> int:
     """share_bps of the lower median of every claim in the history; 0 (no bound) when the rule is
     off or nothing has been revealed."""
-    claims = sorted(c for r in history.rounds for c in r.claims)
-    if share_bps == 0 or not claims:
-        return 0
-    return max(1, claims[(len(claims) - 1) // 2] * share_bps // BPS)
+    return norm_bound.share_of_median([c for r in history.rounds for c in r.claims], share_bps)
 
 
 def weight(claim: int, limit: int) -> int:
